@@ -1,0 +1,599 @@
+//! The write path: applying one committed raft entry to the store.
+//!
+//! [`Store::apply`] runs a request inside a [`WriteTxn`]: every change of the
+//! request gets the same main revision (`begin + 1`) and its own sub
+//! revision; reads inside the request see the changes made before them. The
+//! rows, the new current revision and the raft index of the entry are written
+//! in ONE backend batch, so after a crash the store is either before or after
+//! the entry, never in between, and the WAL replays from the stored index.
+//!
+//! Errors a client can see (compacted, lease not found, ...) are decided
+//! before anything changes, so a failing request leaves no trace except the
+//! applied index; they are deterministic and every member returns the same.
+//! Backend failures are not deterministic: the caller must stop the member.
+
+use std::collections::HashMap;
+
+use etcd_proto::etcdrs::raft_request::Op;
+use etcd_proto::etcdrs::RaftRequest;
+use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use etcd_proto::etcdserverpb::request_op::Request;
+use etcd_proto::etcdserverpb::response_op::Response as OpResponse;
+use etcd_proto::etcdserverpb::{
+    AlarmMember, AlarmRequest, AlarmResponse, CompactionResponse, Compare, DeleteRangeRequest,
+    DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+};
+use etcd_proto::mvccpb::event::EventType;
+use etcd_proto::mvccpb::{Event, KeyValue};
+use prost::Message;
+
+use crate::backend::{Backend, WriteBatch};
+use crate::error::StoreError;
+use crate::history::RevisionEvents;
+use crate::index::KeyRange;
+use crate::revision::Revision;
+use crate::rows;
+use crate::store::{range, LeaseEntry, RowReader, State, Store, MAX_LEASE_TTL};
+
+/// What applying an entry produced, for the client that proposed it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    Alarm(AlarmResponse),
+    /// The entry carried nothing for the store (or was applied before).
+    Nothing,
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
+
+impl Store {
+    /// Applies the request of raft entry `index`. Entries at or below the
+    /// applied index were applied before a restart and are skipped.
+    pub fn apply(&self, index: u64, term: u64, req: &RaftRequest) -> Result<Applied, StoreError> {
+        let mut st = self.state.write().expect("store lock poisoned");
+        if index <= st.applied_index {
+            return Ok(Applied::Nothing);
+        }
+        let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
+        let result = match &req.op {
+            Some(Op::Put(p)) => txn.put_request(p).map(Applied::Put),
+            Some(Op::DeleteRange(d)) => txn.delete_range_request(d).map(Applied::DeleteRange),
+            Some(Op::Txn(t)) => txn.txn_request(t).map(Applied::Txn),
+            Some(Op::Compaction(c)) => txn.compact(c.revision).map(Applied::Compaction),
+            Some(Op::LeaseGrant(g)) => txn.lease_grant(g).map(Applied::LeaseGrant),
+            Some(Op::LeaseRevoke(r)) => txn.lease_revoke(r.id).map(Applied::LeaseRevoke),
+            Some(Op::Alarm(a)) => Ok(Applied::Alarm(txn.alarm(a))),
+            Some(Op::LeaseCheckpoint(_)) | None => Ok(Applied::Nothing),
+        };
+        let result = match result {
+            Ok(applied) => applied,
+            Err(e) if e.is_deterministic() && !txn.changed() => {
+                // The request was refused before changing anything: only the
+                // applied index moves.
+                txn.commit(index, term)?;
+                return Err(e);
+            }
+            Err(e) if e.is_deterministic() => {
+                // Checks run before changes, and request validation rules out
+                // the rest; reaching here would leave memory and disk apart.
+                return Err(StoreError::Corrupt(format!(
+                    "request at index {index} failed after changing state: {e}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let (events, rev) = txn.commit(index, term)?;
+        drop(st);
+        if let Some(evs) = events {
+            self.history.push(evs);
+            self.notify_revision(rev);
+        }
+        Ok(result)
+    }
+
+    /// Records that entry `index` (empty, or a configuration change) was
+    /// applied, together with cluster rows owned by the layer above.
+    pub fn apply_cluster_rows(
+        &self,
+        index: u64,
+        term: u64,
+        cluster_rows: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        let mut st = self.state.write().expect("store lock poisoned");
+        if index <= st.applied_index {
+            return Ok(());
+        }
+        let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
+        for (name, value) in cluster_rows {
+            match value {
+                Some(v) => txn.batch.put(rows::cluster_key(name), v.clone()),
+                None => txn.batch.delete(rows::cluster_key(name)),
+            }
+        }
+        txn.commit(index, term)?;
+        Ok(())
+    }
+}
+
+/// One request's worth of changes, buffered until commit.
+struct WriteTxn<'a> {
+    st: &'a mut State,
+    backend: &'a dyn Backend,
+    min_lease_ttl: i64,
+    begin_rev: i64,
+    /// Rows written by this request, readable before commit.
+    pending: HashMap<Revision, KeyValue>,
+    /// One event per change, with the key's previous value.
+    changes: Vec<Event>,
+    batch: WriteBatch,
+}
+
+impl<'a> WriteTxn<'a> {
+    fn begin(st: &'a mut State, backend: &'a dyn Backend, min_lease_ttl: i64) -> Self {
+        let begin_rev = st.current_rev;
+        WriteTxn {
+            st,
+            backend,
+            min_lease_ttl,
+            begin_rev,
+            pending: HashMap::new(),
+            changes: Vec::new(),
+            batch: WriteBatch::default(),
+        }
+    }
+
+    /// The revision this request's changes get.
+    fn write_rev(&self) -> i64 {
+        self.begin_rev + 1
+    }
+
+    /// The revision reads inside this request see.
+    fn read_rev(&self) -> i64 {
+        if self.changes.is_empty() {
+            self.begin_rev
+        } else {
+            self.begin_rev + 1
+        }
+    }
+
+    fn reader(&self) -> RowReader<'_> {
+        RowReader {
+            backend: self.backend,
+            pending: Some(&self.pending),
+        }
+    }
+
+    fn range(&self, req: &RangeRequest) -> Result<RangeResponse, StoreError> {
+        range(
+            &self.st.index,
+            &self.reader(),
+            req,
+            self.read_rev(),
+            self.st.compacted_rev,
+        )
+    }
+
+    /// The live value of `key` as this request sees it.
+    fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        match self.st.index.get(key, self.write_rev()) {
+            Some(at) => Ok(Some(self.reader().kv_at(at.modified)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_revision(&self) -> Revision {
+        Revision::new(self.write_rev(), self.changes.len() as i64)
+    }
+
+    fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Result<(), StoreError> {
+        let prev = self.get(key)?;
+        let rev = self.next_revision();
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision: prev.as_ref().map_or(rev.main, |p| p.create_revision),
+            mod_revision: rev.main,
+            version: prev.as_ref().map_or(0, |p| p.version) + 1,
+            value,
+            lease,
+        };
+        if let Some(old) = prev.as_ref().filter(|p| p.lease != 0) {
+            self.detach(old.lease, key);
+        }
+        if lease != 0 {
+            if let Some(l) = self.st.leases.get_mut(&lease) {
+                l.keys.insert(key.to_vec());
+            }
+        }
+        self.st.index.put(key, rev);
+        self.batch.put(rows::kv_key(rev, false), kv.encode_to_vec());
+        self.pending.insert(rev, kv.clone());
+        self.changes.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: prev,
+        });
+        Ok(())
+    }
+
+    fn detach(&mut self, lease: i64, key: &[u8]) {
+        if let Some(l) = self.st.leases.get_mut(&lease) {
+            l.keys.remove(key);
+        }
+    }
+
+    /// Deletes every live key in the range; returns their previous values.
+    fn delete_range(&mut self, key: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let keys = self.st.index.live_in(KeyRange::new(key, end));
+        let mut deleted = Vec::with_capacity(keys.len());
+        for k in keys {
+            let Some(prev) = self.get(&k)? else { continue };
+            let rev = self.next_revision();
+            self.st.index.tombstone(&k, rev);
+            if prev.lease != 0 {
+                self.detach(prev.lease, &k);
+            }
+            let tomb = KeyValue {
+                key: k.clone(),
+                ..Default::default()
+            };
+            self.batch.put(rows::kv_key(rev, true), tomb.encode_to_vec());
+            self.changes.push(Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(KeyValue {
+                    key: k,
+                    mod_revision: rev.main,
+                    ..Default::default()
+                }),
+                prev_kv: Some(prev.clone()),
+            });
+            deleted.push(prev);
+        }
+        Ok(deleted)
+    }
+
+    // ---- requests ----
+
+    fn check_put(&self, p: &PutRequest) -> Result<(), StoreError> {
+        if (p.ignore_value || p.ignore_lease) && self.get(&p.key)?.is_none() {
+            return Err(StoreError::KeyNotFound);
+        }
+        if p.lease != 0 && !self.st.leases.contains_key(&p.lease) {
+            return Err(StoreError::LeaseNotFound);
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, r: &RangeRequest) -> Result<(), StoreError> {
+        if r.revision > self.read_rev() {
+            return Err(StoreError::FutureRevision);
+        }
+        if r.revision > 0 && r.revision < self.st.compacted_rev {
+            return Err(StoreError::Compacted);
+        }
+        Ok(())
+    }
+
+    fn put_request(&mut self, p: &PutRequest) -> Result<PutResponse, StoreError> {
+        if p.lease != 0 && !self.st.leases.contains_key(&p.lease) {
+            return Err(StoreError::LeaseNotFound);
+        }
+        let prev = self.get(&p.key)?;
+        if (p.ignore_value || p.ignore_lease) && prev.is_none() {
+            return Err(StoreError::KeyNotFound);
+        }
+        let value = match (&prev, p.ignore_value) {
+            (Some(prev), true) => prev.value.clone(),
+            _ => p.value.clone(),
+        };
+        let lease = match (&prev, p.ignore_lease) {
+            (Some(prev), true) => prev.lease,
+            _ => p.lease,
+        };
+        self.put(&p.key, value, lease)?;
+        Ok(PutResponse {
+            header: header(self.write_rev()),
+            prev_kv: if p.prev_kv { prev } else { None },
+        })
+    }
+
+    fn delete_range_request(
+        &mut self,
+        d: &DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, StoreError> {
+        let deleted = self.delete_range(&d.key, &d.range_end)?;
+        Ok(DeleteRangeResponse {
+            header: header(self.read_rev()),
+            deleted: deleted.len() as i64,
+            prev_kvs: if d.prev_kv { deleted } else { Vec::new() },
+        })
+    }
+
+    fn txn_request(&mut self, t: &TxnRequest) -> Result<TxnResponse, StoreError> {
+        crate::validate::check_txn_intervals(t)?;
+        let mut path = Vec::new();
+        self.txn_path(t, &mut path)?;
+        let mut cursor = 0;
+        self.check_txn(t, &path, &mut cursor)?;
+        let mut cursor = 0;
+        let mut resp = self.apply_txn(t, &path, &mut cursor)?;
+        resp.header = header(self.read_rev());
+        Ok(resp)
+    }
+
+    /// Evaluates the compares of `t` and of every nested txn on the chosen
+    /// branches, depth first, all against the state before any change.
+    fn txn_path(&self, t: &TxnRequest, path: &mut Vec<bool>) -> Result<(), StoreError> {
+        let mut ok = true;
+        for c in &t.compare {
+            if !self.compare(c)? {
+                ok = false;
+                break;
+            }
+        }
+        path.push(ok);
+        let ops = if ok { &t.success } else { &t.failure };
+        for op in ops {
+            if let Some(Request::RequestTxn(nested)) = &op.request {
+                self.txn_path(nested, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn compare(&self, c: &Compare) -> Result<bool, StoreError> {
+        let req = RangeRequest {
+            key: c.key.clone(),
+            range_end: c.range_end.clone(),
+            ..Default::default()
+        };
+        let kvs = self.range(&req)?.kvs;
+        let target = CompareTarget::try_from(c.target).unwrap_or(CompareTarget::Version);
+        if kvs.is_empty() {
+            if target == CompareTarget::Value {
+                return Ok(false);
+            }
+            return Ok(compare_kv(c, target, &KeyValue::default()));
+        }
+        Ok(kvs.iter().all(|kv| compare_kv(c, target, kv)))
+    }
+
+    fn check_txn(
+        &self,
+        t: &TxnRequest,
+        path: &[bool],
+        cursor: &mut usize,
+    ) -> Result<(), StoreError> {
+        let ok = path[*cursor];
+        *cursor += 1;
+        for op in if ok { &t.success } else { &t.failure } {
+            match &op.request {
+                Some(Request::RequestPut(p)) => self.check_put(p)?,
+                Some(Request::RequestRange(r)) => self.check_range(r)?,
+                Some(Request::RequestTxn(nested)) => self.check_txn(nested, path, cursor)?,
+                Some(Request::RequestDeleteRange(_)) | None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_txn(
+        &mut self,
+        t: &TxnRequest,
+        path: &[bool],
+        cursor: &mut usize,
+    ) -> Result<TxnResponse, StoreError> {
+        let ok = path[*cursor];
+        *cursor += 1;
+        let ops = if ok { &t.success } else { &t.failure };
+        let mut responses = Vec::with_capacity(ops.len());
+        for op in ops {
+            let r = match &op.request {
+                Some(Request::RequestRange(r)) => OpResponse::ResponseRange(self.range(r)?),
+                Some(Request::RequestPut(p)) => OpResponse::ResponsePut(self.put_request(p)?),
+                Some(Request::RequestDeleteRange(d)) => {
+                    OpResponse::ResponseDeleteRange(self.delete_range_request(d)?)
+                }
+                Some(Request::RequestTxn(nested)) => {
+                    let mut r = self.apply_txn(nested, path, cursor)?;
+                    r.header = Some(ResponseHeader::default());
+                    OpResponse::ResponseTxn(r)
+                }
+                None => continue,
+            };
+            responses.push(ResponseOp { response: Some(r) });
+        }
+        Ok(TxnResponse {
+            header: None,
+            succeeded: ok,
+            responses,
+        })
+    }
+
+    fn compact(&mut self, rev: i64) -> Result<CompactionResponse, StoreError> {
+        if rev <= self.st.compacted_rev {
+            return Err(StoreError::Compacted);
+        }
+        if rev > self.st.current_rev {
+            return Err(StoreError::FutureRevision);
+        }
+        let keep = self.st.index.compact(rev);
+        let (start, _) = rows::prefix_range(rows::KV);
+        let batch = &mut self.batch;
+        self.backend
+            .scan_each(&start, &rows::kv_main_start(rev + 1), &mut |k, _| {
+                if let Some((r, _)) = Revision::from_bytes(&k[1..]) {
+                    if !keep.contains(&r) {
+                        batch.delete(k.to_vec());
+                    }
+                }
+                true
+            })?;
+        self.st.compacted_rev = rev;
+        self.batch
+            .put(rows::META_COMPACTED_REV.to_vec(), rows::u64_bytes(rev as u64));
+        Ok(CompactionResponse {
+            header: header(self.st.current_rev),
+        })
+    }
+
+    fn lease_grant(&mut self, g: &LeaseGrantRequest) -> Result<LeaseGrantResponse, StoreError> {
+        if g.id == 0 {
+            return Err(StoreError::LeaseNotFound);
+        }
+        if g.ttl > MAX_LEASE_TTL {
+            return Err(StoreError::LeaseTtlTooLarge);
+        }
+        if self.st.leases.contains_key(&g.id) {
+            return Err(StoreError::LeaseExists);
+        }
+        let ttl = g.ttl.max(self.min_lease_ttl);
+        self.st.leases.insert(
+            g.id,
+            LeaseEntry {
+                ttl,
+                keys: Default::default(),
+            },
+        );
+        self.batch.put(rows::lease_key(g.id), rows::i64_bytes(ttl));
+        Ok(LeaseGrantResponse {
+            header: header(self.st.current_rev),
+            id: g.id,
+            ttl,
+            error: String::new(),
+        })
+    }
+
+    fn lease_revoke(&mut self, id: i64) -> Result<LeaseRevokeResponse, StoreError> {
+        let Some(lease) = self.st.leases.get(&id) else {
+            return Err(StoreError::LeaseNotFound);
+        };
+        let keys: Vec<Vec<u8>> = lease.keys.iter().cloned().collect();
+        for k in keys {
+            self.delete_range(&k, &[])?;
+        }
+        self.st.leases.remove(&id);
+        self.batch.delete(rows::lease_key(id));
+        Ok(LeaseRevokeResponse {
+            header: header(self.read_rev()),
+        })
+    }
+
+    fn alarm(&mut self, a: &AlarmRequest) -> AlarmResponse {
+        let action = AlarmAction::try_from(a.action).unwrap_or(AlarmAction::Get);
+        let member = AlarmMember {
+            member_id: a.member_id,
+            alarm: a.alarm,
+        };
+        let mut alarms = Vec::new();
+        match action {
+            AlarmAction::Get => {
+                alarms = self
+                    .st
+                    .alarms
+                    .iter()
+                    .filter(|(_, t)| a.alarm == 0 || *t == a.alarm)
+                    .map(|(m, t)| AlarmMember {
+                        member_id: *m,
+                        alarm: *t,
+                    })
+                    .collect();
+            }
+            AlarmAction::Activate => {
+                if a.alarm != 0 && self.st.alarms.insert((a.member_id, a.alarm)) {
+                    self.batch
+                        .put(rows::alarm_key(a.member_id, a.alarm), Vec::new());
+                    alarms.push(member);
+                }
+            }
+            AlarmAction::Deactivate => {
+                if self.st.alarms.remove(&(a.member_id, a.alarm)) {
+                    self.batch.delete(rows::alarm_key(a.member_id, a.alarm));
+                    alarms.push(member);
+                }
+            }
+        }
+        AlarmResponse {
+            header: header(self.st.current_rev),
+            alarms,
+        }
+    }
+
+    /// True once the request has changed any state.
+    fn changed(&self) -> bool {
+        !self.changes.is_empty() || !self.batch.is_empty()
+    }
+
+    /// Writes the batch with the new revision and applied index; returns the
+    /// events of the new revision, if the request made one.
+    fn commit(
+        mut self,
+        index: u64,
+        term: u64,
+    ) -> Result<(Option<RevisionEvents>, i64), StoreError> {
+        let events = if self.changes.is_empty() {
+            None
+        } else {
+            let rev = self.write_rev();
+            self.st.current_rev = rev;
+            self.batch
+                .put(rows::META_CURRENT_REV.to_vec(), rows::u64_bytes(rev as u64));
+            Some(RevisionEvents {
+                revision: rev,
+                events: std::mem::take(&mut self.changes),
+            })
+        };
+        self.batch
+            .put(rows::META_APPLIED_INDEX.to_vec(), rows::u64_bytes(index));
+        self.batch
+            .put(rows::META_APPLIED_TERM.to_vec(), rows::u64_bytes(term));
+        self.st.applied_index = index;
+        self.st.applied_term = term;
+        self.backend.write(std::mem::take(&mut self.batch))?;
+        Ok((events, self.st.current_rev))
+    }
+}
+
+fn compare_kv(c: &Compare, target: CompareTarget, kv: &KeyValue) -> bool {
+    let ord = match target {
+        CompareTarget::Value => {
+            let v: &[u8] = match &c.target_union {
+                Some(TargetUnion::Value(v)) => v,
+                _ => &[],
+            };
+            kv.value.as_slice().cmp(v)
+        }
+        CompareTarget::Version => kv.version.cmp(&int_target(c, target)),
+        CompareTarget::Create => kv.create_revision.cmp(&int_target(c, target)),
+        CompareTarget::Mod => kv.mod_revision.cmp(&int_target(c, target)),
+        CompareTarget::Lease => kv.lease.cmp(&int_target(c, target)),
+    };
+    match CompareResult::try_from(c.result).unwrap_or(CompareResult::Equal) {
+        CompareResult::Equal => ord.is_eq(),
+        CompareResult::NotEqual => ord.is_ne(),
+        CompareResult::Greater => ord.is_gt(),
+        CompareResult::Less => ord.is_lt(),
+    }
+}
+
+/// The integer a compare targets; 0 when the union holds another variant.
+fn int_target(c: &Compare, target: CompareTarget) -> i64 {
+    match (&c.target_union, target) {
+        (Some(TargetUnion::Version(v)), CompareTarget::Version)
+        | (Some(TargetUnion::CreateRevision(v)), CompareTarget::Create)
+        | (Some(TargetUnion::ModRevision(v)), CompareTarget::Mod)
+        | (Some(TargetUnion::Lease(v)), CompareTarget::Lease) => *v,
+        _ => 0,
+    }
+}

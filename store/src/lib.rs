@@ -1,0 +1,35 @@
+//! etcd's MVCC key-value store as a deterministic state machine.
+//!
+//! This crate knows nothing of networks or consensus. It is given committed
+//! requests in log order ([`Store::apply`]) and answers reads
+//! ([`Store::range`]); two stores that apply the same log hold the same data
+//! and report the same [`Store::hash_kv`].
+//!
+//! Layers, bottom up:
+//! - [`backend`]: an ordered byte keyspace with atomic batches (sled, or memory).
+//! - [`revision`], [`key_index`], [`index`]: etcd's revision model and the
+//!   in-memory key -> revisions index, rebuilt from rows at open.
+//! - [`store`] (reads, open) and `apply` (writes): requests with etcd's exact
+//!   semantics for ranges, puts, deletes, txns, compaction, leases, alarms.
+//! - [`history`]: events per revision, for watchers to catch up from.
+//! - [`snapshot`]: consistent whole-store copies.
+//! - [`validate`]: the request checks etcd makes before consensus.
+
+pub mod backend;
+pub mod error;
+pub mod history;
+pub mod index;
+pub mod key_index;
+pub mod revision;
+pub mod rows;
+pub mod snapshot;
+pub mod store;
+pub mod validate;
+
+mod apply;
+
+pub use apply::Applied;
+pub use backend::{Backend, MemBackend, SledBackend};
+pub use error::StoreError;
+pub use history::RevisionEvents;
+pub use store::{LeaseEntry, Store, StoreConfig, StoreStatus, MAX_LEASE_TTL};
