@@ -248,7 +248,8 @@ impl<'a> WriteTxn<'a> {
                 key: k.clone(),
                 ..Default::default()
             };
-            self.batch.put(rows::kv_key(rev, true), tomb.encode_to_vec());
+            self.batch
+                .put(rows::kv_key(rev, true), tomb.encode_to_vec());
             self.changes.push(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(KeyValue {
@@ -441,8 +442,10 @@ impl<'a> WriteTxn<'a> {
                 true
             })?;
         self.st.compacted_rev = rev;
-        self.batch
-            .put(rows::META_COMPACTED_REV.to_vec(), rows::u64_bytes(rev as u64));
+        self.batch.put(
+            rows::META_COMPACTED_REV.to_vec(),
+            rows::u64_bytes(rev as u64),
+        );
         Ok(CompactionResponse {
             header: header(self.st.current_rev),
         })

@@ -112,7 +112,12 @@ pub(crate) fn read_from_rows(
         };
         let prev_kv = index
             .get(&kv.key, rev.main - 1)
-            .and_then(|at| backend.get(&rows::kv_key(at.modified, false)).ok().flatten())
+            .and_then(|at| {
+                backend
+                    .get(&rows::kv_key(at.modified, false))
+                    .ok()
+                    .flatten()
+            })
             .and_then(|row| KeyValue::decode(row.as_slice()).ok());
         out.last_mut().expect("pushed above").events.push(Event {
             r#type: kind as i32,

@@ -77,7 +77,10 @@ impl KeyIndex {
         if self.generations.is_empty() {
             self.generations.push(Generation::default());
         }
-        let g = self.generations.last_mut().expect("at least one generation");
+        let g = self
+            .generations
+            .last_mut()
+            .expect("at least one generation");
         if g.revs.is_empty() {
             g.created = rev;
         }
@@ -90,7 +93,10 @@ impl KeyIndex {
     /// older rows may have been compacted away: `created` and `version` come
     /// from the row itself rather than from counting puts.
     pub fn restore(&mut self, created: Revision, modified: Revision, version: i64) {
-        let g = self.generations.last_mut().expect("at least one generation");
+        let g = self
+            .generations
+            .last_mut()
+            .expect("at least one generation");
         debug_assert!(g.revs.is_empty(), "restore into a non-empty generation");
         g.created = created;
         g.ver = version;
@@ -208,13 +214,19 @@ mod tests {
         let ki = sample();
         assert_eq!(ki.get(1), None);
         let at3 = ki.get(3).expect("live at 3");
-        assert_eq!((at3.modified, at3.created, at3.version), (rev(2), rev(2), 1));
+        assert_eq!(
+            (at3.modified, at3.created, at3.version),
+            (rev(2), rev(2), 1)
+        );
         let at5 = ki.get(5).expect("live at 5");
         assert_eq!((at5.modified, at5.version), (rev(4), 2));
         assert_eq!(ki.get(6), None, "tombstoned at 6");
         assert_eq!(ki.get(7), None);
         let at9 = ki.get(9).expect("recreated");
-        assert_eq!((at9.modified, at9.created, at9.version), (rev(8), rev(8), 1));
+        assert_eq!(
+            (at9.modified, at9.created, at9.version),
+            (rev(8), rev(8), 1)
+        );
         assert_eq!(ki.get(100).map(|k| k.version), Some(2));
     }
 

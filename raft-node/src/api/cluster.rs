@@ -1,0 +1,62 @@
+//! Cluster service. A single member lists itself; membership changes arrive
+//! with multi-member clusters and answer Unimplemented until then.
+
+use etcd_proto::etcdserverpb::cluster_server::Cluster;
+use etcd_proto::etcdserverpb::{
+    MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
+    MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
+    MemberUpdateRequest, MemberUpdateResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+
+pub struct ClusterService {
+    pub server: Shared,
+}
+
+fn not_yet(what: &str) -> Status {
+    Status::unimplemented(format!("etcd-rs: {what} needs multi-member support"))
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn member_add(
+        &self,
+        _req: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
+        Err(not_yet("member add"))
+    }
+
+    async fn member_remove(
+        &self,
+        _req: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
+        Err(not_yet("member remove"))
+    }
+
+    async fn member_update(
+        &self,
+        _req: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
+        Err(not_yet("member update"))
+    }
+
+    async fn member_list(
+        &self,
+        _req: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        let members = self.server.members.iter().map(|m| m.to_proto()).collect();
+        Ok(Response::new(MemberListResponse {
+            header: Some(self.server.header()),
+            members,
+        }))
+    }
+
+    async fn member_promote(
+        &self,
+        _req: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
+        Err(not_yet("member promote"))
+    }
+}

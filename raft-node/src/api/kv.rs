@@ -1,0 +1,106 @@
+//! KV service: Range, Put, DeleteRange, Txn, Compact.
+
+use etcd_proto::etcdrs::raft_request::Op;
+use etcd_proto::etcdserverpb::kv_server::Kv;
+use etcd_proto::etcdserverpb::request_op::Request as ReqOp;
+use etcd_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
+};
+use etcd_store::{validate, Applied};
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+use crate::error::{store_status, ServerError};
+
+pub struct KvService {
+    pub server: Shared,
+}
+
+fn unexpected(what: &str) -> Status {
+    ServerError::Internal(format!("unexpected apply result for {what}")).to_status()
+}
+
+/// True if the txn (in either branch, at any depth) never writes.
+fn txn_is_read_only(t: &TxnRequest) -> bool {
+    fn ops_read_only(ops: &[RequestOp]) -> bool {
+        ops.iter().all(|op| match &op.request {
+            Some(ReqOp::RequestRange(_)) | None => true,
+            Some(ReqOp::RequestTxn(t)) => txn_is_read_only(t),
+            _ => false,
+        })
+    }
+    ops_read_only(&t.success) && ops_read_only(&t.failure)
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let r = req.into_inner();
+        validate::check_range(&r).map_err(store_status)?;
+        if !r.serializable {
+            self.server.read_barrier().await?;
+        }
+        let mut resp = self.server.store.range(&r).map_err(store_status)?;
+        self.server.fill(&mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let r = req.into_inner();
+        validate::check_put(&r).map_err(store_status)?;
+        self.server.check_quota(r.encoded_len()).await?;
+        match self.server.propose(Op::Put(r)).await? {
+            Applied::Put(mut resp) => {
+                self.server.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(unexpected("put")),
+        }
+    }
+
+    async fn delete_range(
+        &self,
+        req: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let r = req.into_inner();
+        validate::check_delete(&r).map_err(store_status)?;
+        match self.server.propose(Op::DeleteRange(r)).await? {
+            Applied::DeleteRange(mut resp) => {
+                self.server.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(unexpected("delete")),
+        }
+    }
+
+    async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let r = req.into_inner();
+        validate::check_txn(&r, self.server.config.max_txn_ops as usize).map_err(store_status)?;
+        if !txn_is_read_only(&r) {
+            self.server.check_quota(r.encoded_len()).await?;
+        }
+        match self.server.propose(Op::Txn(r)).await? {
+            Applied::Txn(mut resp) => {
+                self.server.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(unexpected("txn")),
+        }
+    }
+
+    async fn compact(
+        &self,
+        req: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        let r = req.into_inner();
+        match self.server.propose(Op::Compaction(r)).await? {
+            Applied::Compaction(mut resp) => {
+                self.server.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(unexpected("compaction")),
+        }
+    }
+}

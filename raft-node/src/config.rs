@@ -1,0 +1,264 @@
+//! Server configuration: etcd's flag names, defaults and `ETCD_*`
+//! environment variables, so existing etcd command lines and unit files work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// etcd-rs: an etcd-compatible, Raft-replicated key-value store.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "etcd-rs", version, about)]
+pub struct Config {
+    /// Human-readable name for this member.
+    #[arg(long, env = "ETCD_NAME", default_value = "default")]
+    pub name: String,
+
+    /// Path to the data directory (default: ${name}.etcd).
+    #[arg(long, env = "ETCD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Path to the dedicated WAL directory (default: inside the data dir).
+    #[arg(long, env = "ETCD_WAL_DIR")]
+    pub wal_dir: Option<PathBuf>,
+
+    /// URLs to listen on for client traffic.
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
+    pub listen_client_urls: String,
+
+    /// Client URLs of this member advertised to the cluster.
+    #[arg(
+        long,
+        env = "ETCD_ADVERTISE_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
+    pub advertise_client_urls: String,
+
+    /// URLs to listen on for peer traffic.
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
+    pub listen_peer_urls: String,
+
+    /// Peer URLs of this member advertised to the rest of the cluster.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
+    pub initial_advertise_peer_urls: String,
+
+    /// Initial cluster configuration for bootstrapping (name=peerURL,...).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER")]
+    pub initial_cluster: Option<String>,
+
+    /// Initial cluster state ('new' or 'existing').
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
+    pub initial_cluster_state: String,
+
+    /// Initial cluster token for the etcd cluster during bootstrap.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_CLUSTER_TOKEN",
+        default_value = "etcd-cluster"
+    )]
+    pub initial_cluster_token: String,
+
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 100_000)]
+    pub snapshot_count: u64,
+
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    pub heartbeat_interval: u64,
+
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
+    pub election_timeout: u64,
+
+    /// Raise alarms when backend size exceeds the given quota (0 = 2 GiB).
+    #[arg(long, env = "ETCD_QUOTA_BACKEND_BYTES", default_value_t = 0)]
+    pub quota_backend_bytes: i64,
+
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = 1_572_864)]
+    pub max_request_bytes: u32,
+
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
+    pub max_txn_ops: u32,
+
+    /// Interpret 'auto-compaction-retention' as 'periodic' or 'revision'.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_MODE", default_value = "periodic")]
+    pub auto_compaction_mode: String,
+
+    /// Auto compaction retention (hours or a duration like 30m for periodic,
+    /// a revision count for revision). 0 disables auto compaction.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_RETENTION", default_value = "0")]
+    pub auto_compaction_retention: String,
+
+    /// Log level: debug, info, warn, error, panic, or fatal.
+    #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Accepted for compatibility with etcd (logs always go through tracing).
+    #[arg(long, env = "ETCD_LOGGER", default_value = "zap")]
+    pub logger: String,
+
+    /// Accepted for compatibility with etcd: logs go to stderr.
+    #[arg(long, env = "ETCD_LOG_OUTPUTS", default_value = "default")]
+    pub log_outputs: String,
+}
+
+/// Default quota when `--quota-backend-bytes` is 0, as etcd.
+pub const DEFAULT_QUOTA_BYTES: i64 = 2 * 1024 * 1024 * 1024;
+
+impl Config {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", self.name)))
+    }
+
+    pub fn wal_dir(&self) -> PathBuf {
+        self.wal_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("member").join("wal"))
+    }
+
+    pub fn quota_bytes(&self) -> i64 {
+        if self.quota_backend_bytes <= 0 {
+            DEFAULT_QUOTA_BYTES
+        } else {
+            self.quota_backend_bytes
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval.max(1))
+    }
+
+    /// Election timeout in ticks of one heartbeat.
+    pub fn election_ticks(&self) -> usize {
+        (self.election_timeout / self.heartbeat_interval.max(1)).max(2) as usize
+    }
+
+    /// Shortest lease TTL in seconds: 1.5 election timeouts, rounded up (etcd's rule).
+    pub fn min_lease_ttl(&self) -> i64 {
+        let ms = (3 * self.election_ticks() as u64 / 2) * self.heartbeat_interval;
+        ms.div_ceil(1000) as i64
+    }
+
+    pub fn advertise_client_urls(&self) -> Vec<String> {
+        split_urls(&self.advertise_client_urls)
+    }
+
+    pub fn advertise_peer_urls(&self) -> Vec<String> {
+        split_urls(&self.initial_advertise_peer_urls)
+    }
+
+    /// `--initial-cluster`, or this member alone with its advertised peer URLs.
+    pub fn initial_cluster(&self) -> Vec<(String, Vec<String>)> {
+        let spec = match &self.initial_cluster {
+            Some(s) => s.clone(),
+            None => self
+                .advertise_peer_urls()
+                .iter()
+                .map(|u| format!("{}={u}", self.name))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let mut members: Vec<(String, Vec<String>)> = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, url) = part.split_once('=').unwrap_or(("", part));
+            match members.iter_mut().find(|(n, _)| n == name) {
+                Some((_, urls)) => urls.push(url.to_string()),
+                None => members.push((name.to_string(), vec![url.to_string()])),
+            }
+        }
+        members
+    }
+
+    /// Socket addresses to bind for client traffic.
+    pub fn client_listen_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+        split_urls(&self.listen_client_urls)
+            .iter()
+            .map(|u| url_to_addr(u))
+            .collect()
+    }
+}
+
+fn split_urls(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `http://host:port` -> a socket address (`localhost` means 127.0.0.1).
+pub fn url_to_addr(url: &str) -> Result<SocketAddr, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .or_else(|| url.strip_prefix("unix://"))
+        .ok_or_else(|| format!("URL scheme must be http or https: {url}"))?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .ok_or_else(|| format!("missing port in URL: {url}"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("bad port in URL: {url}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host {
+        "localhost" | "" => std::net::IpAddr::from([127, 0, 0, 1]),
+        h => h
+            .parse()
+            .map_err(|_| format!("cannot bind to host {h} (use an IP address)"))?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_etcd() {
+        let c = Config::parse_from(["etcd-rs"]);
+        assert_eq!(c.data_dir(), PathBuf::from("default.etcd"));
+        assert_eq!(c.election_ticks(), 10);
+        assert_eq!(c.min_lease_ttl(), 2);
+        assert_eq!(
+            c.initial_cluster(),
+            vec![(
+                "default".to_string(),
+                vec!["http://localhost:2380".to_string()]
+            )]
+        );
+        assert_eq!(
+            c.client_listen_addrs().expect("default urls parse"),
+            vec!["127.0.0.1:2379".parse().expect("addr")]
+        );
+    }
+
+    #[test]
+    fn flags_with_equals_and_values() {
+        let c = Config::parse_from([
+            "etcd-rs",
+            "--name=n1",
+            "--initial-cluster",
+            "n1=http://127.0.0.1:1,n2=http://127.0.0.1:2",
+        ]);
+        assert_eq!(c.data_dir(), PathBuf::from("n1.etcd"));
+        assert_eq!(c.initial_cluster().len(), 2);
+    }
+}

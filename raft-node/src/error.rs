@@ -1,0 +1,123 @@
+//! Every error a client can see, and the one table that maps each to the
+//! gRPC status etcd would send (code and exact message), like etcd's
+//! `v3rpc/rpctypes`.
+
+use etcd_store::StoreError;
+use tonic::{Code, Status};
+
+/// Errors of the server layer (consensus, limits, lifecycle), plus the
+/// store's request errors passed through.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: not capable")]
+    NotCapable,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: {0}")]
+    Internal(String),
+}
+
+impl ServerError {
+    /// The gRPC status etcd sends for this error.
+    pub fn to_status(&self) -> Status {
+        let code = match self {
+            ServerError::Store(e) => store_code(e),
+            ServerError::NoLeader | ServerError::Timeout | ServerError::Stopped => {
+                Code::Unavailable
+            }
+            ServerError::RequestTooLarge => Code::InvalidArgument,
+            ServerError::NoSpace => Code::ResourceExhausted,
+            ServerError::MemberNotFound => Code::NotFound,
+            ServerError::NotCapable | ServerError::NotLeader => Code::FailedPrecondition,
+            ServerError::Internal(_) => Code::Internal,
+        };
+        Status::new(code, self.to_string())
+    }
+}
+
+fn store_code(e: &StoreError) -> Code {
+    match e {
+        StoreError::Compacted | StoreError::FutureRevision | StoreError::LeaseTtlTooLarge => {
+            Code::OutOfRange
+        }
+        StoreError::LeaseNotFound => Code::NotFound,
+        StoreError::LeaseExists => Code::FailedPrecondition,
+        StoreError::KeyNotFound
+        | StoreError::EmptyKey
+        | StoreError::ValueProvided
+        | StoreError::LeaseProvided
+        | StoreError::TooManyOps
+        | StoreError::DuplicateKey => Code::InvalidArgument,
+        StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
+    }
+}
+
+/// The gRPC status for a store error (for `map_err(store_status)?`).
+pub fn store_status(e: StoreError) -> Status {
+    ServerError::Store(e).to_status()
+}
+
+impl From<ServerError> for Status {
+    fn from(e: ServerError) -> Status {
+        e.to_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_codes_and_messages() {
+        let cases = [
+            (
+                ServerError::Store(StoreError::Compacted),
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            (
+                ServerError::Store(StoreError::EmptyKey),
+                Code::InvalidArgument,
+                "etcdserver: key is not provided",
+            ),
+            (
+                ServerError::Store(StoreError::LeaseNotFound),
+                Code::NotFound,
+                "etcdserver: requested lease not found",
+            ),
+            (
+                ServerError::RequestTooLarge,
+                Code::InvalidArgument,
+                "etcdserver: request is too large",
+            ),
+            (
+                ServerError::NoSpace,
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            ),
+            (
+                ServerError::NoLeader,
+                Code::Unavailable,
+                "etcdserver: no leader",
+            ),
+        ];
+        for (err, code, msg) in cases {
+            let s = err.to_status();
+            assert_eq!((s.code(), s.message()), (code, msg));
+        }
+    }
+}

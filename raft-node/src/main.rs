@@ -1,0 +1,78 @@
+//! The `etcd-rs` server binary: etcd's flags in, a running member out.
+//! SIGTERM or Ctrl-C stops it cleanly; a fatal error exits non-zero.
+
+use clap::Parser;
+use raft_node::Config;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let config = Config::parse();
+    let level = match config.log_level.as_str() {
+        "panic" | "fatal" => "error",
+        l => l,
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{level},sled=warn,h2=warn,hyper=warn,tower=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("etcd-rs: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        let running = match raft_node::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "failed to start");
+                return 1;
+            }
+        };
+        let code = tokio::select! {
+            _ = terminate_signal() => {
+                tracing::info!("received stop signal, shutting down");
+                0
+            }
+            reason = running.wait_fatal() => {
+                tracing::error!(%reason, "member failed");
+                1
+            }
+        };
+        running.stop().await;
+        tracing::info!("stopped");
+        code
+    });
+    std::process::exit(code);
+}
+
+async fn terminate_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,226 @@
+//! [`EtcdServer`]: the state every gRPC and HTTP handler shares, and the two
+//! ways a handler reaches consensus:
+//!
+//! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
+//!   registers a waiter, hands it to the raft loop and waits (bounded) until
+//!   the apply thread answers with the store's result;
+//! - [`EtcdServer::read_barrier`] obtains a ReadIndex from the leader and
+//!   waits until the local store has applied that far, after which a local
+//!   read is linearizable.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use etcd_proto::etcdrs::raft_request::Op;
+use etcd_proto::etcdrs::RaftRequest;
+use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, Member, ResponseHeader};
+use etcd_store::{Applied, Store};
+use prost::Message;
+use tokio::sync::{oneshot, watch};
+
+use crate::apply::Waiters;
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::lessor::Lessor;
+use crate::node::{NodeMsg, RaftInfo};
+
+/// The version this server reports (the etcd API level it implements).
+pub const SERVER_VERSION: &str = "3.5.0";
+/// The cluster version it reports.
+pub const CLUSTER_VERSION: &str = "3.5.0";
+
+/// A member of the cluster as this server knows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+impl MemberInfo {
+    pub fn to_proto(&self) -> Member {
+        Member {
+            id: self.id,
+            name: self.name.clone(),
+            peer_ur_ls: self.peer_urls.clone(),
+            client_ur_ls: self.client_urls.clone(),
+            is_learner: false,
+        }
+    }
+}
+
+pub struct EtcdServer {
+    pub store: Arc<Store>,
+    pub config: Config,
+    pub member_id: u64,
+    pub cluster_id: u64,
+    pub members: Vec<MemberInfo>,
+    pub lessor: Arc<Lessor>,
+    pub(crate) node_tx: Sender<NodeMsg>,
+    pub(crate) waiters: Arc<Waiters>,
+    pub(crate) applied_rx: watch::Receiver<u64>,
+    pub(crate) info: Arc<Mutex<RaftInfo>>,
+    next_request_id: AtomicU64,
+    request_timeout: Duration,
+}
+
+impl EtcdServer {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<Store>,
+        config: Config,
+        member_id: u64,
+        cluster_id: u64,
+        members: Vec<MemberInfo>,
+        lessor: Arc<Lessor>,
+        node_tx: Sender<NodeMsg>,
+        waiters: Arc<Waiters>,
+        applied_rx: watch::Receiver<u64>,
+        info: Arc<Mutex<RaftInfo>>,
+    ) -> Self {
+        // etcd's request id scheme: member id in the top 16 bits, then a
+        // millisecond timestamp and a counter, so ids never repeat across
+        // restarts or members.
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let first_id = ((member_id & 0xffff) << 48) | ((now_ms & 0xff_ffff_ffff) << 8);
+        let request_timeout =
+            Duration::from_secs(5) + Duration::from_millis(2 * config.election_timeout);
+        EtcdServer {
+            store,
+            config,
+            member_id,
+            cluster_id,
+            members,
+            lessor,
+            node_tx,
+            waiters,
+            applied_rx,
+            info,
+            next_request_id: AtomicU64::new(first_id),
+            request_timeout,
+        }
+    }
+
+    pub fn raft_info(&self) -> RaftInfo {
+        *self.info.lock().expect("raft info lock")
+    }
+
+    /// A new id, unique across members and restarts.
+    pub fn next_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A response header with this member's identity and the current revision.
+    pub fn header(&self) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.cluster_id,
+            member_id: self.member_id,
+            revision: self.store.current_revision(),
+            raft_term: self.raft_info().term,
+        }
+    }
+
+    /// Completes a header the store started (it set only the revision).
+    pub fn fill(&self, header: &mut Option<ResponseHeader>) {
+        let h = header.get_or_insert_with(ResponseHeader::default);
+        h.cluster_id = self.cluster_id;
+        h.member_id = self.member_id;
+        h.raft_term = self.raft_info().term;
+        if h.revision == 0 {
+            h.revision = self.store.current_revision();
+        }
+    }
+
+    /// Replicates `op` through the raft log and returns what applying it gave.
+    pub async fn propose(&self, op: Op) -> Result<Applied, ServerError> {
+        let id = self.next_id();
+        let req = RaftRequest {
+            id,
+            op: Some(op),
+            proposed_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        };
+        let data = req.encode_to_vec();
+        if data.len() > self.config.max_request_bytes as usize {
+            return Err(ServerError::RequestTooLarge);
+        }
+        let rx = self.waiters.register(id);
+        if self.node_tx.send(NodeMsg::Propose { data }).is_err() {
+            self.waiters.cancel(id);
+            return Err(ServerError::Stopped);
+        }
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Err(_) => {
+                self.waiters.cancel(id);
+                if self.raft_info().leader == 0 {
+                    Err(ServerError::NoLeader)
+                } else {
+                    Err(ServerError::Timeout)
+                }
+            }
+        }
+    }
+
+    /// Waits until a local read would observe every write acknowledged
+    /// before this call (ReadIndex).
+    pub async fn read_barrier(&self) -> Result<(), ServerError> {
+        let (tx, rx) = oneshot::channel();
+        self.node_tx
+            .send(NodeMsg::ReadIndex { reply: tx })
+            .map_err(|_| ServerError::Stopped)?;
+        let index = match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(ServerError::Stopped),
+            Err(_) => return Err(ServerError::Timeout),
+        };
+        let mut applied = self.applied_rx.clone();
+        let waited = tokio::time::timeout(self.request_timeout, async {
+            applied.wait_for(|a| *a >= index).await.map(|_| ())
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Err(_) => Err(ServerError::Timeout),
+        }
+    }
+
+    /// Refuses a request that would grow the store while the NOSPACE alarm
+    /// is raised or past the quota (raising the alarm, as etcd).
+    pub async fn check_quota(&self, request_bytes: usize) -> Result<(), ServerError> {
+        let nospace = AlarmType::Nospace as i32;
+        if self.store.alarms().iter().any(|(_, a)| *a == nospace) {
+            return Err(ServerError::NoSpace);
+        }
+        let size = self.store.db_size() as i64 + request_bytes as i64;
+        if size <= self.config.quota_bytes() {
+            return Ok(());
+        }
+        tracing::warn!(
+            size,
+            quota = self.config.quota_bytes(),
+            "database space exceeded; raising NOSPACE alarm"
+        );
+        let raise = Op::Alarm(AlarmRequest {
+            action: AlarmAction::Activate as i32,
+            member_id: self.member_id,
+            alarm: nospace,
+        });
+        let _ = self.propose(raise).await;
+        Err(ServerError::NoSpace)
+    }
+
+    /// Asks the raft loop to stop.
+    pub fn stop(&self) {
+        let _ = self.node_tx.send(NodeMsg::Shutdown);
+    }
+}
