@@ -113,7 +113,17 @@ impl Node {
             }
             core.append(&recovered.entries).map_err(|e| internal(&e))?;
             if recovered.hard_state != HardState::default() {
-                core.set_hardstate(recovered.hard_state.clone());
+                // raft-rs does not require the commit index to be persisted
+                // (it arrives in light readies), so the WAL's copy may lag.
+                // Everything up to the snapshot mark or applied by the store
+                // was committed; never restart below that.
+                let mut hs = recovered.hard_state.clone();
+                let last = recovered.entries.last().map_or(snapshot_meta.index, |e| e.index);
+                hs.commit = hs
+                    .commit
+                    .max(snapshot_meta.index)
+                    .max(settings.applied.min(last));
+                core.set_hardstate(hs);
             }
         }
         let applied = settings

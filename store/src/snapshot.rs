@@ -9,8 +9,10 @@
 //! then u32 0xFFFF_FFFF as the end mark.
 //! ```
 //!
-//! Backups add a sha256 of the body as a 32-byte trailer, as etcd does for
-//! its snapshot stream, so a truncated or altered file is detected.
+//! Backups pad the body with zeros to a multiple of 512 bytes and add a
+//! sha256 of it as a 32-byte trailer, as etcd does for its snapshot stream
+//! (etcd clients check `size % 512 == 32` before accepting a download), so a
+//! truncated or altered file is detected.
 
 use sha2::{Digest, Sha256};
 
@@ -68,7 +70,7 @@ pub fn parse_snapshot(body: &[u8]) -> Result<Vec<Row>, StoreError> {
     loop {
         let (klen, r) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
         if klen == END_MARK {
-            if !r.is_empty() {
+            if r.iter().any(|&b| b != 0) {
                 return Err(bad("trailing bytes after end mark"));
             }
             return Ok(rows);
@@ -88,8 +90,10 @@ fn take_u32(b: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_be_bytes(head), &b[4..]))
 }
 
-/// Appends the sha256 trailer that backups carry.
+/// Pads `body` to a multiple of 512 bytes and appends the sha256 trailer
+/// that backups carry.
 pub fn append_sha256(body: &mut Vec<u8>) {
+    body.resize(body.len().div_ceil(512) * 512, 0);
     let digest = Sha256::digest(&body[..]);
     body.extend_from_slice(&digest);
 }

@@ -299,14 +299,14 @@ impl Harness {
                 if let Err(e) = validate::check_put(&req) {
                     return vec![format!("invalid: {e}")];
                 }
-                self.write_result(self.apply(Some(Op::Put(req)), index))
+                render_applied(self.apply(Some(Op::Put(req)), index))
             }
             "del" => {
                 let req = parse_del(&args);
                 if let Err(e) = validate::check_delete(&req) {
                     return vec![format!("invalid: {e}")];
                 }
-                self.write_result(self.apply(Some(Op::DeleteRange(req)), index))
+                render_applied(self.apply(Some(Op::DeleteRange(req)), index))
             }
             "txn" => {
                 let mut lines = body.iter();
@@ -316,7 +316,7 @@ impl Harness {
                         return vec![format!("invalid: {e}")];
                     }
                 }
-                self.write_result(self.apply(Some(Op::Txn(req)), index))
+                render_applied(self.apply(Some(Op::Txn(req)), index))
             }
             "get" => {
                 let req = parse_get(&args);
@@ -336,20 +336,20 @@ impl Harness {
                     revision,
                     physical: false,
                 });
-                self.write_result(self.apply(Some(op), index))
+                render_applied(self.apply(Some(op), index))
             }
             "lease-grant" => {
                 let op = Op::LeaseGrant(LeaseGrantRequest {
                     id: args.pos_i64(0),
                     ttl: args.pos_i64(1),
                 });
-                self.write_result(self.apply(Some(op), index))
+                render_applied(self.apply(Some(op), index))
             }
             "lease-revoke" => {
                 let op = Op::LeaseRevoke(LeaseRevokeRequest {
                     id: args.pos_i64(0),
                 });
-                self.write_result(self.apply(Some(op), index))
+                render_applied(self.apply(Some(op), index))
             }
             "leases" => {
                 let out = render_leases(self.store());
@@ -374,11 +374,11 @@ impl Harness {
                     member_id: args.opt_u64("member").unwrap_or(0),
                     alarm: alarm as i32,
                 });
-                let mut out = self.write_result(self.apply(Some(op), index));
+                let mut out = render_applied(self.apply(Some(op), index));
                 out.push(format!("raised: {:?}", self.store().alarms()));
                 out
             }
-            "noop" => self.write_result(self.apply(None, index)),
+            "noop" => render_applied(self.apply(None, index)),
             "watch-events" => {
                 let from = args.opt_i64("from").expect("from=N");
                 let max = args.opt_u64("max").map_or(usize::MAX, |m| m as usize);
