@@ -16,8 +16,10 @@ pub mod apply;
 pub mod compactor;
 pub mod config;
 pub mod error;
+pub mod h2_authority;
 pub mod ids;
 pub mod lessor;
+pub mod listener;
 pub mod node;
 pub mod server;
 pub mod wal;
@@ -207,18 +209,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let bound = listener.local_addr()?;
         client_addrs.push(bound);
         tracing::info!(address = %bound, "serving client requests (gRPC and HTTP)");
-        let mut stop = shutdown_rx.clone();
-        let router = router.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            );
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "client listener failed");
-            }
-        }));
+        tasks.push(tokio::spawn(listener::serve(
+            listener,
+            router.clone(),
+            shutdown_rx.clone(),
+        )));
     }
     Ok(RunningServer {
         server,

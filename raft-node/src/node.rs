@@ -118,7 +118,10 @@ impl Node {
                 // Everything up to the snapshot mark or applied by the store
                 // was committed; never restart below that.
                 let mut hs = recovered.hard_state.clone();
-                let last = recovered.entries.last().map_or(snapshot_meta.index, |e| e.index);
+                let last = recovered
+                    .entries
+                    .last()
+                    .map_or(snapshot_meta.index, |e| e.index);
                 hs.commit = hs
                     .commit
                     .max(snapshot_meta.index)

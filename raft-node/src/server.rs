@@ -126,6 +126,15 @@ impl EtcdServer {
         }
     }
 
+    /// The header of cluster (membership) responses: etcd leaves the
+    /// revision out of those.
+    pub fn cluster_header(&self) -> ResponseHeader {
+        ResponseHeader {
+            revision: 0,
+            ..self.header()
+        }
+    }
+
     /// Completes a header the store started (it set only the revision).
     pub fn fill(&self, header: &mut Option<ResponseHeader>) {
         let h = header.get_or_insert_with(ResponseHeader::default);

@@ -32,8 +32,18 @@ impl Member {
         let peer = format!("http://127.0.0.1:{}", free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_etcd-rs"))
             .args(["--data-dir", data_dir.to_str().expect("utf-8 path")])
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .args(["--initial-cluster", &format!("default={peer}")])
             .args(extra)
             .stdout(Stdio::null())
@@ -46,8 +56,8 @@ impl Member {
     async fn client(&self) -> Channel {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let endpoint = Channel::from_shared(format!("http://127.0.0.1:{}", self.port))
-                .expect("endpoint");
+            let endpoint =
+                Channel::from_shared(format!("http://127.0.0.1:{}", self.port)).expect("endpoint");
             if let Ok(ch) = endpoint.connect().await {
                 let mut m = MaintenanceClient::new(ch.clone());
                 if let Ok(s) = m.status(StatusRequest {}).await {
@@ -72,7 +82,10 @@ impl Member {
             if self.child.try_wait().expect("wait").is_some() {
                 return;
             }
-            assert!(Instant::now() < deadline, "etcd-rs did not exit after {sig}");
+            assert!(
+                Instant::now() < deadline,
+                "etcd-rs did not exit after {sig}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -184,7 +197,10 @@ async fn bad_requests_get_etcd_errors() {
         .await
         .expect_err("future revision");
     assert_eq!(err.code(), tonic::Code::OutOfRange);
-    assert_eq!(err.message(), "etcdserver: mvcc: required revision is a future revision");
+    assert_eq!(
+        err.message(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
 
     let err = kv
         .put(PutRequest {

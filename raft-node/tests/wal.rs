@@ -41,11 +41,17 @@ fn round_trip_with_overwrite() {
     {
         let (mut wal, rec) = Wal::open(dir.path(), 1 << 20).expect("open new");
         assert!(rec.entries.is_empty());
-        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")], Some(&hard_state(1, 1)))
-            .expect("append");
+        wal.append(
+            &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")],
+            Some(&hard_state(1, 1)),
+        )
+        .expect("append");
         // A new leader overwrites index 3 onwards.
-        wal.append(&[entry(3, 2, "C"), entry(4, 2, "d")], Some(&hard_state(2, 3)))
-            .expect("append overwrite");
+        wal.append(
+            &[entry(3, 2, "C"), entry(4, 2, "d")],
+            Some(&hard_state(2, 3)),
+        )
+        .expect("append overwrite");
     }
     let (_, rec) = Wal::open(dir.path(), 1 << 20).expect("reopen");
     let got: Vec<(u64, u64, Vec<u8>)> = rec
@@ -71,19 +77,24 @@ fn torn_tail_is_truncated_and_appending_continues() {
     {
         let (mut wal, _) = Wal::open(dir.path(), 1 << 20).expect("open");
         wal.append(&[entry(1, 1, "one")], None).expect("append 1");
-        wal.append(&[entry(2, 1, "two-two-two")], None).expect("append 2");
+        wal.append(&[entry(2, 1, "two-two-two")], None)
+            .expect("append 2");
     }
     let seg = segments(dir.path()).pop().expect("one segment");
     let len = fs::metadata(&seg).expect("stat").len();
     // Cut the last record in half, as a crash during write would.
-    let f = fs::OpenOptions::new().write(true).open(&seg).expect("open seg");
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open seg");
     f.set_len(len - 9).expect("truncate");
     drop(f);
     {
         let (mut wal, rec) = Wal::open(dir.path(), 1 << 20).expect("reopen after tear");
         assert_eq!(rec.entries.len(), 1, "only the intact record survives");
         assert_eq!(rec.entries[0].index, 1);
-        wal.append(&[entry(2, 1, "again")], None).expect("append after tear");
+        wal.append(&[entry(2, 1, "again")], None)
+            .expect("append after tear");
     }
     let (_, rec) = Wal::open(dir.path(), 1 << 20).expect("reopen again");
     assert_eq!(rec.entries.len(), 2);
@@ -96,7 +107,8 @@ fn corruption_in_the_middle_refuses_to_open() {
     {
         let (mut wal, _) = Wal::open(dir.path(), 1 << 20).expect("open");
         for i in 1..=5 {
-            wal.append(&[entry(i, 1, "some payload")], None).expect("append");
+            wal.append(&[entry(i, 1, "some payload")], None)
+                .expect("append");
         }
     }
     let seg = segments(dir.path()).pop().expect("segment");
@@ -109,7 +121,10 @@ fn corruption_in_the_middle_refuses_to_open() {
         Err(WalError::Corrupt { path, offset, .. }) => {
             assert_eq!(path, seg);
             assert!(offset > 0 && offset < bytes.len(), "offset {offset}");
-            let msg = Wal::open(dir.path(), 1 << 20).err().expect("still corrupt").to_string();
+            let msg = Wal::open(dir.path(), 1 << 20)
+                .err()
+                .expect("still corrupt")
+                .to_string();
             assert!(msg.contains(&seg.display().to_string()), "{msg}");
             assert!(msg.contains("offset"), "{msg}");
         }
@@ -126,9 +141,14 @@ fn snapshot_mark_releases_old_segments() {
         // Tiny segments: every append after the first rolls a new one.
         let (mut wal, _) = Wal::open(dir.path(), 256).expect("open");
         for i in 1..=20 {
-            wal.append(&[entry(i, 1, &big)], Some(&hard_state(1, i))).expect("append");
+            wal.append(&[entry(i, 1, &big)], Some(&hard_state(1, i)))
+                .expect("append");
         }
-        assert!(wal.segment_count() >= 10, "segments: {}", wal.segment_count());
+        assert!(
+            wal.segment_count() >= 10,
+            "segments: {}",
+            wal.segment_count()
+        );
         let mut meta = SnapshotMetadata::default();
         meta.index = 15;
         meta.term = 1;
@@ -136,7 +156,11 @@ fn snapshot_mark_releases_old_segments() {
         cs.voters = vec![7];
         meta.set_conf_state(cs);
         wal.save_snapshot(&meta).expect("snapshot mark");
-        assert!(wal.segment_count() <= 6, "segments after release: {}", wal.segment_count());
+        assert!(
+            wal.segment_count() <= 6,
+            "segments after release: {}",
+            wal.segment_count()
+        );
     }
     let (_, rec) = Wal::open(dir.path(), 256).expect("reopen");
     assert_eq!(rec.snapshot.index, 15);

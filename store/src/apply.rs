@@ -103,6 +103,26 @@ impl Store {
         Ok(result)
     }
 
+    /// Evaluates a txn that never writes (in either branch, at any depth)
+    /// against the current state, without the log: etcd's read path for
+    /// read-only txns. Returns `None` if the txn would write after all.
+    pub fn txn_read_only(&self, req: &TxnRequest) -> Option<Result<TxnResponse, StoreError>> {
+        let mut st = self.state.write().expect("store lock poisoned");
+        let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
+        let result = txn.txn_request(req);
+        if txn.changed() {
+            // A write slipped in: this must go through the log. Nothing was
+            // committed, but the index was touched: rebuild it from disk.
+            drop(txn);
+            drop(st);
+            if let Err(e) = self.reload() {
+                return Some(Err(e));
+            }
+            return None;
+        }
+        Some(result)
+    }
+
     /// Records that entry `index` (empty, or a configuration change) was
     /// applied, together with cluster rows owned by the layer above.
     pub fn apply_cluster_rows(
@@ -325,8 +345,11 @@ impl<'a> WriteTxn<'a> {
         crate::validate::check_txn_intervals(t)?;
         let mut path = Vec::new();
         self.txn_path(t, &mut path)?;
-        let mut cursor = 0;
-        self.check_txn(t, &path, &mut cursor)?;
+        // As etcd: every put on the taken path is checked, then every range.
+        for puts in [true, false] {
+            let mut cursor = 0;
+            self.check_txn(t, &path, &mut cursor, puts)?;
+        }
         let mut cursor = 0;
         let mut resp = self.apply_txn(t, &path, &mut cursor)?;
         resp.header = header(self.read_rev());
@@ -370,20 +393,22 @@ impl<'a> WriteTxn<'a> {
         Ok(kvs.iter().all(|kv| compare_kv(c, target, kv)))
     }
 
+    /// Checks the puts (`puts`) or the ranges (`!puts`) on the taken path.
     fn check_txn(
         &self,
         t: &TxnRequest,
         path: &[bool],
         cursor: &mut usize,
+        puts: bool,
     ) -> Result<(), StoreError> {
         let ok = path[*cursor];
         *cursor += 1;
         for op in if ok { &t.success } else { &t.failure } {
             match &op.request {
-                Some(Request::RequestPut(p)) => self.check_put(p)?,
-                Some(Request::RequestRange(r)) => self.check_range(r)?,
-                Some(Request::RequestTxn(nested)) => self.check_txn(nested, path, cursor)?,
-                Some(Request::RequestDeleteRange(_)) | None => {}
+                Some(Request::RequestPut(p)) if puts => self.check_put(p)?,
+                Some(Request::RequestRange(r)) if !puts => self.check_range(r)?,
+                Some(Request::RequestTxn(nested)) => self.check_txn(nested, path, cursor, puts)?,
+                _ => {}
             }
         }
         Ok(())
@@ -514,9 +539,12 @@ impl<'a> WriteTxn<'a> {
                     .collect();
             }
             AlarmAction::Activate => {
-                if a.alarm != 0 && self.st.alarms.insert((a.member_id, a.alarm)) {
-                    self.batch
-                        .put(rows::alarm_key(a.member_id, a.alarm), Vec::new());
+                if a.alarm != 0 {
+                    if self.st.alarms.insert((a.member_id, a.alarm)) {
+                        self.batch
+                            .put(rows::alarm_key(a.member_id, a.alarm), Vec::new());
+                    }
+                    // An alarm already raised is answered too, as etcd does.
                     alarms.push(member);
                 }
             }

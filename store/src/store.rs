@@ -189,8 +189,13 @@ impl Store {
         if from > s.current_rev {
             return Ok(Vec::new());
         }
-        if let Some(evs) = self.history.since(from, max_revisions) {
-            return Ok(evs);
+        // At the compacted revision itself the rows lack what compaction
+        // removed (tombstones, previous values); answer from the rows there
+        // so that the answer does not depend on what the ring still holds.
+        if from > s.compacted_rev {
+            if let Some(evs) = self.history.since(from, max_revisions) {
+                return Ok(evs);
+            }
         }
         crate::history::read_from_rows(self.backend.as_ref(), &s.index, from, max_revisions)
             .map_err(|e| {
@@ -220,7 +225,13 @@ impl Store {
                 h.update(v);
                 true
             })?;
-        Ok((h.finalize(), s.compacted_rev, rev))
+        // etcd reports -1 when nothing was ever compacted.
+        let compacted = if s.compacted_rev == 0 {
+            -1
+        } else {
+            s.compacted_rev
+        };
+        Ok((h.finalize(), compacted, rev))
     }
 
     /// Hash of the whole backend keyspace.
@@ -319,11 +330,7 @@ pub(crate) fn range(
     }
     let mut kvs = Vec::with_capacity(hits.len());
     for (_, at) in hits {
-        let mut kv = reader.kv_at(at.modified)?;
-        if req.keys_only {
-            kv.value.clear();
-        }
-        kvs.push(kv);
+        kvs.push(reader.kv_at(at.modified)?);
     }
     if filtered {
         kvs.retain(|kv| {
@@ -356,6 +363,12 @@ pub(crate) fn range(
     if req.limit > 0 && kvs.len() > req.limit as usize {
         kvs.truncate(req.limit as usize);
         more = true;
+    }
+    // Values go last, as in etcd: a sort by value still sees them.
+    if req.keys_only {
+        for kv in &mut kvs {
+            kv.value.clear();
+        }
     }
     Ok(RangeResponse {
         header: Some(ResponseHeader {

@@ -10,6 +10,7 @@ use etcd_proto::etcdserverpb::{
 use tonic::{Request, Response, Status};
 
 use super::Shared;
+use crate::error::ServerError;
 
 pub struct ClusterService {
     pub server: Shared,
@@ -17,6 +18,17 @@ pub struct ClusterService {
 
 fn not_yet(what: &str) -> Status {
     Status::unimplemented(format!("etcd-rs: {what} needs multi-member support"))
+}
+
+impl ClusterService {
+    /// etcd's answer for an ID that is not a member.
+    fn known(&self, id: u64) -> Result<(), Status> {
+        if self.server.members.iter().any(|m| m.id == id) {
+            Ok(())
+        } else {
+            Err(ServerError::MemberNotFound.to_status())
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -30,15 +42,17 @@ impl Cluster for ClusterService {
 
     async fn member_remove(
         &self,
-        _req: Request<MemberRemoveRequest>,
+        req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.known(req.into_inner().id)?;
         Err(not_yet("member remove"))
     }
 
     async fn member_update(
         &self,
-        _req: Request<MemberUpdateRequest>,
+        req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.known(req.into_inner().id)?;
         Err(not_yet("member update"))
     }
 
@@ -48,15 +62,19 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberListResponse>, Status> {
         let members = self.server.members.iter().map(|m| m.to_proto()).collect();
         Ok(Response::new(MemberListResponse {
-            header: Some(self.server.header()),
+            header: Some(self.server.cluster_header()),
             members,
         }))
     }
 
     async fn member_promote(
         &self,
-        _req: Request<MemberPromoteRequest>,
+        req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(not_yet("member promote"))
+        self.known(req.into_inner().id)?;
+        // Every member of a single-member cluster is a voter.
+        Err(Status::failed_precondition(
+            "etcdserver: can only promote a learner member",
+        ))
     }
 }

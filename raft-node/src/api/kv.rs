@@ -34,6 +34,18 @@ fn txn_is_read_only(t: &TxnRequest) -> bool {
     ops_read_only(&t.success) && ops_read_only(&t.failure)
 }
 
+/// True if every range in the txn asks for a serializable read.
+fn txn_is_serializable(t: &TxnRequest) -> bool {
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .all(|op| match &op.request {
+            Some(ReqOp::RequestRange(r)) => r.serializable,
+            Some(ReqOp::RequestTxn(t)) => txn_is_serializable(t),
+            _ => true,
+        })
+}
+
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
@@ -78,7 +90,16 @@ impl Kv for KvService {
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let r = req.into_inner();
         validate::check_txn(&r, self.server.config.max_txn_ops as usize).map_err(store_status)?;
-        if !txn_is_read_only(&r) {
+        if txn_is_read_only(&r) {
+            if !txn_is_serializable(&r) {
+                self.server.read_barrier().await?;
+            }
+            if let Some(result) = self.server.store.txn_read_only(&r) {
+                let mut resp = result.map_err(store_status)?;
+                self.server.fill(&mut resp.header);
+                return Ok(Response::new(resp));
+            }
+        } else {
             self.server.check_quota(r.encoded_len()).await?;
         }
         match self.server.propose(Op::Txn(r)).await? {

@@ -54,14 +54,15 @@ impl Maintenance for MaintenanceService {
                 .filter(|(_, t)| r.alarm == 0 || *t == r.alarm)
                 .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
                 .collect();
+            // etcd answers alarm requests without a response header.
             return Ok(Response::new(AlarmResponse {
-                header: Some(self.server.header()),
+                header: None,
                 alarms,
             }));
         }
         match self.server.propose(Op::Alarm(r)).await? {
             Applied::Alarm(mut resp) => {
-                self.server.fill(&mut resp.header);
+                resp.header = None;
                 Ok(Response::new(resp))
             }
             _ => Err(ServerError::Internal("unexpected apply result".into()).to_status()),

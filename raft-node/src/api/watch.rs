@@ -268,6 +268,10 @@ impl Session {
         for id in behind {
             self.watchers.remove(&id);
             let mut resp = self.response(id);
+            // etcd sends no revision in the header of a compaction cancel.
+            if let Some(h) = resp.header.as_mut() {
+                h.revision = 0;
+            }
             resp.canceled = true;
             resp.compact_revision = compacted;
             self.send(resp).await?;

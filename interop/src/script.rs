@@ -1,0 +1,405 @@
+//! Parser for the case files under `interop/cases/*.txt`.
+//!
+//! A case file is a script of real `etcdctl` command lines that is replayed,
+//! in order, against the reference etcd and against the server under test.
+//! Keeping the scripts as data (instead of Rust code) makes it cheap to add
+//! coverage and lets the files double as executable documentation of
+//! etcdctl's observable behaviour.
+//!
+//! # Format
+//!
+//! One item per line. Blank lines and lines starting with `#` are ignored.
+//! Words are split on whitespace; `'single'` and `"double"` quotes group words
+//! (inside double quotes `\"` and `\\` are escapes). `$NAME` / `${NAME}`
+//! expand to a variable at run time (`$TMP` is a scratch directory; others
+//! come from `@capture`).
+//!
+//! * `etcdctl ARGS...` runs etcdctl in the foreground. `--endpoints` is added
+//!   by the harness. If the last word is `<<TAG`, the following lines up to a
+//!   line `TAG` are fed to its stdin verbatim (used for `txn`).
+//! * `@server-flags FLAGS...` appends flags to both servers' command lines
+//!   (only before the first command of the file).
+//! * `@capture VAR REGEX` sets `$VAR` to capture group 1 of REGEX applied to
+//!   the raw stdout of the previous command (e.g. a lease ID).
+//! * `@bg NAME etcdctl ARGS...` starts etcdctl in the background.
+//! * `@await NAME lines N` waits (deadline 10s) until background NAME printed
+//!   at least N stdout lines, kills it and compares everything it printed;
+//!   `@await NAME exit` instead waits for it to exit by itself.
+//! * `@until SECS REGEX etcdctl ARGS...` re-runs the command until its
+//!   normalised stdout matches REGEX (deadline SECS) and compares the last run.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use regex::Regex;
+
+/// How long `@await` waits for a background command.
+pub const AWAIT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A parsed case file.
+#[derive(Debug)]
+pub struct Script {
+    /// Extra flags for both servers (from `@server-flags`).
+    pub server_flags: Vec<String>,
+    /// The steps, in file order.
+    pub steps: Vec<Step>,
+}
+
+/// One etcdctl invocation (arguments after `etcdctl`, still unexpanded).
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// 1-based line number in the case file.
+    pub line: usize,
+    /// The case file line as written, for reports.
+    pub text: String,
+    /// Arguments passed to etcdctl, before variable expansion.
+    pub args: Vec<String>,
+    /// Text fed to stdin (from a heredoc), before variable expansion.
+    pub stdin: Option<String>,
+}
+
+/// What `@await` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwaitFor {
+    /// At least this many lines on stdout; the process is then killed.
+    Lines(usize),
+    /// The process exits by itself.
+    Exit,
+}
+
+/// One step of a script.
+#[derive(Debug)]
+pub enum Step {
+    /// Run a command in the foreground and compare its output.
+    Run(Command),
+    /// Start a command in the background under a name.
+    Background { name: String, command: Command },
+    /// Wait for a background command, stop it and compare its output.
+    Await {
+        line: usize,
+        name: String,
+        until: AwaitFor,
+    },
+    /// Poll a command until its normalised stdout matches, then compare.
+    Until {
+        deadline: Duration,
+        pattern: Regex,
+        command: Command,
+    },
+    /// Bind a variable from the previous command's raw stdout.
+    Capture {
+        line: usize,
+        var: String,
+        pattern: Regex,
+    },
+}
+
+impl Step {
+    /// The case file line this step comes from.
+    pub fn line(&self) -> usize {
+        match self {
+            Step::Run(c) | Step::Background { command: c, .. } | Step::Until { command: c, .. } => {
+                c.line
+            }
+            Step::Await { line, .. } | Step::Capture { line, .. } => *line,
+        }
+    }
+}
+
+impl Script {
+    /// Number of steps whose output is compared.
+    pub fn compared_steps(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Run(_) | Step::Await { .. } | Step::Until { .. }))
+            .count()
+    }
+}
+
+/// A syntax error in a case file.
+#[derive(Debug)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Reads and parses a case file.
+pub fn load(path: &Path) -> Result<Script, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read case file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses the text of a case file.
+pub fn parse(text: &str) -> Result<Script, ParseError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut script = Script {
+        server_flags: Vec::new(),
+        steps: Vec::new(),
+    };
+    let mut background_names: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line_no = i + 1;
+        let raw = lines[i].trim_end();
+        i += 1;
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let err = |message: String| ParseError {
+            line: line_no,
+            message,
+        };
+        let mut words = split_words(trimmed).map_err(err)?;
+
+        // A trailing `<<TAG` turns the following lines into stdin.
+        let mut stdin = None;
+        if let Some(tag) = words.last().and_then(|w| w.strip_prefix("<<")) {
+            if tag.is_empty() {
+                return Err(err("`<<` needs a terminator word, e.g. `<<EOF`".into()));
+            }
+            let tag = tag.to_string();
+            words.pop();
+            let mut body = String::new();
+            loop {
+                let Some(l) = lines.get(i) else {
+                    return Err(err(format!("heredoc not terminated by a `{tag}` line")));
+                };
+                i += 1;
+                if l.trim() == tag {
+                    break;
+                }
+                body.push_str(l.trim_end_matches('\r'));
+                body.push('\n');
+            }
+            stdin = Some(body);
+        }
+
+        let head = words[0].clone();
+        let step = match head.as_str() {
+            "etcdctl" => Step::Run(command(line_no, trimmed, &words[1..], stdin)),
+            "@server-flags" => {
+                if !script.steps.is_empty() {
+                    return Err(err("@server-flags must come before any command".into()));
+                }
+                script.server_flags.extend(words[1..].iter().cloned());
+                continue;
+            }
+            "@capture" => {
+                let [_, var, pattern] = words.as_slice() else {
+                    return Err(err("usage: @capture VAR REGEX".into()));
+                };
+                if !matches!(script.steps.last(), Some(Step::Run(_) | Step::Until { .. })) {
+                    return Err(err("@capture must follow a foreground command".into()));
+                }
+                Step::Capture {
+                    line: line_no,
+                    var: var.clone(),
+                    pattern: compile(pattern).map_err(err)?,
+                }
+            }
+            "@bg" => {
+                if words.len() < 3 || words[2] != "etcdctl" {
+                    return Err(err("usage: @bg NAME etcdctl ARGS...".into()));
+                }
+                let name = words[1].clone();
+                if background_names.contains(&name) {
+                    return Err(err(format!("background name `{name}` already used")));
+                }
+                background_names.push(name.clone());
+                Step::Background {
+                    name,
+                    command: command(line_no, trimmed, &words[3..], stdin),
+                }
+            }
+            "@await" => {
+                let until = match words.as_slice() {
+                    [_, _, kind, n] if kind == "lines" => AwaitFor::Lines(
+                        n.parse()
+                            .map_err(|_| err(format!("bad line count `{n}`")))?,
+                    ),
+                    [_, _, kind] if kind == "exit" => AwaitFor::Exit,
+                    _ => return Err(err("usage: @await NAME lines N | @await NAME exit".into())),
+                };
+                let name = words[1].clone();
+                if !background_names.contains(&name) {
+                    return Err(err(format!("no background command named `{name}`")));
+                }
+                Step::Await {
+                    line: line_no,
+                    name,
+                    until,
+                }
+            }
+            "@until" => {
+                if words.len() < 4 || words[3] != "etcdctl" {
+                    return Err(err("usage: @until SECS REGEX etcdctl ARGS...".into()));
+                }
+                let secs: u64 = words[1]
+                    .parse()
+                    .map_err(|_| err(format!("bad deadline `{}`", words[1])))?;
+                Step::Until {
+                    deadline: Duration::from_secs(secs),
+                    pattern: compile(&words[2]).map_err(err)?,
+                    command: command(line_no, trimmed, &words[4..], stdin),
+                }
+            }
+            other => {
+                return Err(err(format!(
+                    "expected `etcdctl ...` or a known @directive, found `{other}`"
+                )))
+            }
+        };
+        script.steps.push(step);
+    }
+    Ok(script)
+}
+
+fn command(line: usize, text: &str, args: &[String], stdin: Option<String>) -> Command {
+    Command {
+        line,
+        text: text.to_string(),
+        args: args.to_vec(),
+        stdin,
+    }
+}
+
+fn compile(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("bad regex `{pattern}`: {e}"))
+}
+
+/// Splits a line into words with minimal shell-like quoting.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut current));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => current.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => current.push(c),
+                            Some(c) => {
+                                current.push('\\');
+                                current.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => current.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            c => {
+                in_word = true;
+                current.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(current);
+    }
+    Ok(words)
+}
+
+/// Expands `$NAME` and `${NAME}` using `lookup`; unknown names are returned
+/// in the error list and left in place.
+pub fn expand(text: &str, lookup: impl Fn(&str) -> Option<String>) -> (String, Vec<String>) {
+    static VAR: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+            .expect("variable regex is valid")
+    });
+    let mut unknown = Vec::new();
+    let out = VAR.replace_all(text, |caps: &regex::Captures<'_>| {
+        let name = caps
+            .get(1)
+            .or_else(|| caps.get(2))
+            .expect("one of the alternatives matched")
+            .as_str();
+        lookup(name).unwrap_or_else(|| {
+            unknown.push(name.to_string());
+            caps[0].to_string()
+        })
+    });
+    (out.into_owned(), unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_quoted_words() {
+        let words = split_words(r#"etcdctl put '' "a \"b\" c" x'y z'"#).expect("valid line");
+        assert_eq!(words, ["etcdctl", "put", "", "a \"b\" c", "xy z"]);
+    }
+
+    #[test]
+    fn parses_heredoc_and_directives() {
+        let script = parse(
+            "# comment\n@server-flags --quota-backend-bytes=1\n\
+             etcdctl txn <<EOF\nvalue(\"a\") = \"1\"\n\nput a 2\n\nEOF\n\
+             @capture X 'a(.)'\n@bg w etcdctl watch a\n@await w lines 2\n\
+             @until 5 '^$' etcdctl get a\n",
+        )
+        .expect("valid script");
+        assert_eq!(script.server_flags, ["--quota-backend-bytes=1"]);
+        assert_eq!(script.steps.len(), 5);
+        assert_eq!(script.compared_steps(), 3);
+        let Step::Run(txn) = &script.steps[0] else {
+            panic!("first step should be a command");
+        };
+        assert_eq!(txn.args, ["txn"]);
+        assert_eq!(
+            txn.stdin.as_deref(),
+            Some("value(\"a\") = \"1\"\n\nput a 2\n\n")
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_background_name() {
+        let e = parse("@await nope exit\n").expect_err("unknown name");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn expands_variables() {
+        let (out, unknown) = expand("--lease=$L1 ${TMP}/x $NOPE", |n| match n {
+            "L1" => Some("abc".into()),
+            "TMP" => Some("/t".into()),
+            _ => None,
+        });
+        assert_eq!(out, "--lease=abc /t/x $NOPE");
+        assert_eq!(unknown, ["NOPE"]);
+    }
+}

@@ -1,0 +1,54 @@
+//! The client port's accept loop: one socket serving gRPC (HTTP/2) and plain
+//! HTTP/1 (`/health`, `/version`) through the same router, with every
+//! connection wrapped in [`AuthorityFix`]. Connections live in a `JoinSet`
+//! owned by the loop, so stopping the loop closes them all.
+
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::h2_authority::AuthorityFix;
+
+/// Serves `router` on `listener` until `stop` turns true.
+pub async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http2()
+        .max_concurrent_streams(u32::MAX)
+        .adaptive_window(true);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let service = TowerToHyperService::new(router.clone());
+                    let builder = builder.clone();
+                    conns.spawn(async move {
+                        let io = TokioIo::new(AuthorityFix::new(tcp));
+                        if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                            tracing::debug!(error = %e, "client connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    conns.shutdown().await;
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
