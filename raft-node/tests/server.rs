@@ -8,8 +8,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use etcd_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
+use etcd_proto::etcdserverpb::watch_client::WatchClient;
+use etcd_proto::etcdserverpb::watch_request::RequestUnion;
+use etcd_proto::etcdserverpb::{
+    LeaseGrantRequest, PutRequest, RangeRequest, StatusRequest, WatchCreateRequest,
+    WatchProgressRequest, WatchRequest,
+};
+use etcd_proto::mvccpb::event::EventType;
 use tonic::transport::Channel;
 
 fn free_port() -> u16 {
@@ -214,4 +221,137 @@ async fn bad_requests_get_etcd_errors() {
     assert_eq!(err.message(), "etcdserver: requested lease not found");
     // None of the failures made a revision.
     assert_eq!(put(&mut kv, "ok", "1").await, 2);
+}
+
+fn watch_create(key: &str, end: &str, start_revision: i64) -> WatchRequest {
+    WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: key.into(),
+            range_end: end.into(),
+            start_revision,
+            ..Default::default()
+        })),
+    }
+}
+
+/// A watcher that reads nothing while 2000 writes happen neither blocks the
+/// writers nor loses, duplicates or reorders events when it finally reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_watcher_catches_up_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = Member::start(dir.path(), free_port(), &[]);
+    let ch = member.client().await;
+    let mut kv = KvClient::new(ch.clone());
+    let mut watch = WatchClient::new(ch);
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel(4);
+    req_tx.send(watch_create("w/", "w0", 0)).await.expect("send create");
+    let mut events = watch
+        .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = events.message().await.expect("stream").expect("created");
+    assert!(created.created);
+
+    // Write while nobody reads the watch stream.
+    const WRITES: i64 = 2000;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let mut kv = kv.clone();
+            tokio::spawn(async move {
+                for i in 0..WRITES / 4 {
+                    put(&mut kv, &format!("w/{w}/{i}"), "v").await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        tokio::time::timeout(Duration::from_secs(60), w)
+            .await
+            .expect("writers are not blocked by the idle watcher")
+            .expect("writer task");
+    }
+    let last_rev = put(&mut kv, "other", "x").await - 1;
+
+    let mut seen = Vec::new();
+    while (seen.len() as i64) < WRITES {
+        let resp = tokio::time::timeout(Duration::from_secs(20), events.message())
+            .await
+            .expect("events arrive")
+            .expect("stream ok")
+            .expect("stream open");
+        for ev in resp.events {
+            assert_eq!(ev.r#type, EventType::Put as i32);
+            seen.push(ev.kv.expect("kv").mod_revision);
+        }
+    }
+    let expected: Vec<i64> = (2..=last_rev).collect();
+    assert_eq!(seen, expected, "every revision once, in order");
+
+    // A progress request is answered with the current revision.
+    req_tx
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::ProgressRequest(WatchProgressRequest {})),
+        })
+        .await
+        .expect("send progress request");
+    let progress = events.message().await.expect("stream").expect("progress");
+    assert_eq!(progress.watch_id, -1);
+    assert_eq!(progress.header.expect("header").revision, last_rev + 1);
+}
+
+/// An expired lease deletes its keys through the log: a watcher sees the
+/// DELETE events and the keys are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_lease_deletes_keys_and_watchers_see_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = Member::start(dir.path(), free_port(), &[]);
+    let ch = member.client().await;
+    let mut kv = KvClient::new(ch.clone());
+    let mut lease = LeaseClient::new(ch.clone());
+    let granted = lease
+        .lease_grant(LeaseGrantRequest { ttl: 2, id: 0 })
+        .await
+        .expect("grant")
+        .into_inner();
+    assert_eq!(granted.ttl, 2);
+    for k in ["l/a", "l/b"] {
+        kv.put(PutRequest {
+            key: k.into(),
+            value: b"v".to_vec(),
+            lease: granted.id,
+            ..Default::default()
+        })
+        .await
+        .expect("put with lease");
+    }
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel(1);
+    req_tx.send(watch_create("l/", "l0", 0)).await.expect("send create");
+    let mut events = WatchClient::new(ch)
+        .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    assert!(events.message().await.expect("stream").expect("created").created);
+    let resp = tokio::time::timeout(Duration::from_secs(15), events.message())
+        .await
+        .expect("lease expires within its TTL plus a margin")
+        .expect("stream ok")
+        .expect("stream open");
+    let deleted: Vec<(i32, Vec<u8>, i64)> = resp
+        .events
+        .iter()
+        .map(|e| {
+            let kv = e.kv.as_ref().expect("kv");
+            (e.r#type, kv.key.clone(), kv.mod_revision)
+        })
+        .collect();
+    let del = EventType::Delete as i32;
+    assert_eq!(
+        deleted,
+        vec![(del, b"l/a".to_vec(), 4), (del, b"l/b".to_vec(), 4)],
+        "both keys deleted in one revision"
+    );
+    let (left, _) = all_keys(&mut kv).await;
+    assert!(left.is_empty(), "keys gone: {left:?}");
 }
