@@ -14,15 +14,18 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use etcd_proto::etcdrs::raft_request::Op;
-use etcd_proto::etcdrs::RaftRequest;
+use etcd_proto::etcdrs::{ConfChangeContext, RaftRequest};
 use etcd_store::{Applied, Store, StoreError};
 use prost::Message;
-use raft::eraftpb::{Entry, EntryType};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::ServerError;
 use crate::lessor::Lessor;
+use crate::membership::Membership;
 use crate::node::NodeMsg;
+use crate::transport::Transport;
 
 pub enum ApplyMsg {
     Entries(Vec<Entry>),
@@ -48,7 +51,7 @@ impl Waiters {
         self.map.lock().expect("waiters lock").remove(&id);
     }
 
-    fn trigger(&self, id: u64, result: ApplyResult) {
+    pub fn trigger(&self, id: u64, result: ApplyResult) {
         if let Some(tx) = self.map.lock().expect("waiters lock").remove(&id) {
             let _ = tx.send(result);
         }
@@ -59,14 +62,17 @@ pub struct Applier {
     pub store: Arc<Store>,
     pub waiters: Arc<Waiters>,
     pub lessor: Arc<Lessor>,
-    pub applied_tx: watch::Sender<u64>,
+    pub membership: Arc<Membership>,
+    pub transport: Arc<Transport>,
+    pub applied_tx: Arc<watch::Sender<u64>>,
     pub node_tx: Sender<NodeMsg>,
     pub snapshot_count: u64,
+    pub my_id: u64,
 }
 
 impl Applier {
     /// Applies batches until the channel closes; returns a fatal error if
-    /// the store failed.
+    /// the store failed (or this member was removed from the cluster).
     pub fn run(self, rx: Receiver<ApplyMsg>) -> Result<(), ServerError> {
         let mut last_snapshot = self.store.applied_index();
         while let Ok(ApplyMsg::Entries(entries)) = rx.recv() {
@@ -76,8 +82,16 @@ impl Applier {
                 last = Some((e.index, e.term));
             }
             if let Some((index, term)) = last {
-                self.applied_tx.send_replace(index);
-                if self.snapshot_count > 0 && index - last_snapshot >= self.snapshot_count {
+                self.applied_tx.send_if_modified(|a| {
+                    let newer = index > *a;
+                    if newer {
+                        *a = index;
+                    }
+                    newer
+                });
+                if self.snapshot_count > 0
+                    && index.saturating_sub(last_snapshot) >= self.snapshot_count
+                {
                     self.store.flush().map_err(fatal)?;
                     last_snapshot = index;
                     let _ = self.node_tx.send(NodeMsg::Compact { index, term });
@@ -87,10 +101,77 @@ impl Applier {
         Ok(())
     }
 
+    fn peer_list(&self) -> Vec<(u64, Vec<String>)> {
+        self.membership
+            .list()
+            .into_iter()
+            .map(|m| (m.id, m.peer_urls))
+            .collect()
+    }
+
+    /// Applies a committed membership change: raft's configuration first
+    /// (in the raft loop), then the member rows with the entry's index.
+    fn apply_conf_change(&self, e: &Entry) -> Result<(), ServerError> {
+        let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
+            ServerError::Internal(format!("bad conf change at {}: {err}", e.index))
+        })?;
+        let ctx = if cc.context.is_empty() {
+            ConfChangeContext::default()
+        } else {
+            ConfChangeContext::decode(cc.context.as_ref()).map_err(|err| {
+                ServerError::Internal(format!("bad conf change context at {}: {err}", e.index))
+            })?
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.node_tx
+            .send(NodeMsg::ApplyConfChange {
+                cc: cc.clone(),
+                reply: tx,
+            })
+            .map_err(|_| ServerError::Stopped)?;
+        let conf_state = match rx.recv().map_err(|_| ServerError::Stopped)? {
+            Ok(cs) => cs,
+            Err(reason) => {
+                tracing::warn!(index = e.index, %reason, "raft refused a membership change");
+                self.store
+                    .apply_cluster_rows(e.index, e.term, &[])
+                    .map_err(fatal)?;
+                self.waiters
+                    .trigger(ctx.request_id, Err(ServerError::Internal(reason)));
+                return Ok(());
+            }
+        };
+        let rows = self
+            .membership
+            .apply_conf_change(&cc, ctx.member.as_ref(), &conf_state);
+        self.store
+            .apply_cluster_rows(e.index, e.term, &rows)
+            .map_err(fatal)?;
+        self.transport.set_peers(&self.peer_list());
+        tracing::info!(
+            index = e.index,
+            change = ?cc.get_change_type(),
+            member = %format!("{:x}", cc.node_id),
+            voters = ?conf_state.voters,
+            learners = ?conf_state.learners,
+            "applied membership change"
+        );
+        self.waiters.trigger(ctx.request_id, Ok(Applied::Nothing));
+        if cc.get_change_type() == ConfChangeType::RemoveNode && cc.node_id == self.my_id {
+            return Err(ServerError::Internal(
+                "the member has been permanently removed from the cluster".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn apply_entry(&self, e: &Entry) -> Result<(), ServerError> {
+        if e.get_entry_type() == EntryType::EntryConfChange {
+            return self.apply_conf_change(e);
+        }
         if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
-            // Leader no-ops and configuration changes carry nothing for the
-            // store; record the index so a restart does not replay them.
+            // Leader no-ops carry nothing for the store; record the index so
+            // a restart does not replay them.
             return self
                 .store
                 .apply_cluster_rows(e.index, e.term, &[])
@@ -105,6 +186,26 @@ impl Applier {
                 )))
             }
         };
+        let member_rows = match &req.op {
+            Some(Op::MemberAttributes(a)) => Some(self.membership.set_attributes(
+                a.id,
+                &a.name,
+                &a.client_urls,
+            )),
+            Some(Op::MemberUpdate(m)) => {
+                let rows = self.membership.set_peer_urls(m.id, &m.peer_urls);
+                self.transport.set_peers(&self.peer_list());
+                Some(rows)
+            }
+            _ => None,
+        };
+        if let Some(rows) = member_rows {
+            self.store
+                .apply_cluster_rows(e.index, e.term, &rows)
+                .map_err(fatal)?;
+            self.waiters.trigger(req.id, Ok(Applied::Nothing));
+            return Ok(());
+        }
         let result = match self.store.apply(e.index, e.term, &req) {
             Ok(applied) => {
                 self.after_apply(&req, &applied);

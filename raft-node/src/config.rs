@@ -186,6 +186,14 @@ impl Config {
         members
     }
 
+    /// Socket addresses to bind for peer traffic.
+    pub fn peer_listen_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+        split_urls(&self.listen_peer_urls)
+            .iter()
+            .map(|u| url_to_addr(u))
+            .collect()
+    }
+
     /// Socket addresses to bind for client traffic.
     pub fn client_listen_addrs(&self) -> Result<Vec<SocketAddr>, String> {
         split_urls(&self.listen_client_urls)

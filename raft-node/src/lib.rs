@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod bootstrap;
 pub mod compactor;
 pub mod config;
 pub mod error;
@@ -20,8 +21,11 @@ pub mod h2_authority;
 pub mod ids;
 pub mod lessor;
 pub mod listener;
+pub mod membership;
 pub mod node;
+pub mod raft_storage;
 pub mod server;
+pub mod transport;
 pub mod wal;
 
 use std::net::SocketAddr;
@@ -31,6 +35,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use etcd_proto::etcdrs::raft_request::Op;
+use etcd_proto::etcdrs::{MemberAttributes, MemberRecord};
 use etcd_proto::etcdserverpb::auth_server::AuthServer;
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
@@ -44,11 +49,13 @@ use tokio::task::JoinHandle as TaskHandle;
 
 pub use config::Config;
 pub use error::ServerError;
-pub use server::{EtcdServer, MemberInfo};
+pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
 use crate::lessor::Lessor;
-use crate::node::{Node, NodeMsg, NodeSettings, RaftInfo};
+use crate::membership::Membership;
+use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::transport::Transport;
 use crate::wal::{Wal, DEFAULT_SEGMENT_BYTES};
 
 /// A started member. Dropping it does not stop it; call [`RunningServer::stop`].
@@ -80,28 +87,19 @@ pub enum StartError {
 /// (etcd's default).
 const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
 
+/// This member's identity, fixed at its first start and kept in the data dir.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Identity {
+    name: String,
+    member_id: u64,
+    cluster_id: u64,
+}
+
 /// Starts a member as configured. Must be called inside a tokio runtime.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let data_dir = config.data_dir();
     let member_dir = data_dir.join("member");
     std::fs::create_dir_all(&member_dir)?;
-    let members = load_or_create_members(&config, &member_dir)?;
-    let me = members
-        .iter()
-        .find(|m| m.name == config.name)
-        .ok_or_else(|| {
-            StartError::Config(format!(
-                "couldn't find local name {:?} in the initial cluster configuration",
-                config.name
-            ))
-        })?
-        .clone();
-    if members.len() != 1 {
-        return Err(StartError::Config(
-            "multi-member clusters are not supported yet; start a single member".into(),
-        ));
-    }
-    let cluster_id = ids::cluster_id(&members.iter().map(|m| m.id).collect::<Vec<_>>());
 
     let backend = SledBackend::open(&member_dir.join("db"))?;
     let store = Arc::new(Store::open(
@@ -111,9 +109,53 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             ..StoreConfig::default()
         },
     )?);
-    let (wal, recovered) = Wal::open(&config.wal_dir(), DEFAULT_SEGMENT_BYTES)?;
+    let (mut wal, mut recovered) = Wal::open(&config.wal_dir(), DEFAULT_SEGMENT_BYTES)?;
+    let membership = Arc::new(Membership::load(&store)?);
+
+    let identity_path = member_dir.join("identity.json");
+    // Peers to talk to before the log has told us the member list.
+    let mut initial_peers: Vec<MemberRecord> = Vec::new();
+    let identity = match read_identity(&identity_path)? {
+        Some(id) => id,
+        None if config.initial_cluster_state == "existing" => {
+            let (identity, members) = join_existing(&config).await?;
+            initial_peers = members;
+            write_identity(&identity_path, &member_dir, &identity)?;
+            identity
+        }
+        None => {
+            let members = bootstrap::initial_members(&config);
+            let me = members
+                .iter()
+                .find(|m| m.name == config.name)
+                .ok_or_else(|| {
+                    StartError::Config(format!(
+                        "couldn't find local name {:?} in the initial cluster configuration",
+                        config.name
+                    ))
+                })?;
+            let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+            let identity = Identity {
+                name: config.name.clone(),
+                member_id: me.id,
+                cluster_id: ids::cluster_id(&ids),
+            };
+            if recovered.entries.is_empty() && recovered.snapshot.index == 0 {
+                recovered = bootstrap::write_initial_log(&mut wal, &members)?;
+            }
+            initial_peers = members;
+            write_identity(&identity_path, &member_dir, &identity)?;
+            identity
+        }
+    };
+    if membership.is_removed(identity.member_id) {
+        return Err(StartError::Config(
+            "the member has been permanently removed from the cluster".into(),
+        ));
+    }
     tracing::info!(
-        name = %config.name, member_id = %format!("{:x}", me.id), cluster_id = %format!("{cluster_id:x}"),
+        name = %config.name, member_id = %format!("{:x}", identity.member_id),
+        cluster_id = %format!("{:x}", identity.cluster_id),
         data_dir = %data_dir.display(), applied = store.applied_index(),
         wal_entries = recovered.entries.len(), revision = store.current_revision(),
         "starting etcd-rs member"
@@ -122,33 +164,59 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (node_tx, node_rx) = mpsc::channel::<NodeMsg>();
     let (apply_tx, apply_rx) = mpsc::channel();
     let (applied_tx, applied_rx) = watch::channel(store.applied_index());
+    let applied_tx = Arc::new(applied_tx);
     let (fatal_tx, fatal_rx) = watch::channel(None);
     let info = Arc::new(Mutex::new(RaftInfo::default()));
     let waiters = Arc::new(Waiters::default());
     let lessor = Arc::new(Lessor::default());
     lessor.promote(&store);
 
-    let node = Node::new(
-        NodeSettings {
-            id: me.id,
-            voters: members.iter().map(|m| m.id).collect(),
+    let transport = Arc::new(Transport::new(
+        identity.cluster_id,
+        identity.member_id,
+        tokio::runtime::Handle::current(),
+        node_tx.clone(),
+    ));
+    let mut peers: Vec<(u64, Vec<String>)> = membership
+        .list()
+        .into_iter()
+        .map(|m| (m.id, m.peer_urls))
+        .collect();
+    if peers.is_empty() {
+        peers = initial_peers
+            .iter()
+            .map(|m| (m.id, m.peer_urls.clone()))
+            .collect();
+    }
+    transport.set_peers(&peers);
+
+    let node = Node::new(NodeParts {
+        settings: NodeSettings {
+            id: identity.member_id,
             election_ticks: config.election_ticks(),
             tick: config.heartbeat(),
-            applied: store.applied_index(),
         },
         wal,
         recovered,
-        node_rx,
+        store: store.clone(),
+        membership: membership.clone(),
+        transport: transport.clone(),
+        rx: node_rx,
         apply_tx,
-        info.clone(),
-    )?;
+        applied_tx: applied_tx.clone(),
+        info: info.clone(),
+        conf_state: membership::stored_conf_state(&store)?,
+    })?;
     let applier = Applier {
         store: store.clone(),
         waiters: waiters.clone(),
         lessor: lessor.clone(),
+        membership: membership.clone(),
+        transport: transport.clone(),
         applied_tx,
         node_tx: node_tx.clone(),
         snapshot_count: config.snapshot_count,
+        my_id: identity.member_id,
     };
     let mut threads = Vec::new();
     let fatal = fatal_tx.clone();
@@ -169,7 +237,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .name("apply".into())
             .spawn(move || {
                 if let Err(e) = applier.run(apply_rx) {
-                    tracing::error!(error = %e, "apply failed");
+                    tracing::error!(error = %e, "apply stopped");
                     fatal.send_replace(Some(e.to_string()));
                 }
                 if let Err(e) = apply_store.flush() {
@@ -178,18 +246,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             })?,
     );
 
-    let mut me_info = me.clone();
-    me_info.client_urls = config.advertise_client_urls();
-    let members = members
-        .into_iter()
-        .map(|m| if m.id == me.id { me_info.clone() } else { m })
-        .collect();
     let server = Arc::new(EtcdServer::new(
         store,
         config.clone(),
-        me.id,
-        cluster_id,
-        members,
+        identity.member_id,
+        identity.cluster_id,
+        membership,
         lessor,
         node_tx,
         waiters,
@@ -201,7 +263,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let mut tasks = vec![
         tokio::spawn(expire_leases(server.clone(), shutdown_rx.clone())),
         tokio::spawn(compactor::run(server.clone(), shutdown_rx.clone())),
+        tokio::spawn(publish_attributes(server.clone(), shutdown_rx.clone())),
     ];
+    for addr in config.peer_listen_addrs().map_err(StartError::Config)? {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
+        tasks.push(tokio::spawn(listener::serve_peers(
+            listener,
+            server.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     let router = client_router(server.clone());
     let mut client_addrs = Vec::new();
     for addr in config.client_listen_addrs().map_err(StartError::Config)? {
@@ -223,6 +295,117 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         threads,
         tasks,
     })
+}
+
+fn read_identity(path: &Path) -> Result<Option<Identity>, StartError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StartError::Config(format!("bad {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the identity file atomically (temp file, fsync, rename, fsync dir).
+fn write_identity(path: &Path, dir: &Path, identity: &Identity) -> Result<(), StartError> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(identity)
+        .map_err(|e| StartError::Config(format!("encode identity: {e}")))?;
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&json)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Joins a running cluster (`--initial-cluster-state existing`): asks the
+/// other members for the cluster ID and member list, in which this member
+/// must already appear (added with MemberAdd).
+async fn join_existing(config: &Config) -> Result<(Identity, Vec<MemberRecord>), StartError> {
+    let mine = config.advertise_peer_urls();
+    let others: Vec<String> = config
+        .initial_cluster()
+        .into_iter()
+        .flat_map(|(_, urls)| urls)
+        .filter(|u| !mine.contains(u))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for url in &others {
+            let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.clone()) else {
+                continue;
+            };
+            let endpoint = endpoint.connect_timeout(Duration::from_secs(1));
+            let Ok(channel) = endpoint.connect().await else {
+                continue;
+            };
+            let mut client = etcd_proto::etcdrs::peer_client::PeerClient::new(channel);
+            let Ok(resp) = client
+                .cluster_info(etcd_proto::etcdrs::ClusterInfoRequest {})
+                .await
+            else {
+                continue;
+            };
+            let info = resp.into_inner();
+            let mut wanted = mine.clone();
+            wanted.sort();
+            let me = info.members.iter().find(|m| {
+                let mut urls = m.peer_urls.clone();
+                urls.sort();
+                urls == wanted
+            });
+            let Some(me) = me else {
+                return Err(StartError::Config(format!(
+                    "member with peer URLs {mine:?} has not been added to the cluster (use member add first)"
+                )));
+            };
+            let identity = Identity {
+                name: config.name.clone(),
+                member_id: me.id,
+                cluster_id: info.cluster_id,
+            };
+            return Ok((identity, info.members));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StartError::Config(format!(
+                "could not reach any existing member at {others:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Publishes this member's name and client URLs through the log once a
+/// leader exists, so every member lists them (etcd's "publish").
+async fn publish_attributes(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if server.raft_info().leader == 0 {
+            continue;
+        }
+        let urls = server.config.advertise_client_urls();
+        match server.membership.get(server.member_id) {
+            Some(m) if m.name == server.config.name && m.client_urls == urls => return,
+            // Not yet in the applied member list: the log will get there.
+            None => continue,
+            Some(_) => {}
+        }
+        let attrs = Op::MemberAttributes(MemberAttributes {
+            id: server.member_id,
+            name: server.config.name.clone(),
+            client_urls: urls,
+        });
+        if let Err(e) = server.propose(attrs).await {
+            tracing::debug!(error = %e, "publishing member attributes failed; retrying");
+        }
+    }
 }
 
 /// The gRPC services and the HTTP endpoints, on one router.
@@ -274,12 +457,21 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
 /// The leader revokes expired leases through the log.
 async fn expire_leases(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut epoch = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if !server.raft_info().is_leader {
+        let info = server.raft_info();
+        if !info.is_leader {
+            continue;
+        }
+        if info.leader_epoch != epoch {
+            // Newly leader: every lease gets its full TTL again (etcd's
+            // promotion), since the old leader's clock is unknown here.
+            epoch = info.leader_epoch;
+            server.lessor.promote(&server.store);
             continue;
         }
         for id in server.lessor.take_expired() {
@@ -299,41 +491,6 @@ async fn expire_leases(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>)
             });
         }
     }
-}
-
-/// The member list: read from the data dir, or derived from the flags on
-/// first start and saved, so IDs stay the same across restarts.
-fn load_or_create_members(
-    config: &Config,
-    member_dir: &Path,
-) -> Result<Vec<MemberInfo>, StartError> {
-    let path = member_dir.join("cluster.json");
-    if let Ok(bytes) = std::fs::read(&path) {
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| StartError::Config(format!("bad {}: {e}", path.display())));
-    }
-    let members: Vec<MemberInfo> = config
-        .initial_cluster()
-        .into_iter()
-        .map(|(name, peer_urls)| MemberInfo {
-            id: ids::member_id(&peer_urls, &config.initial_cluster_token),
-            name,
-            peer_urls,
-            client_urls: Vec::new(),
-        })
-        .collect();
-    let tmp = member_dir.join("cluster.json.tmp");
-    let json = serde_json::to_vec_pretty(&members)
-        .map_err(|e| StartError::Config(format!("encode member list: {e}")))?;
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(member_dir)?.sync_all()?;
-    Ok(members)
 }
 
 impl RunningServer {

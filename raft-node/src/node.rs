@@ -1,42 +1,67 @@
 //! The raft loop: the one thread that owns raft-rs's `RawNode`.
 //!
 //! Everything else talks to it through [`NodeMsg`] on a channel: proposals,
-//! read-index requests, snapshot marks, shutdown. Each turn it ticks the clock
-//! when due, drains pending messages (so many proposals share one `Ready`,
-//! hence one WAL fsync) and processes the `Ready` in raft-rs's required order:
+//! messages from peers, read-index requests, membership changes, snapshot
+//! marks, shutdown. Each turn it ticks the clock when due, drains pending
+//! messages (so many proposals share one `Ready`, hence one WAL fsync) and
+//! processes the `Ready` in raft-rs's required order:
 //!
 //! 1. send messages a leader may send before persisting;
-//! 2. hand committed entries to the apply thread;
-//! 3. append new entries and the hard state to the WAL, one fsync;
-//! 4. answer read-index requests whose read state arrived;
-//! 5. send messages that must follow persistence; `advance`; repeat for the
+//! 2. install a snapshot from the leader, if any (store first, then WAL mark);
+//! 3. hand committed entries to the apply thread;
+//! 4. append new entries and the hard state to the WAL, one fsync;
+//! 5. answer read-index requests whose read state arrived;
+//! 6. send messages that must follow persistence; `advance`; repeat for the
 //!    light ready.
 //!
 //! The loop runs on an OS thread, not a tokio task, because the fsync in
-//! step 3 blocks by design.
+//! step 4 blocks by design.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use etcd_store::Store;
+use raft::eraftpb::{ConfChange, ConfState, Entry, HardState, Message, Snapshot, SnapshotMetadata};
 use raft::storage::MemStorage;
-use raft::{RawNode, StateRole};
-use tokio::sync::oneshot;
+use raft::{ProgressState, RawNode, SnapshotStatus, StateRole, Storage};
+use tokio::sync::{oneshot, watch};
 
 use crate::apply::ApplyMsg;
 use crate::error::ServerError;
+use crate::membership::Membership;
+use crate::raft_storage::RaftStorage;
+use crate::transport::Transport;
 use crate::wal::{Recovered, Wal};
+
+/// A reply channel the raft loop answers once.
+pub type Reply<T> = oneshot::Sender<Result<T, ServerError>>;
 
 /// Requests to the raft loop.
 pub enum NodeMsg {
     /// Append `data` (an encoded RaftRequest) to the log.
     Propose { data: Vec<u8> },
+    /// Append a membership change to the log.
+    ProposeConfChange { cc: ConfChange, reply: Reply<()> },
+    /// A raft message from a peer.
+    Step(Message),
     /// Reply with an index that reads may be served at once applied.
-    ReadIndex {
-        reply: oneshot::Sender<Result<u64, ServerError>>,
+    ReadIndex { reply: Reply<u64> },
+    /// A committed membership change is being applied: change raft's
+    /// configuration and reply with the new one.
+    ApplyConfChange {
+        cc: ConfChange,
+        reply: std::sync::mpsc::Sender<Result<ConfState, String>>,
     },
+    /// Is learner `id` caught up enough with the leader to be promoted?
+    LearnerReady { id: u64, reply: Reply<bool> },
+    /// Hand leadership to `to`.
+    TransferLeader { to: u64 },
+    /// A peer could not be reached.
+    Unreachable(u64),
+    /// The outcome of sending a snapshot to a peer.
+    SnapshotStatus { to: u64, ok: bool },
     /// The store is durable up to `index`: record a snapshot mark and release
     /// the log before it.
     Compact { index: u64, term: u64 },
@@ -52,92 +77,115 @@ pub struct RaftInfo {
     pub term: u64,
     pub commit: u64,
     pub is_leader: bool,
+    pub is_learner: bool,
+    /// Increases every time this member becomes leader.
+    pub leader_epoch: u64,
 }
 
 pub struct NodeSettings {
     pub id: u64,
-    pub voters: Vec<u64>,
     pub election_ticks: usize,
     pub tick: Duration,
-    /// Index the store has durably applied; raft does not hand those out again.
-    pub applied: u64,
 }
 
 /// How many read-index requests may wait for one raft read state.
 const MAX_BATCH: usize = 4096;
 
 pub struct Node {
-    raw: RawNode<MemStorage>,
+    raw: RawNode<RaftStorage>,
     wal: Wal,
+    store: Arc<Store>,
+    membership: Arc<Membership>,
+    transport: Arc<Transport>,
     rx: Receiver<NodeMsg>,
     apply_tx: Sender<ApplyMsg>,
+    applied_tx: Arc<watch::Sender<u64>>,
     info: Arc<Mutex<RaftInfo>>,
     tick: Duration,
     /// Read-index requests by context, waiting for their read state.
-    pending_reads: HashMap<Vec<u8>, Vec<oneshot::Sender<Result<u64, ServerError>>>>,
+    pending_reads: HashMap<Vec<u8>, Vec<Reply<u64>>>,
     read_seq: u64,
+    was_leader: bool,
+    leader_epoch: u64,
+}
+
+/// Everything the loop is built from.
+pub struct NodeParts {
+    pub settings: NodeSettings,
+    pub wal: Wal,
+    pub recovered: Recovered,
+    pub store: Arc<Store>,
+    pub membership: Arc<Membership>,
+    pub transport: Arc<Transport>,
+    pub rx: Receiver<NodeMsg>,
+    pub apply_tx: Sender<ApplyMsg>,
+    pub applied_tx: Arc<watch::Sender<u64>>,
+    pub info: Arc<Mutex<RaftInfo>>,
+    /// The configuration as of the store's applied index, if the store has one.
+    pub conf_state: Option<ConfState>,
+}
+
+fn internal(e: &dyn std::fmt::Display) -> ServerError {
+    ServerError::Internal(e.to_string())
 }
 
 impl Node {
-    /// Builds the raft node from what the WAL recovered. A brand-new log is
-    /// bootstrapped with `voters` as its configuration.
-    pub fn new(
-        settings: NodeSettings,
-        mut wal: Wal,
-        recovered: Recovered,
-        rx: Receiver<NodeMsg>,
-        apply_tx: Sender<ApplyMsg>,
-        info: Arc<Mutex<RaftInfo>>,
-    ) -> Result<Node, ServerError> {
-        let internal = |e: &dyn std::fmt::Display| ServerError::Internal(e.to_string());
-        let storage = MemStorage::new();
-        let fresh =
-            recovered.snapshot.get_conf_state().voters.is_empty() && recovered.entries.is_empty();
-        let mut snapshot_meta = recovered.snapshot.clone();
-        if fresh {
-            let mut cs = ConfState::default();
-            cs.voters = settings.voters.clone();
-            snapshot_meta = SnapshotMetadata::default();
-            snapshot_meta.set_conf_state(cs);
-            wal.save_snapshot(&snapshot_meta)
-                .map_err(|e| internal(&e))?;
+    /// Builds the raft node from the WAL and the store.
+    pub fn new(parts: NodeParts) -> Result<Node, ServerError> {
+        let NodeParts {
+            settings,
+            wal,
+            recovered,
+            store,
+            membership,
+            transport,
+            rx,
+            apply_tx,
+            applied_tx,
+            info,
+            conf_state,
+        } = parts;
+        let applied = store.applied_index();
+        let mut meta = recovered.snapshot.clone();
+        let mut entries = recovered.entries;
+        let wal_last = entries.last().map_or(meta.index, |e| e.index);
+        if applied > wal_last {
+            // The store is ahead of the log: a snapshot was installed and
+            // the member stopped before its WAL mark. The store is the truth.
+            meta.index = applied;
+            meta.term = store.status().applied_term;
+            entries.clear();
         }
+        if let Some(cs) = conf_state {
+            meta.set_conf_state(cs);
+        }
+        let mem = MemStorage::new();
         {
-            let mut core = storage.wl();
-            if snapshot_meta.index > 0 {
+            let mut core = mem.wl();
+            if meta.index > 0 {
                 let mut snap = Snapshot::default();
-                snap.set_metadata(snapshot_meta.clone());
+                snap.set_metadata(meta.clone());
                 core.apply_snapshot(snap).map_err(|e| internal(&e))?;
             } else {
-                core.set_conf_state(snapshot_meta.get_conf_state().clone());
+                core.set_conf_state(meta.get_conf_state().clone());
             }
-            core.append(&recovered.entries).map_err(|e| internal(&e))?;
-            if recovered.hard_state != HardState::default() {
-                // raft-rs does not require the commit index to be persisted
-                // (it arrives in light readies), so the WAL's copy may lag.
-                // Everything up to the snapshot mark or applied by the store
-                // was committed; never restart below that.
-                let mut hs = recovered.hard_state.clone();
-                let last = recovered
-                    .entries
-                    .last()
-                    .map_or(snapshot_meta.index, |e| e.index);
-                hs.commit = hs
-                    .commit
-                    .max(snapshot_meta.index)
-                    .max(settings.applied.min(last));
+            core.append(&entries).map_err(|e| internal(&e))?;
+            let last = entries.last().map_or(meta.index, |e| e.index);
+            let mut hs = recovered.hard_state.clone();
+            // raft-rs does not require the commit index to be persisted (it
+            // arrives in light readies), so the WAL's copy may lag. Whatever
+            // the snapshot mark covers or the store applied was committed.
+            hs.commit = hs.commit.max(meta.index).max(applied.min(last));
+            if hs != HardState::default() {
                 core.set_hardstate(hs);
             }
         }
-        let applied = settings
-            .applied
-            .max(snapshot_meta.index)
-            .min(storage.rl().hard_state().commit.max(snapshot_meta.index));
+        let commit = mem.rl().hard_state().commit;
         let cfg = raft::Config {
             id: settings.id,
             election_tick: settings.election_ticks,
             heartbeat_tick: 1,
-            applied,
+            applied: applied.max(meta.index).min(commit),
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
             check_quorum: true,
@@ -146,27 +194,42 @@ impl Node {
         };
         cfg.validate().map_err(|e| internal(&e))?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let alone = meta.get_conf_state().voters == [settings.id];
+        let storage = RaftStorage {
+            mem,
+            store: store.clone(),
+        };
         let mut raw = RawNode::new(&cfg, storage, &logger).map_err(|e| internal(&e))?;
-        if settings.voters == [settings.id]
-            || snapshot_meta.get_conf_state().voters == [settings.id]
-        {
-            // Alone in the cluster: no reason to wait an election timeout.
+        if alone {
+            // The only voter: no reason to wait an election timeout.
             let _ = raw.campaign();
         }
         Ok(Node {
             raw,
             wal,
+            store,
+            membership,
+            transport,
             rx,
             apply_tx,
+            applied_tx,
             info,
             tick: settings.tick,
             pending_reads: HashMap::new(),
             read_seq: 0,
+            was_leader: false,
+            leader_epoch: 0,
         })
     }
 
     /// Runs until shutdown or a fatal error (which it returns).
     pub fn run(mut self) -> Result<(), ServerError> {
+        let result = self.run_loop();
+        self.transport.close();
+        result
+    }
+
+    fn run_loop(&mut self) -> Result<(), ServerError> {
         let mut next_tick = Instant::now() + self.tick;
         loop {
             let now = Instant::now();
@@ -201,29 +264,70 @@ impl Node {
     }
 
     /// Handles one message; returns true on shutdown.
-    fn handle(
-        &mut self,
-        msg: NodeMsg,
-        reads: &mut Vec<oneshot::Sender<Result<u64, ServerError>>>,
-    ) -> Result<bool, ServerError> {
+    fn handle(&mut self, msg: NodeMsg, reads: &mut Vec<Reply<u64>>) -> Result<bool, ServerError> {
         match msg {
             NodeMsg::Propose { data } => {
-                // A dropped proposal is answered by the proposer's timeout;
-                // with no leader, fail fast instead.
-                if self.raw.raft.leader_id == raft::INVALID_ID {
-                    tracing::debug!("proposal dropped: no leader");
-                }
+                // A dropped proposal (no leader yet) is answered by the
+                // proposer's own timeout.
                 let _ = self.raw.propose(Vec::new(), data);
             }
+            NodeMsg::ProposeConfChange { cc, reply } => {
+                let result = self
+                    .raw
+                    .propose_conf_change(Vec::new(), cc)
+                    .map_err(|e| match e {
+                        raft::Error::ProposalDropped => ServerError::NoLeader,
+                        e => internal(&e),
+                    });
+                let _ = reply.send(result);
+            }
+            NodeMsg::Step(m) => {
+                if let Err(e) = self.raw.step(m) {
+                    tracing::debug!(error = %e, "dropped raft message");
+                }
+            }
             NodeMsg::ReadIndex { reply } => reads.push(reply),
+            NodeMsg::ApplyConfChange { cc, reply } => {
+                let result = self.raw.apply_conf_change(&cc).map_err(|e| e.to_string());
+                if let Ok(cs) = &result {
+                    self.raw.mut_store().mem.wl().set_conf_state(cs.clone());
+                }
+                let _ = reply.send(result);
+            }
+            NodeMsg::LearnerReady { id, reply } => {
+                let _ = reply.send(self.learner_ready(id));
+            }
+            NodeMsg::TransferLeader { to } => self.raw.transfer_leader(to),
+            NodeMsg::Unreachable(id) => self.raw.report_unreachable(id),
+            NodeMsg::SnapshotStatus { to, ok } => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(to, status);
+            }
             NodeMsg::Compact { index, term } => self.compact(index, term)?,
             NodeMsg::Shutdown => return Ok(true),
         }
         Ok(false)
     }
 
+    /// etcd's rule: a learner may be promoted once its log matches at least
+    /// 90% of the leader's.
+    fn learner_ready(&self, id: u64) -> Result<bool, ServerError> {
+        if self.raw.raft.state != StateRole::Leader {
+            return Err(ServerError::NotLeader);
+        }
+        let leader_match = self.raw.raft.raft_log.last_index();
+        let Some(pr) = self.raw.raft.prs().get(id) else {
+            return Ok(false);
+        };
+        Ok(pr.state != ProgressState::Snapshot && pr.matched as f64 >= leader_match as f64 * 0.9)
+    }
+
     /// Asks raft for one read index covering every request in `reads`.
-    fn request_read(&mut self, reads: Vec<oneshot::Sender<Result<u64, ServerError>>>) {
+    fn request_read(&mut self, reads: Vec<Reply<u64>>) {
         if self.raw.raft.leader_id == raft::INVALID_ID {
             for r in reads {
                 let _ = r.send(Err(ServerError::NoLeader));
@@ -237,8 +341,6 @@ impl Node {
     }
 
     fn compact(&mut self, index: u64, term: u64) -> Result<(), ServerError> {
-        let internal = |e: &dyn std::fmt::Display| ServerError::Internal(e.to_string());
-        use raft::Storage;
         let store = self.raw.mut_store();
         let conf_state = store.initial_state().map_err(|e| internal(&e))?.conf_state;
         let mut meta = SnapshotMetadata::default();
@@ -247,8 +349,9 @@ impl Node {
         meta.set_conf_state(conf_state);
         self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
         let first = store.first_index().map_err(|e| internal(&e))?;
-        if index >= first {
-            store.wl().compact(index).map_err(|e| internal(&e))?;
+        let last = store.last_index().map_err(|e| internal(&e))?;
+        if index >= first && index <= last {
+            store.mem.wl().compact(index).map_err(|e| internal(&e))?;
         }
         tracing::info!(
             index,
@@ -258,19 +361,60 @@ impl Node {
         Ok(())
     }
 
+    /// Installs a snapshot received from the leader: the store first (the
+    /// data and its applied index, atomically), then raft's log, then the WAL
+    /// mark that releases the old log.
+    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), ServerError> {
+        let meta = snap.get_metadata().clone();
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            bytes = snap.data.len(),
+            "installing snapshot from leader"
+        );
+        self.store
+            .install_snapshot(&snap.data)
+            .map_err(|e| internal(&e))?;
+        self.membership
+            .reload(&self.store)
+            .map_err(|e| internal(&e))?;
+        let peers: Vec<(u64, Vec<String>)> = self
+            .membership
+            .list()
+            .into_iter()
+            .map(|m| (m.id, m.peer_urls))
+            .collect();
+        self.transport.set_peers(&peers);
+        let mut bare = Snapshot::default();
+        bare.set_metadata(meta.clone());
+        self.raw
+            .mut_store()
+            .mem
+            .wl()
+            .apply_snapshot(bare)
+            .map_err(|e| internal(&e))?;
+        self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
+        let index = meta.index;
+        self.applied_tx.send_if_modified(|a| {
+            let newer = index > *a;
+            if newer {
+                *a = index;
+            }
+            newer
+        });
+        Ok(())
+    }
+
     fn on_ready(&mut self) -> Result<(), ServerError> {
         if !self.raw.has_ready() {
             self.publish_info();
             return Ok(());
         }
-        let internal = |e: &dyn std::fmt::Display| ServerError::Internal(e.to_string());
         let mut ready = self.raw.ready();
-        // Single member: there are no peers to send messages to yet.
-        let _ = ready.take_messages();
+        self.transport.send(ready.take_messages());
         if !ready.snapshot().is_empty() {
-            return Err(ServerError::Internal(
-                "raft snapshot install is not supported by a single member".into(),
-            ));
+            let snap = ready.snapshot().clone();
+            self.install_snapshot(&snap)?;
         }
         self.send_committed(ready.take_committed_entries())?;
         let entries = ready.take_entries();
@@ -281,12 +425,13 @@ impl Node {
         if !entries.is_empty() {
             self.raw
                 .mut_store()
+                .mem
                 .wl()
                 .append(&entries)
                 .map_err(|e| internal(&e))?;
         }
         if let Some(hs) = hs {
-            self.raw.mut_store().wl().set_hardstate(hs);
+            self.raw.mut_store().mem.wl().set_hardstate(hs);
         }
         for rs in ready.take_read_states() {
             if let Some(waiters) = self.pending_reads.remove(&rs.request_ctx) {
@@ -295,16 +440,17 @@ impl Node {
                 }
             }
         }
-        let _ = ready.take_persisted_messages();
+        self.transport.send(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
             self.raw
                 .mut_store()
+                .mem
                 .wl()
                 .mut_hard_state()
                 .set_commit(commit);
         }
-        let _ = light.take_messages();
+        self.transport.send(light.take_messages());
         self.send_committed(light.take_committed_entries())?;
         self.raw.advance_apply();
         self.publish_info();
@@ -322,14 +468,21 @@ impl Node {
 
     fn publish_info(&mut self) {
         let r = &self.raw.raft;
+        let is_leader = r.state == StateRole::Leader;
+        if is_leader && !self.was_leader {
+            self.leader_epoch += 1;
+        }
+        self.was_leader = is_leader;
         let info = RaftInfo {
             id: r.id,
             leader: r.leader_id,
             term: r.term,
             commit: r.raft_log.committed,
-            is_leader: r.state == StateRole::Leader,
+            is_leader,
+            is_learner: r.prs().conf().learners().contains(&r.id),
+            leader_epoch: self.leader_epoch,
         };
-        if !info.is_leader && !self.pending_reads.is_empty() && info.leader == raft::INVALID_ID {
+        if info.leader == raft::INVALID_ID && !self.pending_reads.is_empty() {
             for (_, waiters) in self.pending_reads.drain() {
                 for w in waiters {
                     let _ = w.send(Err(ServerError::NoLeader));

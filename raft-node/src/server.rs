@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::RaftRequest;
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
-use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, Member, ResponseHeader};
+use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use etcd_store::{Applied, Store};
 use prost::Message;
 use tokio::sync::{oneshot, watch};
@@ -25,6 +25,7 @@ use crate::apply::Waiters;
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
+use crate::membership::Membership;
 use crate::node::{NodeMsg, RaftInfo};
 
 /// The version this server reports (the etcd API level it implements).
@@ -32,37 +33,16 @@ pub const SERVER_VERSION: &str = "3.5.0";
 /// The cluster version it reports.
 pub const CLUSTER_VERSION: &str = "3.5.0";
 
-/// A member of the cluster as this server knows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MemberInfo {
-    pub id: u64,
-    pub name: String,
-    pub peer_urls: Vec<String>,
-    pub client_urls: Vec<String>,
-}
-
-impl MemberInfo {
-    pub fn to_proto(&self) -> Member {
-        Member {
-            id: self.id,
-            name: self.name.clone(),
-            peer_ur_ls: self.peer_urls.clone(),
-            client_ur_ls: self.client_urls.clone(),
-            is_learner: false,
-        }
-    }
-}
-
 pub struct EtcdServer {
     pub store: Arc<Store>,
     pub config: Config,
     pub member_id: u64,
     pub cluster_id: u64,
-    pub members: Vec<MemberInfo>,
+    pub membership: Arc<Membership>,
     pub lessor: Arc<Lessor>,
-    pub(crate) node_tx: Sender<NodeMsg>,
+    pub node_tx: Sender<NodeMsg>,
     pub(crate) waiters: Arc<Waiters>,
-    pub(crate) applied_rx: watch::Receiver<u64>,
+    pub applied_rx: watch::Receiver<u64>,
     pub(crate) info: Arc<Mutex<RaftInfo>>,
     next_request_id: AtomicU64,
     request_timeout: Duration,
@@ -75,7 +55,7 @@ impl EtcdServer {
         config: Config,
         member_id: u64,
         cluster_id: u64,
-        members: Vec<MemberInfo>,
+        membership: Arc<Membership>,
         lessor: Arc<Lessor>,
         node_tx: Sender<NodeMsg>,
         waiters: Arc<Waiters>,
@@ -96,7 +76,7 @@ impl EtcdServer {
             config,
             member_id,
             cluster_id,
-            members,
+            membership,
             lessor,
             node_tx,
             waiters,

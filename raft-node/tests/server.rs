@@ -244,7 +244,10 @@ async fn slow_watcher_catches_up_in_order() {
     let mut kv = KvClient::new(ch.clone());
     let mut watch = WatchClient::new(ch);
     let (req_tx, req_rx) = tokio::sync::mpsc::channel(4);
-    req_tx.send(watch_create("w/", "w0", 0)).await.expect("send create");
+    req_tx
+        .send(watch_create("w/", "w0", 0))
+        .await
+        .expect("send create");
     let mut events = watch
         .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
         .await
@@ -326,13 +329,23 @@ async fn expired_lease_deletes_keys_and_watchers_see_it() {
         .expect("put with lease");
     }
     let (req_tx, req_rx) = tokio::sync::mpsc::channel(1);
-    req_tx.send(watch_create("l/", "l0", 0)).await.expect("send create");
+    req_tx
+        .send(watch_create("l/", "l0", 0))
+        .await
+        .expect("send create");
     let mut events = WatchClient::new(ch)
         .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
         .await
         .expect("watch")
         .into_inner();
-    assert!(events.message().await.expect("stream").expect("created").created);
+    assert!(
+        events
+            .message()
+            .await
+            .expect("stream")
+            .expect("created")
+            .created
+    );
     let resp = tokio::time::timeout(Duration::from_secs(15), events.message())
         .await
         .expect("lease expires within its TTL plus a margin")

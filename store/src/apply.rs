@@ -75,7 +75,10 @@ impl Store {
             Some(Op::LeaseGrant(g)) => txn.lease_grant(g).map(Applied::LeaseGrant),
             Some(Op::LeaseRevoke(r)) => txn.lease_revoke(r.id).map(Applied::LeaseRevoke),
             Some(Op::Alarm(a)) => Ok(Applied::Alarm(txn.alarm(a))),
-            Some(Op::LeaseCheckpoint(_)) | None => Ok(Applied::Nothing),
+            Some(Op::LeaseCheckpoint(_))
+            | Some(Op::MemberAttributes(_))
+            | Some(Op::MemberUpdate(_))
+            | None => Ok(Applied::Nothing),
         };
         let result = match result {
             Ok(applied) => applied,
@@ -105,21 +108,16 @@ impl Store {
 
     /// Evaluates a txn that never writes (in either branch, at any depth)
     /// against the current state, without the log: etcd's read path for
-    /// read-only txns. Returns `None` if the txn would write after all.
+    /// read-only txns. Returns `None` for a txn that could write: those must
+    /// go through the log.
     pub fn txn_read_only(&self, req: &TxnRequest) -> Option<Result<TxnResponse, StoreError>> {
+        if !crate::validate::txn_is_read_only(req) {
+            return None;
+        }
         let mut st = self.state.write().expect("store lock poisoned");
         let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
         let result = txn.txn_request(req);
-        if txn.changed() {
-            // A write slipped in: this must go through the log. Nothing was
-            // committed, but the index was touched: rebuild it from disk.
-            drop(txn);
-            drop(st);
-            if let Err(e) = self.reload() {
-                return Some(Err(e));
-            }
-            return None;
-        }
+        debug_assert!(!txn.changed(), "a read-only txn changed state");
         Some(result)
     }
 

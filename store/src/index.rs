@@ -10,6 +10,9 @@ use std::ops::Bound;
 use crate::key_index::{KeyAt, KeyIndex};
 use crate::revision::Revision;
 
+/// Lower and upper bound of a key range, for `BTreeMap::range`.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// A key range as etcd spells it: `end` empty means just `key`; `end == [0]`
 /// means every key `>= key`; otherwise the half-open range `[key, end)`.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +42,7 @@ impl<'a> KeyRange<'a> {
         self.end == [0] || k < self.end
     }
 
-    fn bounds(&self) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+    fn bounds(&self) -> Option<KeyBounds<'a>> {
         if self.end.is_empty() {
             return Some((Bound::Included(self.key), Bound::Included(self.key)));
         }

@@ -20,6 +20,16 @@ use crate::backend::{Row, WriteBatch};
 use crate::error::StoreError;
 use crate::store::Store;
 
+/// A snapshot body and the raft position it reflects.
+#[derive(Clone, Debug)]
+pub struct SnapshotImage {
+    pub body: Vec<u8>,
+    pub applied_index: u64,
+    pub applied_term: u64,
+    /// The cluster row asked for, as of the same instant.
+    pub row: Option<Vec<u8>>,
+}
+
 pub const SNAPSHOT_MAGIC: &[u8] = b"etcd-rs snapshot v1\n";
 const END_MARK: u32 = u32::MAX;
 const SHA256_LEN: usize = 32;
@@ -27,17 +37,29 @@ const SHA256_LEN: usize = 32;
 impl Store {
     /// A consistent copy of the whole store.
     pub fn snapshot(&self) -> Result<Vec<u8>, StoreError> {
-        let _consistent = self.read_state();
-        let mut out = SNAPSHOT_MAGIC.to_vec();
+        Ok(self.snapshot_with_meta("")?.body)
+    }
+
+    /// A consistent copy of the whole store, with the raft index and term
+    /// it reflects and the cluster row `row` read at the same instant (for
+    /// raft snapshots, which must describe exactly the data they carry).
+    pub fn snapshot_with_meta(&self, row: &str) -> Result<SnapshotImage, StoreError> {
+        let s = self.read_state();
+        let mut body = SNAPSHOT_MAGIC.to_vec();
         self.backend.scan_each(&[], &[0xff, 0xff], &mut |k, v| {
-            out.extend_from_slice(&(k.len() as u32).to_be_bytes());
-            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
-            out.extend_from_slice(k);
-            out.extend_from_slice(v);
+            body.extend_from_slice(&(k.len() as u32).to_be_bytes());
+            body.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            body.extend_from_slice(k);
+            body.extend_from_slice(v);
             true
         })?;
-        out.extend_from_slice(&END_MARK.to_be_bytes());
-        Ok(out)
+        body.extend_from_slice(&END_MARK.to_be_bytes());
+        Ok(SnapshotImage {
+            body,
+            applied_index: s.applied_index,
+            applied_term: s.applied_term,
+            row: self.backend.get(&crate::rows::cluster_key(row))?,
+        })
     }
 
     /// Replaces the whole store with a snapshot body (atomically).

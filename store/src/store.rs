@@ -260,6 +260,19 @@ impl Store {
         self.backend.flush()
     }
 
+    /// Cluster-data rows whose names start with `prefix`, in name order.
+    pub fn cluster_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let start = rows::cluster_key(prefix);
+        let mut end = start.clone();
+        end.push(0xff);
+        Ok(self
+            .backend
+            .scan(&start, &end)?
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k[1..]).into_owned(), v))
+            .collect())
+    }
+
     /// A cluster-data row owned by the layer above (member list and such).
     pub fn cluster_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.backend.get(&rows::cluster_key(name))

@@ -70,6 +70,18 @@ fn check_op(op: &RequestOp, max_ops: usize) -> Result<(), StoreError> {
     }
 }
 
+/// True if the txn never writes, in either branch, at any depth.
+pub fn txn_is_read_only(t: &TxnRequest) -> bool {
+    fn ops_read_only(ops: &[RequestOp]) -> bool {
+        ops.iter().all(|op| match &op.request {
+            Some(Request::RequestRange(_)) | None => true,
+            Some(Request::RequestTxn(t)) => txn_is_read_only(t),
+            _ => false,
+        })
+    }
+    ops_read_only(&t.success) && ops_read_only(&t.failure)
+}
+
 /// Both branches of a txn must not put a key twice, nor put a key that the
 /// same branch deletes.
 pub fn check_txn_intervals(r: &TxnRequest) -> Result<(), StoreError> {

@@ -19,13 +19,14 @@
 //!   [count_only] [sort=<target>[,asc|desc]] [min_mod=N] [max_mod=N]
 //!   [min_create=N] [max_create=N]`
 //! - `del <key> [end=<k>|prefix|fromkey] [prev_kv]`
-//! - `txn [novalidate]` followed by lines `cmp <target> <key> [range] <op> <v>`,
-//!   `then <op>`, `else <op>`; `then txn` / `else txn` open a nested txn that
-//!   runs to a line `end`.
+//! - `txn [novalidate] [readonly]` followed by lines
+//!   `cmp <target> <key> [range] <op> <v>`, `then <op>`, `else <op>`;
+//!   `then txn` / `else txn` open a nested txn that runs to a line `end`.
+//!   `readonly` answers through `Store::txn_read_only` instead of the log.
 //! - `compact <rev>`, `lease-grant <id> <ttl>`, `lease-revoke <id>`, `leases`
 //! - `alarm activate|deactivate|get [member=N] [type=nospace|corrupt]`
 //! - `watch-events from=N [max=M]`, `status`, `hash [rev=N]`, `restart`,
-//!   `snapshot`, `noop`
+//!   `snapshot`, `noop`, `cluster <name> <value>|-`, `cluster-get <name>`
 //!
 //! Write commands take `index=N` to apply at a given raft index (the next
 //! one by default). Puts, deletes, ranges and txns are first checked with
@@ -89,6 +90,7 @@ scripts!(
     delete,
     txn_compare,
     txn_nested,
+    readonly_txn,
     compaction,
     leases,
     watch,
@@ -224,8 +226,22 @@ fn config() -> StoreConfig {
     StoreConfig::default()
 }
 
+/// Opens the sled store in `dir`. sled 0.34 finishes writes of a dropped
+/// database on its own thread pool, which keeps the directory's file lock for
+/// a moment after the drop: reopening in the same process retries until the
+/// lock is free.
 fn open_sled(dir: &Path) -> Store {
-    let backend = SledBackend::open(dir).expect("open sled");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let backend = loop {
+        match SledBackend::open(dir) {
+            Ok(b) => break b,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                assert!(std::time::Instant::now() < deadline, "sled lock held: {e}");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("open sled: {e}"),
+        }
+    };
     Store::open(Box::new(backend), config()).expect("open store")
 }
 
@@ -316,7 +332,30 @@ impl Harness {
                         return vec![format!("invalid: {e}")];
                     }
                 }
+                if args.flag("readonly") {
+                    return self.txn_read_only(&req);
+                }
                 render_applied(self.apply(Some(Op::Txn(req)), index))
+            }
+            "cluster" => {
+                let index = index.unwrap_or(self.index + 1);
+                self.index = self.index.max(index);
+                let value = match args.pos(1) {
+                    "-" => None,
+                    v => Some(unescape(v)),
+                };
+                let rows = [(args.pos(0).to_string(), value)];
+                for store in [self.store(), &self.shadow] {
+                    store
+                        .apply_cluster_rows(index, TERM, &rows)
+                        .expect("cluster rows");
+                }
+                vec![format!("applied_index={}", self.store().applied_index())]
+            }
+            "cluster-get" => {
+                let got = self.store().cluster_get(args.pos(0)).expect("cluster_get");
+                assert_eq!(got, self.shadow.cluster_get(args.pos(0)).unwrap());
+                vec![got.map_or("none".into(), |v| esc(&v))]
             }
             "get" => {
                 let req = parse_get(&args);
@@ -434,33 +473,30 @@ impl Harness {
         }
     }
 
-    fn write_result(&self, r: Result<Applied, StoreError>) -> Vec<String> {
-        match r {
-            Err(e) => vec![format!("error: {e}")],
-            Ok(Applied::Nothing) => vec!["nothing".into()],
-            Ok(Applied::Put(p)) => render_put(&p),
-            Ok(Applied::DeleteRange(d)) => render_del(&d),
-            Ok(Applied::Txn(t)) => render_txn(&t),
-            Ok(Applied::Compaction(c)) => vec![format!("rev={}", rev_of(&c.header))],
-            Ok(Applied::LeaseGrant(g)) => vec![format!(
-                "id={} ttl={} rev={}{}",
-                g.id,
-                g.ttl,
-                rev_of(&g.header),
-                if g.error.is_empty() {
-                    String::new()
-                } else {
-                    format!(" error={}", g.error)
-                }
-            )],
-            Ok(Applied::LeaseRevoke(r)) => vec![format!("rev={}", rev_of(&r.header))],
-            Ok(Applied::Alarm(a)) => {
-                let mut out = vec![format!("rev={}", rev_of(&a.header))];
-                for m in &a.alarms {
-                    out.push(format!("alarm member={} type={}", m.member_id, m.alarm));
-                }
-                out
-            }
+    /// etcd's read path for txns that cannot write: answered without the
+    /// log, and without any trace in either store.
+    fn txn_read_only(&self, req: &TxnRequest) -> Vec<String> {
+        let before = Fingerprint::of(self.store());
+        let got = self.store().txn_read_only(req);
+        assert_eq!(
+            got,
+            self.shadow.txn_read_only(req),
+            "stores answered differently"
+        );
+        assert_eq!(
+            Fingerprint::of(self.store()),
+            before,
+            "read-only txn left a trace"
+        );
+        assert_eq!(
+            Fingerprint::of(&self.shadow),
+            before,
+            "read-only txn left a trace"
+        );
+        match got {
+            None => vec!["not read-only".into()],
+            Some(Err(e)) => vec![format!("error: {e}")],
+            Some(Ok(t)) => render_txn(&t),
         }
     }
 
@@ -582,10 +618,22 @@ fn check_snapshot(store: &Store) -> Vec<String> {
         "refused snapshot changed the store"
     );
 
-    // Backups carry a sha256 trailer.
+    // Backups are padded to 512 bytes and carry a sha256 trailer; the padded
+    // body still installs.
     let mut file = body.clone();
     snapshot::append_sha256(&mut file);
-    assert_eq!(snapshot::verify_sha256(&file).expect("verify"), &body[..]);
+    assert_eq!(file.len() % 512, 32);
+    let padded = snapshot::verify_sha256(&file).expect("verify");
+    assert!(padded.starts_with(&body) && padded[body.len()..].iter().all(|&b| b == 0));
+    let restored = open_mem();
+    restored
+        .install_snapshot(padded)
+        .expect("install padded body");
+    assert_eq!(
+        Fingerprint::of(&restored),
+        want,
+        "store restored from backup"
+    );
     let last = file.len() - 1;
     file[last] ^= 1;
     assert!(snapshot::verify_sha256(&file).is_err());
@@ -652,6 +700,7 @@ const FLAGS: &[&str] = &[
     "prefix",
     "fromkey",
     "novalidate",
+    "readonly",
 ];
 
 impl Args {
@@ -875,6 +924,36 @@ fn rev_of(h: &Option<ResponseHeader>) -> String {
         Some(h) => {
             assert_eq!((h.cluster_id, h.member_id, h.raft_term), (0, 0, 0));
             h.revision.to_string()
+        }
+    }
+}
+
+fn render_applied(r: Result<Applied, StoreError>) -> Vec<String> {
+    match r {
+        Err(e) => vec![format!("error: {e}")],
+        Ok(Applied::Nothing) => vec!["nothing".into()],
+        Ok(Applied::Put(p)) => render_put(&p),
+        Ok(Applied::DeleteRange(d)) => render_del(&d),
+        Ok(Applied::Txn(t)) => render_txn(&t),
+        Ok(Applied::Compaction(c)) => vec![format!("rev={}", rev_of(&c.header))],
+        Ok(Applied::LeaseGrant(g)) => vec![format!(
+            "id={} ttl={} rev={}{}",
+            g.id,
+            g.ttl,
+            rev_of(&g.header),
+            if g.error.is_empty() {
+                String::new()
+            } else {
+                format!(" error={}", g.error)
+            }
+        )],
+        Ok(Applied::LeaseRevoke(r)) => vec![format!("rev={}", rev_of(&r.header))],
+        Ok(Applied::Alarm(a)) => {
+            let mut out = vec![format!("rev={}", rev_of(&a.header))];
+            for m in &a.alarms {
+                out.push(format!("alarm member={} type={}", m.member_id, m.alarm));
+            }
+            out
         }
     }
 }

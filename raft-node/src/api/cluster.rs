@@ -1,33 +1,112 @@
-//! Cluster service. A single member lists itself; membership changes arrive
-//! with multi-member clusters and answer Unimplemented until then.
+//! Cluster service: the member list and membership changes.
+//!
+//! Adding, removing and promoting members are raft configuration changes
+//! (ConfChange entries carrying the member record); updating peer URLs is an
+//! ordinary entry. Each call waits until its change is applied on this
+//! member, then answers with the member list as it is after the change.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use etcd_proto::etcdrs::raft_request::Op;
+use etcd_proto::etcdrs::{ConfChangeContext, MemberRecord};
 use etcd_proto::etcdserverpb::cluster_server::Cluster;
 use etcd_proto::etcdserverpb::{
     MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
     MemberUpdateRequest, MemberUpdateResponse,
 };
+use prost::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType};
+use sha1::{Digest, Sha1};
+use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 use super::Shared;
 use crate::error::ServerError;
+use crate::membership::to_proto;
+use crate::node::NodeMsg;
 
 pub struct ClusterService {
     pub server: Shared,
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!("etcd-rs: {what} needs multi-member support"))
+/// How long a membership change may take to apply.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn precondition(msg: &str) -> Status {
+    Status::failed_precondition(msg.to_string())
+}
+
+/// etcd's ID for a member added at runtime: sha1 of its sorted peer URLs,
+/// the cluster token and the current Unix time in seconds.
+fn new_member_id(peer_urls: &[String], token: &str) -> u64 {
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut h = Sha1::new();
+    h.update(urls.concat().as_bytes());
+    h.update(token.as_bytes());
+    h.update(now.to_string().as_bytes());
+    u64::from_be_bytes(h.finalize()[..8].try_into().expect("sha1 is 20 bytes"))
 }
 
 impl ClusterService {
-    /// etcd's answer for an ID that is not a member.
-    fn known(&self, id: u64) -> Result<(), Status> {
-        if self.server.members.iter().any(|m| m.id == id) {
-            Ok(())
-        } else {
-            Err(ServerError::MemberNotFound.to_status())
+    fn member(&self, id: u64) -> Result<MemberRecord, Status> {
+        self.server
+            .membership
+            .get(id)
+            .ok_or_else(|| ServerError::MemberNotFound.to_status())
+    }
+
+    /// Proposes a configuration change and waits until it is applied here.
+    async fn change(&self, kind: ConfChangeType, member: MemberRecord) -> Result<(), Status> {
+        let request_id = self.server.next_id();
+        let mut cc = ConfChange::default();
+        cc.set_change_type(kind);
+        cc.node_id = member.id;
+        cc.context = ConfChangeContext {
+            request_id,
+            member: Some(member),
         }
+        .encode_to_vec()
+        .into();
+        let applied = self.server.waiters.register(request_id);
+        let (tx, rx) = oneshot::channel();
+        if self
+            .server
+            .node_tx
+            .send(NodeMsg::ProposeConfChange { cc, reply: tx })
+            .is_err()
+        {
+            self.server.waiters.cancel(request_id);
+            return Err(ServerError::Stopped.to_status());
+        }
+        let proposed = rx.await.unwrap_or(Err(ServerError::Stopped));
+        if let Err(e) = proposed {
+            self.server.waiters.cancel(request_id);
+            return Err(e.to_status());
+        }
+        match tokio::time::timeout(CHANGE_TIMEOUT, applied).await {
+            Ok(Ok(Ok(_))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.to_status()),
+            Ok(Err(_)) => Err(ServerError::Stopped.to_status()),
+            Err(_) => {
+                self.server.waiters.cancel(request_id);
+                Err(ServerError::Timeout.to_status())
+            }
+        }
+    }
+
+    /// Asks the raft loop whether a learner has caught up with the leader.
+    async fn learner_ready(&self, id: u64) -> Result<bool, ServerError> {
+        let (tx, rx) = oneshot::channel();
+        self.server
+            .node_tx
+            .send(NodeMsg::LearnerReady { id, reply: tx })
+            .map_err(|_| ServerError::Stopped)?;
+        rx.await.unwrap_or(Err(ServerError::Stopped))
     }
 }
 
@@ -35,35 +114,88 @@ impl ClusterService {
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _req: Request<MemberAddRequest>,
+        req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(not_yet("member add"))
+        let r = req.into_inner();
+        if r.peer_ur_ls.is_empty() {
+            return Err(Status::invalid_argument(
+                "etcdserver: member peer URLs not provided",
+            ));
+        }
+        for url in &r.peer_ur_ls {
+            crate::config::url_to_addr(url).map_err(|_| {
+                Status::invalid_argument(format!("etcdserver: invalid peer URL {url}"))
+            })?;
+        }
+        let members = self.server.membership.list();
+        if members
+            .iter()
+            .any(|m| m.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u)))
+        {
+            return Err(precondition("etcdserver: Peer URLs already exists"));
+        }
+        if r.is_learner && members.iter().filter(|m| m.is_learner).count() >= 1 {
+            return Err(precondition(
+                "etcdserver: too many learner members in cluster",
+            ));
+        }
+        let member = MemberRecord {
+            id: new_member_id(&r.peer_ur_ls, &self.server.config.initial_cluster_token),
+            name: String::new(),
+            peer_urls: r.peer_ur_ls.clone(),
+            client_urls: Vec::new(),
+            is_learner: r.is_learner,
+        };
+        let kind = if r.is_learner {
+            ConfChangeType::AddLearnerNode
+        } else {
+            ConfChangeType::AddNode
+        };
+        self.change(kind, member.clone()).await?;
+        Ok(Response::new(MemberAddResponse {
+            header: Some(self.server.cluster_header()),
+            member: Some(to_proto(&member)),
+            members: self.server.membership.protos(),
+        }))
     }
 
     async fn member_remove(
         &self,
         req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        self.known(req.into_inner().id)?;
-        Err(not_yet("member remove"))
+        let id = req.into_inner().id;
+        let member = self.member(id)?;
+        self.change(ConfChangeType::RemoveNode, member).await?;
+        Ok(Response::new(MemberRemoveResponse {
+            header: Some(self.server.cluster_header()),
+            members: self.server.membership.protos(),
+        }))
     }
 
     async fn member_update(
         &self,
         req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        self.known(req.into_inner().id)?;
-        Err(not_yet("member update"))
+        let r = req.into_inner();
+        let mut member = self.member(r.id)?;
+        member.peer_urls = r.peer_ur_ls;
+        self.server.propose(Op::MemberUpdate(member)).await?;
+        Ok(Response::new(MemberUpdateResponse {
+            header: Some(self.server.cluster_header()),
+            members: self.server.membership.protos(),
+        }))
     }
 
     async fn member_list(
         &self,
-        _req: Request<MemberListRequest>,
+        req: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let members = self.server.members.iter().map(|m| m.to_proto()).collect();
+        if req.into_inner().linearizable {
+            self.server.read_barrier().await?;
+        }
         Ok(Response::new(MemberListResponse {
             header: Some(self.server.cluster_header()),
-            members,
+            members: self.server.membership.protos(),
         }))
     }
 
@@ -71,10 +203,29 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        self.known(req.into_inner().id)?;
-        // Every member of a single-member cluster is a voter.
-        Err(Status::failed_precondition(
-            "etcdserver: can only promote a learner member",
-        ))
+        let id = req.into_inner().id;
+        let member = self.member(id)?;
+        if !member.is_learner {
+            return Err(precondition(
+                "etcdserver: can only promote a learner member",
+            ));
+        }
+        match self.learner_ready(id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(precondition(
+                    "etcdserver: can only promote a learner member which is in sync with leader",
+                ))
+            }
+            // Only the leader knows how far the learner got; from a follower
+            // the promotion goes ahead and raft keeps it safe.
+            Err(ServerError::NotLeader) => {}
+            Err(e) => return Err(e.to_status()),
+        }
+        self.change(ConfChangeType::AddNode, member).await?;
+        Ok(Response::new(MemberPromoteResponse {
+            header: Some(self.server.cluster_header()),
+            members: self.server.membership.protos(),
+        }))
     }
 }

@@ -5,7 +5,7 @@ use etcd_proto::etcdserverpb::kv_server::Kv;
 use etcd_proto::etcdserverpb::request_op::Request as ReqOp;
 use etcd_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use etcd_store::{validate, Applied};
 use prost::Message;
@@ -20,18 +20,6 @@ pub struct KvService {
 
 fn unexpected(what: &str) -> Status {
     ServerError::Internal(format!("unexpected apply result for {what}")).to_status()
-}
-
-/// True if the txn (in either branch, at any depth) never writes.
-fn txn_is_read_only(t: &TxnRequest) -> bool {
-    fn ops_read_only(ops: &[RequestOp]) -> bool {
-        ops.iter().all(|op| match &op.request {
-            Some(ReqOp::RequestRange(_)) | None => true,
-            Some(ReqOp::RequestTxn(t)) => txn_is_read_only(t),
-            _ => false,
-        })
-    }
-    ops_read_only(&t.success) && ops_read_only(&t.failure)
 }
 
 /// True if every range in the txn asks for a serializable read.
@@ -90,7 +78,7 @@ impl Kv for KvService {
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let r = req.into_inner();
         validate::check_txn(&r, self.server.config.max_txn_ops as usize).map_err(store_status)?;
-        if txn_is_read_only(&r) {
+        if validate::txn_is_read_only(&r) {
             if !txn_is_serializable(&r) {
                 self.server.read_barrier().await?;
             }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod kv;
 pub mod lease;
 pub mod maintenance;
+pub mod peer;
 pub mod watch;
 
 use std::sync::Arc;

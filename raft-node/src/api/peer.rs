@@ -1,0 +1,141 @@
+//! The peer service, served on the peer URLs: raft messages and snapshots
+//! from other members into this member's raft loop, cluster information for
+//! members joining, and lease calls that only the leader can answer.
+//!
+//! Traffic from a different cluster (another cluster ID, e.g. another
+//! `--initial-cluster-token`) is refused.
+
+use etcd_proto::etcdrs::peer_server::Peer;
+use etcd_proto::etcdrs::{
+    ClusterInfoRequest, ClusterInfoResponse, LeaseRemainingRequest, LeaseRemainingResponse,
+    LeaseRenewRequest, LeaseRenewResponse, RaftAck, RaftBatch, SnapshotAck, SnapshotChunk,
+};
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Shared;
+use crate::node::NodeMsg;
+
+pub struct PeerService {
+    pub server: Shared,
+}
+
+impl PeerService {
+    fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
+        if cluster_id != self.server.cluster_id {
+            return Err(Status::failed_precondition(format!(
+                "cluster ID mismatch: local {:x}, remote {cluster_id:x}",
+                self.server.cluster_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn step(&self, msg: Message) -> Result<(), Status> {
+        if self.server.membership.is_removed(msg.from) {
+            return Err(Status::permission_denied(
+                "the member has been permanently removed from the cluster",
+            ));
+        }
+        self.server
+            .node_tx
+            .send(NodeMsg::Step(msg))
+            .map_err(|_| Status::unavailable("etcdserver: server stopped"))
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn raft(&self, req: Request<Streaming<RaftBatch>>) -> Result<Response<RaftAck>, Status> {
+        let mut stream = req.into_inner();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            self.check_cluster(batch.cluster_id)?;
+            for bytes in batch.messages {
+                let msg = Message::parse_from_bytes(&bytes)
+                    .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                self.step(msg)?;
+            }
+        }
+        Ok(Response::new(RaftAck {}))
+    }
+
+    async fn snapshot(
+        &self,
+        req: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<SnapshotAck>, Status> {
+        let mut stream = req.into_inner();
+        let mut msg: Option<Message> = None;
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            self.check_cluster(chunk.cluster_id)?;
+            if msg.is_none() {
+                msg =
+                    Some(Message::parse_from_bytes(&chunk.message).map_err(|e| {
+                        Status::invalid_argument(format!("bad snapshot message: {e}"))
+                    })?);
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let mut msg = msg.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        msg.mut_snapshot().set_data(data.into());
+        self.step(msg)?;
+        Ok(Response::new(SnapshotAck { ok: true }))
+    }
+
+    async fn cluster_info(
+        &self,
+        _req: Request<ClusterInfoRequest>,
+    ) -> Result<Response<ClusterInfoResponse>, Status> {
+        Ok(Response::new(ClusterInfoResponse {
+            cluster_id: self.server.cluster_id,
+            members: self.server.membership.list(),
+            leader: self.server.raft_info().leader,
+        }))
+    }
+
+    async fn lease_renew(
+        &self,
+        req: Request<LeaseRenewRequest>,
+    ) -> Result<Response<LeaseRenewResponse>, Status> {
+        if !self.server.raft_info().is_leader {
+            return Ok(Response::new(LeaseRenewResponse {
+                ttl: 0,
+                not_leader: true,
+            }));
+        }
+        let ttl = self
+            .server
+            .lessor
+            .renew(&self.server.store, req.into_inner().id)
+            .unwrap_or(0);
+        Ok(Response::new(LeaseRenewResponse {
+            ttl,
+            not_leader: false,
+        }))
+    }
+
+    async fn lease_remaining(
+        &self,
+        req: Request<LeaseRemainingRequest>,
+    ) -> Result<Response<LeaseRemainingResponse>, Status> {
+        if !self.server.raft_info().is_leader {
+            return Ok(Response::new(LeaseRemainingResponse {
+                remaining_ms: -1,
+                not_leader: true,
+            }));
+        }
+        let remaining_ms = self
+            .server
+            .lessor
+            .remaining(req.into_inner().id)
+            .map_or(-1, |d| d.as_millis() as i64);
+        Ok(Response::new(LeaseRemainingResponse {
+            remaining_ms,
+            not_leader: false,
+        }))
+    }
+}
