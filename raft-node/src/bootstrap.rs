@@ -58,13 +58,16 @@ pub fn write_initial_log(wal: &mut Wal, members: &[MemberRecord]) -> Result<Reco
             .into();
         entries.push(e);
     }
-    let mut hs = HardState::default();
-    hs.term = 1;
-    hs.commit = entries.len() as u64;
+    let hs = HardState {
+        term: 1,
+        commit: entries.len() as u64,
+        ..Default::default()
+    };
     let mut meta = SnapshotMetadata::default();
-    let mut cs = ConfState::default();
-    cs.voters = members.iter().map(|m| m.id).collect();
-    meta.set_conf_state(cs);
+    meta.set_conf_state(ConfState {
+        voters: members.iter().map(|m| m.id).collect(),
+        ..Default::default()
+    });
     wal.save_snapshot(&meta)?;
     wal.append(&entries, Some(&hs))?;
     Ok(Recovered {

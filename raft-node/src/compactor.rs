@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn retention_forms() {
-        assert!(matches!(parse("periodic", "0"), None));
+        assert!(parse("periodic", "0").is_none());
         assert!(
             matches!(parse("periodic", "1"), Some(Mode::Periodic(d)) if d == Duration::from_secs(3600))
         );

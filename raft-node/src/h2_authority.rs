@@ -15,6 +15,9 @@
 //!   encoder (whose dynamic table the server's decoder then mirrors). All
 //!   other frames pass through byte for byte. Server-to-client bytes are
 //!   never touched.
+//! - a connection whose first request has an ordinary authority (every
+//!   client but the one above) is passed through untouched from then on, so
+//!   the common case costs one header decode per connection.
 
 use std::io;
 use std::pin::Pin;
@@ -63,6 +66,8 @@ pub struct AuthorityFix<S> {
     output: Vec<u8>,
     output_pos: usize,
     pending: Option<PendingBlock>,
+    /// Set once a block was re-encoded: from then on every block must be.
+    rewriting: bool,
     decoder: Decoder<'static>,
     encoder: Encoder<'static>,
 }
@@ -76,6 +81,7 @@ impl<S> AuthorityFix<S> {
             output: Vec::new(),
             output_pos: 0,
             pending: None,
+            rewriting: false,
             decoder: Decoder::new(),
             encoder: Encoder::new(),
         }
@@ -194,6 +200,18 @@ impl<S> AuthorityFix<S> {
         if decoded.is_err() {
             return self.give_up(p.raw);
         }
+        let url_shaped = headers
+            .iter()
+            .any(|(n, v)| n.as_slice() == b":authority" && v.windows(3).any(|w| w == b"://"));
+        if !url_shaped && !self.rewriting {
+            // A gRPC connection keeps one authority: if the first request's
+            // is fine, so are the rest. Nothing was re-encoded, so the
+            // server's HPACK state matches the client's: step aside.
+            self.output.extend_from_slice(&p.raw);
+            self.mode = Mode::Passthrough;
+            return;
+        }
+        self.rewriting = true;
         for (name, value) in &mut headers {
             if name.as_slice() == b":authority" {
                 *value = host_port(value);
@@ -359,6 +377,25 @@ mod tests {
         let headers = dec.decode(&frame[FRAME_HEADER..]).expect("valid block");
         assert!(headers.contains(&(b":authority".to_vec(), b"127.0.0.1:2379".to_vec())));
         assert_eq!(headers.len(), 3);
+    }
+
+    #[test]
+    fn ordinary_authority_switches_to_passthrough() {
+        let mut client_enc = Encoder::new();
+        let block = client_enc.encode(vec![
+            (&b":method"[..], &b"POST"[..]),
+            (&b":authority"[..], &b"127.0.0.1:2379"[..]),
+        ]);
+        let mut fix = AuthorityFix::new(());
+        fix.input.extend_from_slice(PREFACE);
+        let len = (block.len() as u32).to_be_bytes();
+        let mut frame = len[1..].to_vec();
+        frame.extend_from_slice(&[TYPE_HEADERS, FLAG_END_HEADERS, 0, 0, 0, 1]);
+        frame.extend_from_slice(&block);
+        fix.input.extend_from_slice(&frame);
+        fix.process();
+        assert_eq!(&fix.output[PREFACE.len()..], &frame[..], "bytes untouched");
+        assert!(matches!(fix.mode, Mode::Passthrough));
     }
 
     #[test]

@@ -507,6 +507,10 @@ impl RunningServer {
     /// Stops serving, stops raft, lets the apply thread finish and flushes
     /// the store. Everything acknowledged was already durable in the WAL.
     pub async fn stop(self) {
+        // A leader going away hands over first, as etcd does on a graceful stop.
+        if let Err(e) = self.server.transfer_leadership_away().await {
+            tracing::warn!(error = %e, "leadership transfer before stopping failed");
+        }
         self.shutdown_tx.send_replace(true);
         for t in self.tasks {
             // Long-lived streams (watches) would keep a graceful shutdown

@@ -65,6 +65,9 @@ pub enum NodeMsg {
     /// The store is durable up to `index`: record a snapshot mark and release
     /// the log before it.
     Compact { index: u64, term: u64 },
+    /// Another member refused our traffic because this member was removed
+    /// from the cluster.
+    Removed,
     /// Stop the loop.
     Shutdown,
 }
@@ -308,6 +311,11 @@ impl Node {
                 self.raw.report_snapshot(to, status);
             }
             NodeMsg::Compact { index, term } => self.compact(index, term)?,
+            NodeMsg::Removed => {
+                return Err(ServerError::Internal(
+                    "the member has been permanently removed from the cluster".into(),
+                ))
+            }
             NodeMsg::Shutdown => return Ok(true),
         }
         Ok(false)
@@ -343,9 +351,11 @@ impl Node {
     fn compact(&mut self, index: u64, term: u64) -> Result<(), ServerError> {
         let store = self.raw.mut_store();
         let conf_state = store.initial_state().map_err(|e| internal(&e))?.conf_state;
-        let mut meta = SnapshotMetadata::default();
-        meta.index = index;
-        meta.term = term;
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
         meta.set_conf_state(conf_state);
         self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
         let first = store.first_index().map_err(|e| internal(&e))?;

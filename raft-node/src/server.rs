@@ -13,13 +13,15 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use etcd_proto::etcdrs::peer_client::PeerClient;
 use etcd_proto::etcdrs::raft_request::Op;
-use etcd_proto::etcdrs::RaftRequest;
+use etcd_proto::etcdrs::{LeaseRemainingRequest, LeaseRenewRequest, RaftRequest};
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use etcd_store::{Applied, Store};
 use prost::Message;
 use tokio::sync::{oneshot, watch};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::apply::Waiters;
 use crate::config::Config;
@@ -45,6 +47,7 @@ pub struct EtcdServer {
     pub applied_rx: watch::Receiver<u64>,
     pub(crate) info: Arc<Mutex<RaftInfo>>,
     next_request_id: AtomicU64,
+    leader_channel: Mutex<Option<(u64, Channel)>>,
     request_timeout: Duration,
 }
 
@@ -83,6 +86,7 @@ impl EtcdServer {
             applied_rx,
             info,
             next_request_id: AtomicU64::new(first_id),
+            leader_channel: Mutex::new(None),
             request_timeout,
         }
     }
@@ -128,6 +132,7 @@ impl EtcdServer {
 
     /// Replicates `op` through the raft log and returns what applying it gave.
     pub async fn propose(&self, op: Op) -> Result<Applied, ServerError> {
+        self.wait_leader().await?;
         let id = self.next_id();
         let req = RaftRequest {
             id,
@@ -162,6 +167,7 @@ impl EtcdServer {
     /// Waits until a local read would observe every write acknowledged
     /// before this call (ReadIndex).
     pub async fn read_barrier(&self) -> Result<(), ServerError> {
+        self.wait_leader().await?;
         let (tx, rx) = oneshot::channel();
         self.node_tx
             .send(NodeMsg::ReadIndex { reply: tx })
@@ -180,6 +186,118 @@ impl EtcdServer {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(ServerError::Stopped),
             Err(_) => Err(ServerError::Timeout),
+        }
+    }
+
+    /// A client for the leader's peer port (cached per leader).
+    fn leader_client(&self) -> Result<PeerClient<Channel>, ServerError> {
+        let leader = self.raft_info().leader;
+        if leader == 0 {
+            return Err(ServerError::NoLeader);
+        }
+        let mut cached = self.leader_channel.lock().expect("leader channel lock");
+        if let Some((id, ch)) = cached.as_ref() {
+            if *id == leader {
+                return Ok(PeerClient::new(ch.clone()));
+            }
+        }
+        let url = self
+            .membership
+            .get(leader)
+            .and_then(|m| m.peer_urls.first().cloned())
+            .ok_or(ServerError::NoLeader)?;
+        let ch = Endpoint::from_shared(url)
+            .map_err(|e| ServerError::Internal(e.to_string()))?
+            .connect_timeout(Duration::from_secs(1))
+            .connect_lazy();
+        *cached = Some((leader, ch.clone()));
+        Ok(PeerClient::new(ch))
+    }
+
+    /// Renews a lease on the leader (here or over the peer port); returns
+    /// its TTL, or 0 if the lease does not exist.
+    pub async fn lease_renew(&self, id: i64) -> Result<i64, ServerError> {
+        if self.raft_info().is_leader {
+            return Ok(self.lessor.renew(&self.store, id).unwrap_or(0));
+        }
+        let mut client = self.leader_client()?;
+        let resp = tokio::time::timeout(
+            self.request_timeout,
+            client.lease_renew(LeaseRenewRequest { id }),
+        )
+        .await
+        .map_err(|_| ServerError::Timeout)?
+        .map_err(|e| ServerError::Internal(e.message().to_string()))?
+        .into_inner();
+        if resp.not_leader {
+            return Err(ServerError::NoLeader);
+        }
+        Ok(resp.ttl)
+    }
+
+    /// Time left on a lease by the leader's clock.
+    pub async fn lease_remaining(&self, id: i64) -> Result<Option<Duration>, ServerError> {
+        if self.raft_info().is_leader {
+            return Ok(self.lessor.remaining(id));
+        }
+        let mut client = self.leader_client()?;
+        let resp = tokio::time::timeout(
+            self.request_timeout,
+            client.lease_remaining(LeaseRemainingRequest { id }),
+        )
+        .await
+        .map_err(|_| ServerError::Timeout)?
+        .map_err(|e| ServerError::Internal(e.message().to_string()))?
+        .into_inner();
+        if resp.not_leader {
+            return Err(ServerError::NoLeader);
+        }
+        Ok((resp.remaining_ms >= 0).then(|| Duration::from_millis(resp.remaining_ms as u64)))
+    }
+
+    /// Waits (up to two election timeouts) for a leader to be known.
+    pub async fn wait_leader(&self) -> Result<(), ServerError> {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(2 * self.config.election_timeout);
+        while self.raft_info().leader == 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServerError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(
+                self.config.heartbeat_interval.max(10),
+            ))
+            .await;
+        }
+        Ok(())
+    }
+
+    /// If this member leads, hands leadership to another voter and waits
+    /// (bounded) until it took over. Used before this member goes away, so
+    /// the cluster does not sit out an election timeout.
+    pub async fn transfer_leadership_away(&self) -> Result<(), ServerError> {
+        if !self.raft_info().is_leader {
+            return Ok(());
+        }
+        let Some(target) = self
+            .membership
+            .list()
+            .into_iter()
+            .find(|m| m.id != self.member_id && !m.is_learner)
+        else {
+            return Ok(());
+        };
+        let _ = self.node_tx.send(NodeMsg::TransferLeader { to: target.id });
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(3 * self.config.election_timeout);
+        loop {
+            let leader = self.raft_info().leader;
+            if leader != 0 && leader != self.member_id {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServerError::Timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

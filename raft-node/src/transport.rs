@@ -138,24 +138,39 @@ struct PeerSender {
 }
 
 impl PeerSender {
-    fn channel(&self, attempt: usize) -> Option<Channel> {
+    fn endpoint(&self, attempt: usize) -> Option<Endpoint> {
         let url = &self.urls[attempt % self.urls.len()];
         Endpoint::from_shared(url.clone()).ok().map(|e| {
             e.connect_timeout(Duration::from_secs(1))
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(5))
                 .keep_alive_timeout(Duration::from_secs(5))
-                .connect_lazy()
         })
+    }
+
+    fn channel(&self, attempt: usize) -> Option<Channel> {
+        self.endpoint(attempt).map(|e| e.connect_lazy())
     }
 
     async fn run(self, mut queue: mpsc::Receiver<Message>) {
         let mut attempt = 0usize;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let Some(channel) = self.channel(attempt) else {
+            let Some(endpoint) = self.endpoint(attempt) else {
                 tracing::error!(peer = %format!("{:x}", self.to), urls = ?self.urls, "bad peer URL");
                 return;
+            };
+            // Connect before taking messages off the queue, so nothing is
+            // lost to a peer that is not up yet.
+            let channel = match endpoint.connect().await {
+                Ok(ch) => ch,
+                Err(_) => {
+                    let _ = self.node_tx.send(NodeMsg::Unreachable(self.to));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    attempt += 1;
+                    continue;
+                }
             };
             let (stream_tx, stream_rx) = mpsc::channel::<RaftBatch>(16);
             let mut client = PeerClient::new(channel)
@@ -195,11 +210,14 @@ impl PeerSender {
             // The stream broke: the peer is down or restarting.
             let ended = call.await;
             if let Ok(Err(status)) = ended {
+                if status.code() == tonic::Code::PermissionDenied {
+                    // The cluster removed this member: stop it.
+                    let _ = self.node_tx.send(NodeMsg::Removed);
+                    return;
+                }
                 tracing::debug!(peer = %format!("{:x}", self.to), %status, "peer stream ended");
             }
             let _ = self.node_tx.send(NodeMsg::Unreachable(self.to));
-            // Drop what queued up meanwhile: raft will resend what matters.
-            while queue.try_recv().is_ok() {}
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
             attempt += 1;

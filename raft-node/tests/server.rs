@@ -2,108 +2,22 @@
 //! durability across SIGTERM and kill -9 restarts, and etcd's error codes
 //! for bad requests. (The Go etcdctl differential suite lives in `interop/`.)
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::{free_port, Member};
 
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
-use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::watch_client::WatchClient;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::{
-    LeaseGrantRequest, PutRequest, RangeRequest, StatusRequest, WatchCreateRequest,
-    WatchProgressRequest, WatchRequest,
+    LeaseGrantRequest, PutRequest, RangeRequest, WatchCreateRequest, WatchProgressRequest,
+    WatchRequest,
 };
 use etcd_proto::mvccpb::event::EventType;
 use tonic::transport::Channel;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local addr")
-        .port()
-}
-
-/// A running `etcd-rs` process, killed on drop.
-struct Member {
-    child: Child,
-    port: u16,
-}
-
-impl Member {
-    fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Member {
-        let url = format!("http://127.0.0.1:{port}");
-        let peer = format!("http://127.0.0.1:{}", free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_etcd-rs"))
-            .args(["--data-dir", data_dir.to_str().expect("utf-8 path")])
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("default={peer}")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn etcd-rs");
-        Member { child, port }
-    }
-
-    async fn client(&self) -> Channel {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let endpoint =
-                Channel::from_shared(format!("http://127.0.0.1:{}", self.port)).expect("endpoint");
-            if let Ok(ch) = endpoint.connect().await {
-                let mut m = MaintenanceClient::new(ch.clone());
-                if let Ok(s) = m.status(StatusRequest {}).await {
-                    if s.into_inner().leader != 0 {
-                        return ch;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "etcd-rs did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&mut self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if self.child.try_wait().expect("wait").is_some() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etcd-rs did not exit after {sig}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn put(kv: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
     kv.put(PutRequest {

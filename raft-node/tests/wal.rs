@@ -10,19 +10,21 @@ use raft::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
 use raft_node::wal::{Wal, WalError};
 
 fn entry(index: u64, term: u64, data: &str) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e.data = data.as_bytes().to_vec().into();
-    e
+    Entry {
+        index,
+        term,
+        data: data.as_bytes().to_vec().into(),
+        ..Default::default()
+    }
 }
 
 fn hard_state(term: u64, commit: u64) -> HardState {
-    let mut hs = HardState::default();
-    hs.term = term;
-    hs.commit = commit;
-    hs.vote = 1;
-    hs
+    HardState {
+        term,
+        commit,
+        vote: 1,
+        ..Default::default()
+    }
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -149,12 +151,15 @@ fn snapshot_mark_releases_old_segments() {
             "segments: {}",
             wal.segment_count()
         );
-        let mut meta = SnapshotMetadata::default();
-        meta.index = 15;
-        meta.term = 1;
-        let mut cs = ConfState::default();
-        cs.voters = vec![7];
-        meta.set_conf_state(cs);
+        let mut meta = SnapshotMetadata {
+            index: 15,
+            term: 1,
+            ..Default::default()
+        };
+        meta.set_conf_state(ConfState {
+            voters: vec![7],
+            ..Default::default()
+        });
         wal.save_snapshot(&meta).expect("snapshot mark");
         assert!(
             wal.segment_count() <= 6,

@@ -73,20 +73,31 @@ impl ClusterService {
         .encode_to_vec()
         .into();
         let applied = self.server.waiters.register(request_id);
-        let (tx, rx) = oneshot::channel();
-        if self
-            .server
-            .node_tx
-            .send(NodeMsg::ProposeConfChange { cc, reply: tx })
-            .is_err()
-        {
-            self.server.waiters.cancel(request_id);
-            return Err(ServerError::Stopped.to_status());
-        }
-        let proposed = rx.await.unwrap_or(Err(ServerError::Stopped));
-        if let Err(e) = proposed {
-            self.server.waiters.cancel(request_id);
-            return Err(e.to_status());
+        // Raft drops a proposal while no leader is known (say, right after a
+        // leadership transfer): wait for one and try again, within bounds.
+        let deadline = tokio::time::Instant::now() + CHANGE_TIMEOUT;
+        loop {
+            let waited = self.server.wait_leader().await;
+            let (tx, rx) = oneshot::channel();
+            let sent = self.server.node_tx.send(NodeMsg::ProposeConfChange {
+                cc: cc.clone(),
+                reply: tx,
+            });
+            let proposed = match (waited, sent) {
+                (Err(e), _) => Err(e),
+                (_, Err(_)) => Err(ServerError::Stopped),
+                _ => rx.await.unwrap_or(Err(ServerError::Stopped)),
+            };
+            match proposed {
+                Ok(()) => break,
+                Err(ServerError::NoLeader) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => {
+                    self.server.waiters.cancel(request_id);
+                    return Err(e.to_status());
+                }
+            }
         }
         match tokio::time::timeout(CHANGE_TIMEOUT, applied).await {
             Ok(Ok(Ok(_))) => Ok(()),
@@ -97,6 +108,30 @@ impl ClusterService {
                 Err(ServerError::Timeout.to_status())
             }
         }
+    }
+
+    /// Sends a MemberRemove to the leader's client URL.
+    /// Returns None if the leader could not be reached.
+    async fn forward_remove_to_leader(
+        &self,
+        id: u64,
+    ) -> Option<Result<Response<MemberRemoveResponse>, Status>> {
+        let url = self
+            .server
+            .membership
+            .get(self.server.raft_info().leader)
+            .and_then(|m| m.client_urls.first().cloned())?;
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .ok()?
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .ok()?;
+        Some(
+            etcd_proto::etcdserverpb::cluster_client::ClusterClient::new(channel)
+                .member_remove(MemberRemoveRequest { id })
+                .await,
+        )
     }
 
     /// Asks the raft loop whether a learner has caught up with the leader.
@@ -165,6 +200,21 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberRemoveResponse>, Status> {
         let id = req.into_inner().id;
         let member = self.member(id)?;
+        let info = self.server.raft_info();
+        if id == info.leader && !info.is_leader {
+            // The leader is being removed: let it hand over leadership first
+            // by asking it directly. If it cannot be asked, remove it from
+            // here; the others then elect a leader after a timeout.
+            if let Some(resp) = self.forward_remove_to_leader(id).await {
+                return resp;
+            }
+        }
+        if id == self.server.member_id {
+            self.server
+                .transfer_leadership_away()
+                .await
+                .map_err(|e| e.to_status())?;
+        }
         self.change(ConfChangeType::RemoveNode, member).await?;
         Ok(Response::new(MemberRemoveResponse {
             header: Some(self.server.cluster_header()),

@@ -76,8 +76,15 @@ impl Lease for LeaseService {
         tokio::spawn(async move {
             while let Some(msg) = inbound.next().await {
                 let Ok(ka) = msg else { break };
-                // An unknown (expired or revoked) lease answers TTL 0, as etcd.
-                let ttl = server.lessor.renew(&server.store, ka.id).unwrap_or(0);
+                // An unknown (expired or revoked) lease answers TTL 0, as
+                // etcd; only the leader's clock counts, wherever we are.
+                let ttl = match server.lease_renew(ka.id).await {
+                    Ok(ttl) => ttl,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_status())).await;
+                        break;
+                    }
+                };
                 let resp = LeaseKeepAliveResponse {
                     header: Some(server.header()),
                     id: ka.id,
@@ -109,8 +116,8 @@ impl Lease for LeaseService {
             Some(lease) => {
                 let remaining = self
                     .server
-                    .lessor
-                    .remaining(r.id)
+                    .lease_remaining(r.id)
+                    .await?
                     .map_or(lease.ttl, |d| d.as_secs() as i64);
                 LeaseTimeToLiveResponse {
                     header,

@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use super::Shared;
 use crate::error::{store_status, ServerError};
+use crate::node::NodeMsg;
 use crate::server::SERVER_VERSION;
 
 pub struct MaintenanceService {
@@ -92,7 +93,7 @@ impl Maintenance for MaintenanceService {
             raft_applied_index: st.applied_index,
             errors,
             db_size_in_use: st.db_size as i64,
-            is_learner: false,
+            is_learner: info.is_learner,
             storage_version: String::new(),
             db_size_quota: self.server.config.quota_bytes(),
             downgrade_info: None,
@@ -188,10 +189,28 @@ impl Maintenance for MaintenanceService {
         if !info.is_leader {
             return Err(ServerError::NotLeader.to_status());
         }
-        if r.target_id != self.server.member_id {
+        let target = self.server.membership.get(r.target_id);
+        if target.as_ref().is_none_or(|m| m.is_learner) {
             return Err(Status::failed_precondition(
                 "etcdserver: bad leader transferee",
             ));
+        }
+        if r.target_id != self.server.member_id {
+            let _ = self
+                .server
+                .node_tx
+                .send(NodeMsg::TransferLeader { to: r.target_id });
+            // Wait (bounded) until the transferee leads.
+            let deadline = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(3 * self.server.config.election_timeout);
+            while self.server.raft_info().leader != r.target_id {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Status::unavailable(
+                        "etcdserver: request timed out, leader transfer took too long",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         Ok(Response::new(MoveLeaderResponse {
             header: Some(self.server.header()),

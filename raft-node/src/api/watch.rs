@@ -29,6 +29,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Shared;
+use crate::error::ServerError;
 
 pub struct WatchService {
     pub server: Shared,
@@ -46,6 +47,15 @@ impl Watch for WatchService {
         &self,
         req: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        // Clients that send `hasleader: true` want no watch from a member
+        // that has lost its leader (etcd's require-leader metadata).
+        let require_leader = req
+            .metadata()
+            .get("hasleader")
+            .is_some_and(|v| v.as_bytes() == b"true");
+        if require_leader && self.server.raft_info().leader == 0 {
+            return Err(ServerError::NoLeader.to_status());
+        }
         let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let session = Session {
@@ -53,6 +63,7 @@ impl Watch for WatchService {
             tx,
             watchers: BTreeMap::new(),
             next_auto_id: 0,
+            require_leader,
         };
         tokio::spawn(session.run(inbound, self.progress_interval));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -95,6 +106,7 @@ struct Session {
     tx: mpsc::Sender<Result<WatchResponse, Status>>,
     watchers: BTreeMap<i64, Watcher>,
     next_auto_id: i64,
+    require_leader: bool,
 }
 
 impl Session {
@@ -102,6 +114,10 @@ impl Session {
         let mut revisions = self.server.store.subscribe();
         let mut progress = tokio::time::interval(progress_every);
         progress.tick().await;
+        let election = Duration::from_millis(self.server.config.election_timeout.max(1));
+        let mut leader_check = tokio::time::interval(election);
+        leader_check.tick().await;
+        let mut no_leader_count = 0;
         loop {
             if self.catch_up().await.is_err() {
                 return;
@@ -113,6 +129,20 @@ impl Session {
                 },
                 changed = revisions.changed() => changed.map_err(|_| Closed),
                 _ = progress.tick() => self.progress_notify().await,
+                _ = leader_check.tick(), if self.require_leader => {
+                    // As etcd: after three election timeouts without a
+                    // leader, end the stream with "no leader".
+                    if self.server.raft_info().leader == 0 {
+                        no_leader_count += 1;
+                    } else {
+                        no_leader_count = 0;
+                    }
+                    if no_leader_count >= 3 {
+                        let _ = self.tx.send(Err(ServerError::NoLeader.to_status())).await;
+                        return;
+                    }
+                    Ok(())
+                }
             };
             if step.is_err() {
                 return;
