@@ -3,7 +3,8 @@
 //! under test side by side.
 //!
 //! Environment variables:
-//! * `ETCD_RS_BIN` - server under test (default `<workspace>/target/debug/etcd-rs`).
+//! * `ETCD_RS_BIN` - server under test (default `$CARGO_TARGET_DIR/debug/etcd-rs`, or
+//!   `<workspace>/target/debug/etcd-rs`).
 //! * `ETCD_BIN` / `ETCDCTL_BIN` - reference etcd and the etcdctl client
 //!   (default: `etcd` / `etcdctl` from `PATH`).
 //! * `INTEROP_FILTER` - only run case files whose name contains this.
@@ -34,9 +35,12 @@ impl Config {
         let workspace = manifest_dir
             .parent()
             .ok_or("the interop crate has no parent directory")?;
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
         let under_test = std::env::var_os("ETCD_RS_BIN")
             .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target/debug/etcd-rs"));
+            .unwrap_or_else(|| target_dir.join("debug/etcd-rs"));
         if !under_test.is_file() {
             return Err(format!(
                 "server under test `{}` does not exist: build it (cargo build -p <server crate>) \
