@@ -282,3 +282,57 @@ async fn expired_lease_deletes_keys_and_watchers_see_it() {
     let (left, _) = all_keys(&mut kv).await;
     assert!(left.is_empty(), "keys gone: {left:?}");
 }
+
+/// `--auto-compaction-mode periodic` compacts history older than the
+/// retention, through the log (a read below it then fails as compacted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_auto_compaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = Member::start(
+        dir.path(),
+        free_port(),
+        &[
+            "--auto-compaction-mode",
+            "periodic",
+            "--auto-compaction-retention",
+            "2s",
+        ],
+    );
+    let ch = member.client().await;
+    let mut kv = KvClient::new(ch.clone());
+    for i in 0..5 {
+        put(&mut kv, &format!("c{i}"), "v").await;
+    }
+    let mut maint = etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient::new(ch);
+    let compacted = common::eventually(20, "an automatic compaction", || {
+        let mut maint = maint.clone();
+        let mut kv = kv.clone();
+        async move {
+            // Keep writing so there is always something newer than retention.
+            put(&mut kv, "tick", "v").await;
+            let resp = maint
+                .hash_kv(etcd_proto::etcdserverpb::HashKvRequest { revision: 0 })
+                .await
+                .ok()?
+                .into_inner();
+            (resp.compact_revision > 0).then_some(resp.compact_revision)
+        }
+    })
+    .await;
+    assert!(compacted >= 2, "compacted at {compacted}");
+    let err = kv
+        .range(RangeRequest {
+            key: b"c0".to_vec(),
+            revision: 1,
+            ..Default::default()
+        })
+        .await
+        .expect_err("history below the compaction is gone");
+    assert_eq!(
+        err.message(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    let _ = maint
+        .status(etcd_proto::etcdserverpb::StatusRequest {})
+        .await;
+}
