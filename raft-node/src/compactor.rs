@@ -44,7 +44,7 @@ fn parse(mode: &str, retention: &str) -> Option<Mode> {
 }
 
 /// Go-style durations: `90s`, `30m`, `1h`, `1h30m`.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;
     let mut num = String::new();
     let mut chars = s.chars().peekable();

@@ -104,6 +104,15 @@ pub struct Config {
     #[arg(long, env = "ETCD_AUTO_COMPACTION_RETENTION", default_value = "0")]
     pub auto_compaction_retention: String,
 
+    /// How often watchers that asked for progress notifications get one
+    /// (a Go duration such as 10m or 500ms).
+    #[arg(
+        long = "experimental-watch-progress-notify-interval",
+        env = "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL",
+        default_value = "10m"
+    )]
+    pub watch_progress_notify_interval: String,
+
     /// Log level: debug, info, warn, error, panic, or fatal.
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -139,6 +148,13 @@ impl Config {
         } else {
             self.quota_backend_bytes
         }
+    }
+
+    /// The progress notification interval (etcd's default on a bad value).
+    pub fn progress_notify_interval(&self) -> Duration {
+        crate::compactor::parse_duration(&self.watch_progress_notify_interval)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(600))
     }
 
     pub fn heartbeat(&self) -> Duration {

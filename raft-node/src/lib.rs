@@ -83,10 +83,6 @@ pub enum StartError {
     Server(#[from] ServerError),
 }
 
-/// How often progress notifications go to watchers that asked for them
-/// (etcd's default).
-const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
-
 /// This member's identity, fixed at its first start and kept in the data dir.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Identity {
@@ -421,7 +417,7 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     .add_service(
         WatchServer::new(api::watch::WatchService {
             server: server.clone(),
-            progress_interval: PROGRESS_NOTIFY_INTERVAL,
+            progress_interval: server.config.progress_notify_interval(),
         })
         .max_decoding_message_size(max_recv)
         .max_encoding_message_size(usize::MAX),

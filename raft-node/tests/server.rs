@@ -336,3 +336,38 @@ async fn periodic_auto_compaction() {
         .status(etcd_proto::etcdserverpb::StatusRequest {})
         .await;
 }
+
+/// A watcher that asked for progress notifications gets empty responses
+/// carrying the current revision while nothing happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_notify_on_quiet_watch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = Member::start(
+        dir.path(),
+        free_port(),
+        &["--experimental-watch-progress-notify-interval", "200ms"],
+    );
+    let ch = member.client().await;
+    let rev = put(&mut KvClient::new(ch.clone()), "p", "1").await;
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel(1);
+    let mut create = watch_create("q", "", 0);
+    if let Some(RequestUnion::CreateRequest(c)) = create.request_union.as_mut() {
+        c.progress_notify = true;
+    }
+    req_tx.send(create).await.expect("send create");
+    let mut events = WatchClient::new(ch)
+        .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = events.message().await.expect("stream").expect("created");
+    assert!(created.created);
+    let notify = tokio::time::timeout(Duration::from_secs(10), events.message())
+        .await
+        .expect("a progress notification arrives")
+        .expect("stream ok")
+        .expect("stream open");
+    assert_eq!(notify.watch_id, created.watch_id);
+    assert!(notify.events.is_empty());
+    assert_eq!(notify.header.expect("header").revision, rev);
+}
