@@ -327,3 +327,73 @@ async fn leases_work_through_followers() {
     let resp = stream.message().await.expect("stream").expect("response");
     assert_eq!((resp.id, resp.ttl), (granted.id, 30));
 }
+
+/// A member that lost its quorum answers "no leader" instead of hanging,
+/// and ends watches of clients that require a leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_quorum_fails_fast_with_no_leader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = specs(dir.path(), 3, &[]);
+    let mut members: Vec<Member> = specs.iter().cloned().map(Member::launch).collect();
+    let mut chans = Vec::new();
+    for m in &members {
+        chans.push(m.client().await);
+    }
+    put(&chans[0], "before", "1").await;
+    // A watch that requires a leader, on the member that will be left alone.
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel(1);
+    req_tx
+        .send(etcd_proto::etcdserverpb::WatchRequest {
+            request_union: Some(
+                etcd_proto::etcdserverpb::watch_request::RequestUnion::CreateRequest(
+                    etcd_proto::etcdserverpb::WatchCreateRequest {
+                        key: b"w".to_vec(),
+                        ..Default::default()
+                    },
+                ),
+            ),
+        })
+        .await
+        .expect("send create");
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(req_rx));
+    request
+        .metadata_mut()
+        .insert("hasleader", "true".parse().expect("metadata value"));
+    let mut watch = etcd_proto::etcdserverpb::watch_client::WatchClient::new(chans[0].clone())
+        .watch(request)
+        .await
+        .expect("watch")
+        .into_inner();
+    assert!(
+        watch
+            .message()
+            .await
+            .expect("stream")
+            .expect("created")
+            .created
+    );
+
+    members[1].signal("-KILL");
+    members[2].signal("-KILL");
+    let alone = chans[0].clone();
+    let msg = eventually(30, "a 'no leader' error", || async {
+        let started = std::time::Instant::now();
+        let err = KvClient::new(alone.clone())
+            .put(PutRequest {
+                key: b"after".to_vec(),
+                value: b"x".to_vec(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("no quorum, no write");
+        assert!(started.elapsed().as_secs() < 10, "a write must not hang");
+        (err.message() == "etcdserver: no leader").then(|| err.message().to_string())
+    })
+    .await;
+    assert_eq!(msg, "etcdserver: no leader");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), watch.message())
+        .await
+        .expect("the watch ends within three election timeouts");
+    let status = ended.expect_err("the watch ends with an error");
+    assert_eq!(status.message(), "etcdserver: no leader");
+}
