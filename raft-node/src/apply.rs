@@ -18,14 +18,14 @@ use etcd_proto::etcdrs::{ConfChangeContext, RaftRequest};
 use etcd_store::{Applied, Store, StoreError};
 use prost::Message;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::ServerError;
 use crate::lessor::Lessor;
 use crate::membership::Membership;
 use crate::node::NodeMsg;
-use crate::transport::Transport;
+use crate::transport::Outbox;
 
 pub enum ApplyMsg {
     Entries(Vec<Entry>),
@@ -63,40 +63,68 @@ pub struct Applier {
     pub waiters: Arc<Waiters>,
     pub lessor: Arc<Lessor>,
     pub membership: Arc<Membership>,
-    pub transport: Arc<Transport>,
+    pub transport: Arc<dyn Outbox>,
     pub applied_tx: Arc<watch::Sender<u64>>,
     pub node_tx: Sender<NodeMsg>,
     pub snapshot_count: u64,
     pub my_id: u64,
+    /// Applied index at the last snapshot mark.
+    pub last_snapshot: u64,
 }
+
+/// Changes raft's configuration for a committed ConfChange; answers the new
+/// configuration. On the apply thread this is a round trip to the raft loop.
+pub type ConfChanger<'a> = dyn FnMut(&ConfChange) -> Result<ConfState, String> + 'a;
 
 impl Applier {
     /// Applies batches until the channel closes; returns a fatal error if
     /// the store failed (or this member was removed from the cluster).
-    pub fn run(self, rx: Receiver<ApplyMsg>) -> Result<(), ServerError> {
-        let mut last_snapshot = self.store.applied_index();
+    pub fn run(mut self, rx: Receiver<ApplyMsg>) -> Result<(), ServerError> {
+        let node_tx = self.node_tx.clone();
+        let mut via_raft_loop = |cc: &ConfChange| -> Result<ConfState, String> {
+            let (tx, rx) = std::sync::mpsc::channel();
+            node_tx
+                .send(NodeMsg::ApplyConfChange {
+                    cc: cc.clone(),
+                    reply: tx,
+                })
+                .map_err(|_| "raft loop stopped".to_string())?;
+            rx.recv().map_err(|_| "raft loop stopped".to_string())?
+        };
         while let Ok(ApplyMsg::Entries(entries)) = rx.recv() {
-            let mut last = None;
-            for e in &entries {
-                self.apply_entry(e)?;
-                last = Some((e.index, e.term));
+            self.apply_batch(&entries, &mut via_raft_loop)?;
+        }
+        Ok(())
+    }
+
+    /// Applies committed entries in order, then publishes the applied index
+    /// and, every `snapshot_count` entries, flushes the store and asks the
+    /// raft loop to release the WAL.
+    pub fn apply_batch(
+        &mut self,
+        entries: &[Entry],
+        conf: &mut ConfChanger<'_>,
+    ) -> Result<(), ServerError> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        for e in entries {
+            self.apply_entry(e, conf)?;
+        }
+        let (index, term) = (last.index, last.term);
+        self.applied_tx.send_if_modified(|a| {
+            let newer = index > *a;
+            if newer {
+                *a = index;
             }
-            if let Some((index, term)) = last {
-                self.applied_tx.send_if_modified(|a| {
-                    let newer = index > *a;
-                    if newer {
-                        *a = index;
-                    }
-                    newer
-                });
-                if self.snapshot_count > 0
-                    && index.saturating_sub(last_snapshot) >= self.snapshot_count
-                {
-                    self.store.flush().map_err(fatal)?;
-                    last_snapshot = index;
-                    let _ = self.node_tx.send(NodeMsg::Compact { index, term });
-                }
-            }
+            newer
+        });
+        if self.snapshot_count > 0
+            && index.saturating_sub(self.last_snapshot) >= self.snapshot_count
+        {
+            self.store.flush().map_err(fatal)?;
+            self.last_snapshot = index;
+            let _ = self.node_tx.send(NodeMsg::Compact { index, term });
         }
         Ok(())
     }
@@ -111,7 +139,7 @@ impl Applier {
 
     /// Applies a committed membership change: raft's configuration first
     /// (in the raft loop), then the member rows with the entry's index.
-    fn apply_conf_change(&self, e: &Entry) -> Result<(), ServerError> {
+    fn apply_conf_change(&self, e: &Entry, conf: &mut ConfChanger<'_>) -> Result<(), ServerError> {
         let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
             ServerError::Internal(format!("bad conf change at {}: {err}", e.index))
         })?;
@@ -122,14 +150,7 @@ impl Applier {
                 ServerError::Internal(format!("bad conf change context at {}: {err}", e.index))
             })?
         };
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.node_tx
-            .send(NodeMsg::ApplyConfChange {
-                cc: cc.clone(),
-                reply: tx,
-            })
-            .map_err(|_| ServerError::Stopped)?;
-        let conf_state = match rx.recv().map_err(|_| ServerError::Stopped)? {
+        let conf_state = match conf(&cc) {
             Ok(cs) => cs,
             Err(reason) => {
                 tracing::warn!(index = e.index, %reason, "raft refused a membership change");
@@ -165,9 +186,9 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_entry(&self, e: &Entry) -> Result<(), ServerError> {
+    fn apply_entry(&self, e: &Entry, conf: &mut ConfChanger<'_>) -> Result<(), ServerError> {
         if e.get_entry_type() == EntryType::EntryConfChange {
-            return self.apply_conf_change(e);
+            return self.apply_conf_change(e, conf);
         }
         if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
             // Leader no-ops carry nothing for the store; record the index so

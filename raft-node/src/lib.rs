@@ -25,6 +25,7 @@ pub mod membership;
 pub mod node;
 pub mod raft_storage;
 pub mod server;
+pub mod sim;
 pub mod transport;
 pub mod wal;
 
@@ -54,7 +55,7 @@ pub use server::EtcdServer;
 use crate::apply::{Applier, Waiters};
 use crate::lessor::Lessor;
 use crate::membership::Membership;
-use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::node::{Applying, Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
 use crate::transport::Transport;
 use crate::wal::{Wal, DEFAULT_SEGMENT_BYTES};
 
@@ -167,7 +168,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let lessor = Arc::new(Lessor::default());
     lessor.promote(&store);
 
-    let transport = Arc::new(Transport::new(
+    let transport: Arc<dyn transport::Outbox> = Arc::new(Transport::new(
         identity.cluster_id,
         identity.member_id,
         tokio::runtime::Handle::current(),
@@ -191,6 +192,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             id: identity.member_id,
             election_ticks: config.election_ticks(),
             tick: config.heartbeat(),
+            fixed_election_timeout: false,
         },
         wal,
         recovered,
@@ -198,7 +200,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         membership: membership.clone(),
         transport: transport.clone(),
         rx: node_rx,
-        apply_tx,
+        apply: Applying::Thread(apply_tx),
         applied_tx: applied_tx.clone(),
         info: info.clone(),
         conf_state: membership::stored_conf_state(&store)?,
@@ -213,6 +215,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         node_tx: node_tx.clone(),
         snapshot_count: config.snapshot_count,
         my_id: identity.member_id,
+        last_snapshot: store.applied_index(),
     };
     let mut threads = Vec::new();
     let fatal = fatal_tx.clone();

@@ -28,11 +28,11 @@ use raft::storage::MemStorage;
 use raft::{ProgressState, RawNode, SnapshotStatus, StateRole, Storage};
 use tokio::sync::{oneshot, watch};
 
-use crate::apply::ApplyMsg;
+use crate::apply::{Applier, ApplyMsg};
 use crate::error::ServerError;
 use crate::membership::Membership;
 use crate::raft_storage::RaftStorage;
-use crate::transport::Transport;
+use crate::transport::Outbox;
 use crate::wal::{Recovered, Wal};
 
 /// A reply channel the raft loop answers once.
@@ -89,6 +89,18 @@ pub struct NodeSettings {
     pub id: u64,
     pub election_ticks: usize,
     pub tick: Duration,
+    /// Use exactly `election_ticks` instead of a random timeout in
+    /// [election, 2 * election) (for deterministic simulations).
+    pub fixed_election_timeout: bool,
+}
+
+/// Where committed entries go.
+pub enum Applying {
+    /// To the apply thread (the server).
+    Thread(Sender<ApplyMsg>),
+    /// Applied right away on the raft loop's own thread (the deterministic
+    /// simulation, where one thread runs everything).
+    Inline(Box<Applier>),
 }
 
 /// How many read-index requests may wait for one raft read state.
@@ -99,9 +111,9 @@ pub struct Node {
     wal: Wal,
     store: Arc<Store>,
     membership: Arc<Membership>,
-    transport: Arc<Transport>,
+    transport: Arc<dyn Outbox>,
     rx: Receiver<NodeMsg>,
-    apply_tx: Sender<ApplyMsg>,
+    apply: Applying,
     applied_tx: Arc<watch::Sender<u64>>,
     info: Arc<Mutex<RaftInfo>>,
     tick: Duration,
@@ -119,9 +131,9 @@ pub struct NodeParts {
     pub recovered: Recovered,
     pub store: Arc<Store>,
     pub membership: Arc<Membership>,
-    pub transport: Arc<Transport>,
+    pub transport: Arc<dyn Outbox>,
     pub rx: Receiver<NodeMsg>,
-    pub apply_tx: Sender<ApplyMsg>,
+    pub apply: Applying,
     pub applied_tx: Arc<watch::Sender<u64>>,
     pub info: Arc<Mutex<RaftInfo>>,
     /// The configuration as of the store's applied index, if the store has one.
@@ -143,7 +155,7 @@ impl Node {
             membership,
             transport,
             rx,
-            apply_tx,
+            apply,
             applied_tx,
             info,
             conf_state,
@@ -193,11 +205,22 @@ impl Node {
             max_inflight_msgs: 256,
             check_quorum: true,
             pre_vote: true,
+            min_election_tick: if settings.fixed_election_timeout {
+                settings.election_ticks
+            } else {
+                0
+            },
+            max_election_tick: if settings.fixed_election_timeout {
+                settings.election_ticks + 1
+            } else {
+                0
+            },
             ..Default::default()
         };
         cfg.validate().map_err(|e| internal(&e))?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let alone = meta.get_conf_state().voters == [settings.id];
+        let alone =
+            meta.get_conf_state().voters == [settings.id] && !settings.fixed_election_timeout;
         let storage = RaftStorage {
             mem,
             store: store.clone(),
@@ -214,7 +237,7 @@ impl Node {
             membership,
             transport,
             rx,
-            apply_tx,
+            apply,
             applied_tx,
             info,
             tick: settings.tick,
@@ -264,6 +287,56 @@ impl Node {
             }
             self.on_ready()?;
         }
+    }
+
+    /// One clock tick (the simulation drives time itself).
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// Starts an election at once.
+    pub fn campaign(&mut self) {
+        let _ = self.raw.campaign();
+    }
+
+    /// Handles one request as the loop would, then processes the resulting
+    /// ready state (for the simulation; read-index requests are answered
+    /// through their reply channel).
+    pub fn step_msg(&mut self, msg: NodeMsg) -> Result<(), ServerError> {
+        let mut reads = Vec::new();
+        self.handle(msg, &mut reads)?;
+        if !reads.is_empty() {
+            self.request_read(reads);
+        }
+        self.on_ready()
+    }
+
+    /// Processes whatever raft has ready.
+    pub fn process_ready(&mut self) -> Result<(), ServerError> {
+        self.on_ready()
+    }
+
+    /// Messages the apply path sent to the loop (snapshot marks), handled.
+    pub fn drain_own_messages(&mut self) -> Result<(), ServerError> {
+        while let Ok(msg) = self.rx.try_recv() {
+            self.step_msg(msg)?;
+        }
+        Ok(())
+    }
+
+    /// The raft state as published.
+    pub fn info(&self) -> RaftInfo {
+        *self.info.lock().expect("raft info lock")
+    }
+
+    /// Number of WAL segment files.
+    pub fn wal_segments(&self) -> usize {
+        self.wal.segment_count()
+    }
+
+    /// Index of the first entry still in the in-memory log.
+    pub fn first_log_index(&self) -> u64 {
+        self.raw.store().first_index().unwrap_or(0)
     }
 
     /// Handles one message; returns true on shutdown.
@@ -471,9 +544,20 @@ impl Node {
         if entries.is_empty() {
             return Ok(());
         }
-        self.apply_tx
-            .send(ApplyMsg::Entries(entries))
-            .map_err(|_| ServerError::Stopped)
+        let Node { raw, apply, .. } = self;
+        match apply {
+            Applying::Thread(tx) => tx
+                .send(ApplyMsg::Entries(entries))
+                .map_err(|_| ServerError::Stopped),
+            Applying::Inline(applier) => {
+                let mut conf = |cc: &ConfChange| {
+                    let cs = raw.apply_conf_change(cc).map_err(|e| e.to_string())?;
+                    raw.mut_store().mem.wl().set_conf_state(cs.clone());
+                    Ok(cs)
+                };
+                applier.apply_batch(&entries, &mut conf)
+            }
+        }
     }
 
     fn publish_info(&mut self) {

@@ -41,6 +41,17 @@ struct Peer {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Where the raft loop's outgoing messages go: the network ([`Transport`]),
+/// or, in the deterministic simulation, a queue the test delivers from.
+pub trait Outbox: Send + Sync {
+    /// Queues messages for their peers without blocking.
+    fn send(&self, msgs: Vec<Message>);
+    /// Makes the set of peers match the member list.
+    fn set_peers(&self, members: &[(u64, Vec<String>)]);
+    /// Stops sending.
+    fn close(&self);
+}
+
 /// Outgoing raft traffic; owned by the raft loop, shared with the apply path
 /// (which changes the peer set).
 pub struct Transport {
@@ -61,9 +72,11 @@ impl Transport {
             peers: Mutex::new(HashMap::new()),
         }
     }
+}
 
+impl Outbox for Transport {
     /// Makes the set of peers (other than this member) match `members`.
-    pub fn set_peers(&self, members: &[(u64, Vec<String>)]) {
+    fn set_peers(&self, members: &[(u64, Vec<String>)]) {
         let mut peers = self.peers.lock().expect("peers lock");
         peers.retain(|id, p| {
             let keep = members.iter().any(|(m, urls)| m == id && *urls == p.urls);
@@ -97,7 +110,7 @@ impl Transport {
     }
 
     /// Queues messages for their peers without blocking.
-    pub fn send(&self, msgs: Vec<Message>) {
+    fn send(&self, msgs: Vec<Message>) {
         let peers = self.peers.lock().expect("peers lock");
         for m in msgs {
             let to = m.to;
@@ -122,7 +135,7 @@ impl Transport {
     }
 
     /// Stops every sender.
-    pub fn close(&self) {
+    fn close(&self) {
         for (_, p) in self.peers.lock().expect("peers lock").drain() {
             p.task.abort();
         }

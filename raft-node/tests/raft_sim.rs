@@ -1,0 +1,214 @@
+//! Data-driven scripts for the deterministic cluster simulation
+//! (`raft_node::sim`): elections, replication, partitions, leader change
+//! with uncommitted entries, restarts, snapshot install, membership changes
+//! and learner promotion, all on the real raft loop, WAL, apply path and
+//! store, with a scripted network and clock.
+//!
+//! A script is a sequence of blocks:
+//!
+//! ```text
+//! command args...
+//! ----
+//! expected output
+//! <blank line>
+//! ```
+//!
+//! `REWRITE=1 cargo test -p raft-node --test raft_sim` rewrites the expected
+//! outputs (review the diff before committing it).
+//!
+//! Commands: `cluster n=3 [snapshot-count=N]`, `tick [n=K] [node=I]`,
+//! `campaign I`, `deliver`, `put I key value`, `results`, `status`,
+//! `get I key`, `partition 1,2 / 3`, `heal`, `stop I`, `restart I`,
+//! `add I target [learner]`, `promote I target`, `remove I target`,
+//! `join I`, `hashes [rev=R]`, `log I`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use raft::eraftpb::ConfChangeType;
+use raft_node::sim::{Sim, ELECTION_TICKS};
+
+fn ids(list: &str) -> Vec<u64> {
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim().parse().expect("member id"))
+        .collect()
+}
+
+fn arg<'a>(args: &'a [&'a str], name: &str) -> Option<&'a str> {
+    args.iter()
+        .find_map(|a| a.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+}
+
+fn num(s: &str) -> u64 {
+    s.parse().expect("number")
+}
+
+/// Runs one command; returns its output.
+fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (cmd, args) = words.split_first().expect("a command");
+    if *cmd == "cluster" {
+        let n = arg(args, "n").map_or(3, num);
+        let snap = arg(args, "snapshot-count").map_or(0, num);
+        *sim = Some(Sim::new(dir, n, snap).expect("start cluster"));
+        return "ok".into();
+    }
+    let sim = sim.as_mut().expect("`cluster` must come first");
+    let result: Result<String, String> = (|| {
+        let e = |e: raft_node::ServerError| e.to_string();
+        Ok(match *cmd {
+            "tick" => {
+                let n = match arg(args, "n") {
+                    None => 1,
+                    Some("election") => ELECTION_TICKS,
+                    Some(v) => v.parse().expect("ticks"),
+                };
+                sim.tick(arg(args, "node").map(num), n).map_err(e)?;
+                "ok".into()
+            }
+            "campaign" => {
+                sim.campaign(num(args[0])).map_err(e)?;
+                "ok".into()
+            }
+            "deliver" => format!("delivered {}", sim.deliver().map_err(e)?),
+            "put" => {
+                sim.put(num(args[0]), args[1], args[2]).map_err(e)?;
+                "ok".into()
+            }
+            "results" => {
+                let r = sim.results();
+                if r.is_empty() {
+                    "(none)".into()
+                } else {
+                    r.join("\n")
+                }
+            }
+            "status" => sim.status().join("\n"),
+            "get" => sim.get(num(args[0]), args[1]).map_err(e)?,
+            "partition" => {
+                let joined = args.join(" ");
+                let (a, b) = joined.split_once('/').expect("partition A / B");
+                sim.partition(&ids(a.trim()), &ids(b.trim()));
+                "ok".into()
+            }
+            "heal" => {
+                sim.heal();
+                "ok".into()
+            }
+            "stop" => {
+                sim.stop(num(args[0]));
+                "ok".into()
+            }
+            "restart" => {
+                sim.restart(num(args[0])).map_err(e)?;
+                "ok".into()
+            }
+            "join" => {
+                sim.join(num(args[0])).map_err(e)?;
+                "ok".into()
+            }
+            "add" => {
+                let kind = if args.get(2) == Some(&"learner") {
+                    ConfChangeType::AddLearnerNode
+                } else {
+                    ConfChangeType::AddNode
+                };
+                sim.conf_change(num(args[0]), kind, num(args[1]))
+                    .map_err(e)?
+            }
+            "promote" => sim
+                .conf_change(num(args[0]), ConfChangeType::AddNode, num(args[1]))
+                .map_err(e)?,
+            "remove" => sim
+                .conf_change(num(args[0]), ConfChangeType::RemoveNode, num(args[1]))
+                .map_err(e)?,
+            "hashes" => {
+                let rev = arg(args, "rev").map_or(0, |v| v.parse().expect("revision"));
+                let hashes = sim.hashes(rev).map_err(e)?;
+                let mut distinct: Vec<u32> = hashes.values().copied().collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                let mut members: Vec<u64> = hashes.keys().copied().collect();
+                members.sort_unstable();
+                if distinct.len() == 1 {
+                    format!("equal on {members:?}")
+                } else {
+                    let mut out = String::from("DIFFERENT:");
+                    for m in members {
+                        let _ = write!(out, " n{m}={:08x}", hashes[&m]);
+                    }
+                    out
+                }
+            }
+            "log" => format!(
+                "first index {}",
+                sim.first_log_index(num(args[0])).ok_or("not running")?
+            ),
+            other => return Err(format!("unknown command {other}")),
+        })
+    })();
+    result.unwrap_or_else(|err| format!("error: {err}"))
+}
+
+fn run_script(path: &Path) {
+    let text = std::fs::read_to_string(path).expect("read script");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sim = None;
+    let mut out = String::new();
+    let mut failures = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut expected = Vec::new();
+        assert_eq!(
+            lines.next(),
+            Some("----"),
+            "{}: `----` after {line}",
+            path.display()
+        );
+        while let Some(l) = lines.peek() {
+            if l.is_empty() {
+                break;
+            }
+            expected.push(lines.next().expect("peeked").to_string());
+        }
+        let got = run(&mut sim, dir.path(), line);
+        if got != expected.join("\n") {
+            failures.push(format!(
+                "{}: `{line}`\n--- expected\n{}\n--- got\n{got}",
+                path.display(),
+                expected.join("\n")
+            ));
+        }
+        let _ = writeln!(out, "{line}\n----\n{got}");
+    }
+    if std::env::var_os("REWRITE").is_some() {
+        std::fs::write(path, out).expect("rewrite script");
+        return;
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+macro_rules! script {
+    ($name:ident) => {
+        #[test]
+        fn $name() {
+            run_script(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/testdata/sim")
+                    .join(concat!(stringify!($name), ".txt")),
+            );
+        }
+    };
+}
+
+script!(election);
+script!(replication);
+script!(leader_change);
+script!(snapshot);
+script!(membership);
