@@ -397,3 +397,45 @@ async fn lost_quorum_fails_fast_with_no_leader() {
     let status = ended.expect_err("the watch ends with an error");
     assert_eq!(status.message(), "etcdserver: no leader");
 }
+
+/// Raft traffic from another cluster (another `--initial-cluster-token`
+/// gives another cluster ID) is refused at the peer port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_from_another_cluster_is_refused() {
+    use etcd_proto::etcdrs::peer_client::PeerClient;
+    use etcd_proto::etcdrs::{ClusterInfoRequest, RaftBatch};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = MemberSpec::single(&dir.path().join("m"), free_port(), &[]);
+    let peer_url = spec.peer_url();
+    let member = Member::launch(spec);
+    member.client().await;
+    let channel = tonic::transport::Endpoint::from_shared(peer_url)
+        .expect("peer url")
+        .connect()
+        .await
+        .expect("connect to the peer port");
+    let mut peer = PeerClient::new(channel);
+    let info = peer
+        .cluster_info(ClusterInfoRequest {})
+        .await
+        .expect("cluster info")
+        .into_inner();
+    assert_ne!(info.cluster_id, 0);
+    let foreign = RaftBatch {
+        cluster_id: info.cluster_id ^ 1,
+        from: 1,
+        to: 2,
+        messages: Vec::new(),
+    };
+    let err = peer
+        .raft(tokio_stream::iter(vec![foreign]))
+        .await
+        .expect_err("a foreign cluster's traffic is refused");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        err.message().contains("cluster ID mismatch"),
+        "{}",
+        err.message()
+    );
+}
