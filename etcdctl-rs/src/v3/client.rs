@@ -1,0 +1,359 @@
+//! The gRPC connection to etcd: dials the configured endpoints in turn
+//! (failing over to the next one when an endpoint is down), bounds every
+//! request by `--command-timeout`, retries what clientv3 would retry, and
+//! reports failures the way clientv3 does (including its warning log line).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use super::logline;
+
+/// Connection settings taken from the global flags.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// `host:port` of each endpoint (scheme stripped).
+    pub endpoints: Vec<String>,
+    pub dial_timeout: Duration,
+    pub command_timeout: Duration,
+    pub keepalive_time: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+/// Why an RPC failed.
+#[derive(Debug, Clone)]
+pub enum RpcError {
+    /// The command's deadline passed (`context deadline exceeded`).
+    Deadline,
+    /// The server or the transport returned an error status.
+    Status(Status),
+}
+
+/// Server error messages clientv3 turns into plain `EtcdError`s
+/// (rpctypes' `errStringToError`); any other status prints as
+/// `rpc error: code = ... desc = ...`.
+const KNOWN_ERRORS: &[&str] = &[
+    "etcdserver: key is not provided",
+    "etcdserver: key not found",
+    "etcdserver: value is provided",
+    "etcdserver: lease is provided",
+    "etcdserver: too many operations in txn request",
+    "etcdserver: duplicate key given in txn request",
+    "etcdserver: mvcc: required revision has been compacted",
+    "etcdserver: mvcc: required revision is a future revision",
+    "etcdserver: mvcc: database space exceeded",
+    "etcdserver: requested lease not found",
+    "etcdserver: lease already exists",
+    "etcdserver: too large lease TTL",
+    "etcdserver: member ID already exist",
+    "etcdserver: Peer URLs already exists",
+    "etcdserver: re-configuration failed due to not enough started members",
+    "etcdserver: given member URLs are invalid",
+    "etcdserver: member not found",
+    "etcdserver: can only promote a learner member",
+    "etcdserver: can only promote a learner member which is in sync with leader",
+    "etcdserver: too many learner members in cluster",
+    "etcdserver: request is too large",
+    "etcdserver: too many requests",
+    "etcdserver: root user does not exist",
+    "etcdserver: root user does not have root role",
+    "etcdserver: user name already exists",
+    "etcdserver: user name is empty",
+    "etcdserver: user name not found",
+    "etcdserver: role name already exists",
+    "etcdserver: role name not found",
+    "etcdserver: role name is empty",
+    "etcdserver: authentication failed, invalid user ID or password",
+    "etcdserver: permission denied",
+    "etcdserver: role is not granted to the user",
+    "etcdserver: permission is not granted to the role",
+    "etcdserver: authentication is not enabled",
+    "etcdserver: invalid auth token",
+    "etcdserver: invalid auth management",
+    "etcdserver: revision of auth store is old",
+    "etcdserver: no leader",
+    "etcdserver: not leader",
+    "etcdserver: leader changed",
+    "etcdserver: not capable",
+    "etcdserver: server stopped",
+    "etcdserver: request timed out",
+    "etcdserver: request timed out, possibly due to previous leader failure",
+    "etcdserver: request timed out, possibly due to connection lost",
+    "etcdserver: request timed out, waiting for the applied index took too long",
+    "etcdserver: request timed out, leader transfer took too long",
+    "etcdserver: unhealthy cluster",
+    "etcdserver: corrupt cluster",
+    "etcdserver: rpc not supported for learner",
+    "etcdserver: bad leader transferee",
+];
+
+/// grpc-go's name of a status code.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// grpc-go's `status.Error(code, msg).Error()`.
+pub fn grpc_error_string(code: Code, msg: &str) -> String {
+    format!("rpc error: code = {} desc = {msg}", code_name(code))
+}
+
+/// clientv3's error text for a server status (rpctypes' `Error`).
+pub fn status_message(code: Code, msg: &str) -> String {
+    if KNOWN_ERRORS.contains(&msg) {
+        msg.to_string()
+    } else {
+        grpc_error_string(code, msg)
+    }
+}
+
+impl RpcError {
+    /// The error text etcdctl prints for this failure.
+    pub fn message(&self) -> String {
+        match self {
+            RpcError::Deadline => "context deadline exceeded".to_string(),
+            RpcError::Status(s) => status_message(s.code(), s.message()),
+        }
+    }
+}
+
+/// A transport failure (as opposed to an error the etcd server returned).
+fn is_transport_error(s: &Status) -> bool {
+    let msg = s.message();
+    !msg.starts_with("etcdserver:")
+        && (s.code() == Code::Unavailable || msg.contains("transport error"))
+}
+
+/// A client connection to one of the configured endpoints.
+pub struct Client {
+    cfg: ConnConfig,
+    /// How clientv3 names the connection in its log lines.
+    target: String,
+    /// A client dialing a single given endpoint (maintenance calls).
+    passthrough: bool,
+    conn: Option<Channel>,
+    next: usize,
+    last_dial_error: String,
+}
+
+impl Client {
+    /// A balanced client over all configured endpoints.
+    pub fn new(cfg: ConnConfig) -> Self {
+        let first = cfg.endpoints.first().cloned().unwrap_or_default();
+        let target = format!("endpoint://client-{}/{first}", logline::uuid4());
+        Client {
+            cfg,
+            target,
+            passthrough: false,
+            conn: None,
+            next: 0,
+            last_dial_error: String::new(),
+        }
+    }
+
+    /// A client for exactly one endpoint, as clientv3's maintenance API dials.
+    pub fn for_endpoint(cfg: &ConnConfig, endpoint: &str) -> Self {
+        let mut cfg = cfg.clone();
+        cfg.endpoints = vec![strip_scheme(endpoint).to_string()];
+        Client {
+            target: format!("passthrough:///{}", cfg.endpoints[0]),
+            cfg,
+            passthrough: true,
+            conn: None,
+            next: 0,
+            last_dial_error: String::new(),
+        }
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        self.cfg.command_timeout
+    }
+
+    /// Forgets the current connection so the next call dials the next endpoint.
+    pub fn reset(&mut self) {
+        self.conn = None;
+        if !self.cfg.endpoints.is_empty() {
+            self.next = (self.next + 1) % self.cfg.endpoints.len();
+        }
+    }
+
+    /// A connected channel, trying each endpoint in turn until `deadline`.
+    pub async fn channel(&mut self, deadline: Instant) -> Result<Channel, RpcError> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        let n = self.cfg.endpoints.len();
+        if n == 0 {
+            return Err(RpcError::Deadline);
+        }
+        loop {
+            for _ in 0..n {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(RpcError::Deadline);
+                }
+                let budget = self.cfg.dial_timeout.min(deadline - now);
+                let ep = self.cfg.endpoints[self.next].clone();
+                match self.dial(&ep, budget).await {
+                    Ok(ch) => {
+                        self.conn = Some(ch.clone());
+                        return Ok(ch);
+                    }
+                    Err(e) => self.last_dial_error = e,
+                }
+                self.next = (self.next + 1) % n;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RpcError::Deadline);
+            }
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(100))).await;
+        }
+    }
+
+    async fn dial(&self, ep: &str, budget: Duration) -> Result<Channel, String> {
+        let endpoint = Endpoint::from_shared(format!("http://{ep}"))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(budget)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(self.cfg.keepalive_time)
+            .keep_alive_timeout(self.cfg.keepalive_timeout);
+        match tokio::time::timeout(budget, endpoint.connect()).await {
+            Ok(Ok(ch)) => Ok(ch),
+            Ok(Err(e)) => {
+                let refused = format!("{e:?}").contains("ConnectionRefused");
+                Err(if refused {
+                    format!("dial tcp {ep}: connect: connection refused")
+                } else {
+                    format!("dial tcp {ep}: i/o timeout")
+                })
+            }
+            Err(_) => Err(format!("dial tcp {ep}: i/o timeout")),
+        }
+    }
+
+    /// The status text clientv3 logs when the deadline passes while dialing.
+    fn balancer_error(&self) -> String {
+        let desc = if self.passthrough {
+            format!(
+                "latest balancer error: connection error: desc = \"transport: Error while dialing {}\"",
+                self.last_dial_error
+            )
+        } else {
+            "latest balancer error: all SubConns are in TransientFailure".to_string()
+        };
+        grpc_error_string(Code::DeadlineExceeded, &desc)
+    }
+
+    fn warn(&self, attempt: u32, error: &str) {
+        eprint!("{}", logline::unary_failed(&self.target, attempt, error));
+    }
+
+    /// Runs a unary RPC within the command timeout. `idempotent` requests
+    /// are retried on transport failures and on `Unavailable` server
+    /// errors, like clientv3's retry interceptor does for repeatable calls.
+    pub async fn unary<T, F, Fut>(&mut self, idempotent: bool, f: F) -> Result<T, RpcError>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.cfg.command_timeout;
+        self.unary_until(deadline, idempotent, f).await
+    }
+
+    /// [`Client::unary`] with an explicit deadline.
+    pub async fn unary_until<T, F, Fut>(
+        &mut self,
+        deadline: Instant,
+        idempotent: bool,
+        mut f: F,
+    ) -> Result<T, RpcError>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let ch = match self.channel(deadline).await {
+                Ok(ch) => ch,
+                Err(e) => {
+                    self.warn(attempt, &self.balancer_error());
+                    return Err(e);
+                }
+            };
+            let status = match tokio::time::timeout_at(deadline, f(ch)).await {
+                Ok(Ok(resp)) => return Ok(resp.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => {
+                    let msg =
+                        grpc_error_string(Code::DeadlineExceeded, "context deadline exceeded");
+                    self.warn(attempt, &msg);
+                    return Err(RpcError::Deadline);
+                }
+            };
+            if is_transport_error(&status) {
+                self.reset();
+                if idempotent {
+                    continue;
+                }
+            }
+            self.warn(attempt, &grpc_error_string(status.code(), status.message()));
+            if idempotent && status.code() == Code::Unavailable {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(RpcError::Deadline);
+                }
+                tokio::time::sleep((deadline - now).min(Duration::from_millis(25))).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(RpcError::Status(status));
+        }
+    }
+}
+
+/// Strips `http://` from an endpoint, as clientv3 does when dialing.
+pub fn strip_scheme(ep: &str) -> &str {
+    ep.strip_prefix("http://").unwrap_or(ep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts() {
+        assert_eq!(
+            status_message(
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision"
+            ),
+            "etcdserver: mvcc: required revision is a future revision"
+        );
+        assert_eq!(
+            status_message(Code::Unavailable, "boom"),
+            "rpc error: code = Unavailable desc = boom"
+        );
+        assert_eq!(code_name(Code::Cancelled), "Canceled");
+    }
+}

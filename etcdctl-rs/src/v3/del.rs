@@ -1,0 +1,70 @@
+//! `etcdctl del`: deletes a key or a range of keys; also builds the delete
+//! request for `del` lines inside `txn`.
+
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::DeleteRangeRequest;
+
+use super::client::Client;
+use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
+use super::flags::FlagSet;
+use super::util::{prefix_end, print, rpc_failure};
+use super::{global, Invocation};
+
+/// etcdctl's `getDelOp`.
+pub fn delete_request(args: &[String], f: &FlagSet) -> CtlResult<DeleteRangeRequest> {
+    if args.is_empty() || args.len() > 2 {
+        return Err(CtlError::new(
+            EXIT_BAD_ARGS,
+            "del command needs one argument as key and an optional argument as range_end",
+        ));
+    }
+    let prefix = f.get_bool("prefix");
+    let from_key = f.get_bool("from-key");
+    if prefix && from_key {
+        return Err(CtlError::new(
+            EXIT_BAD_ARGS,
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
+    }
+    let mut req = DeleteRangeRequest::default();
+    let mut key = args[0].as_bytes().to_vec();
+    if args.len() > 1 {
+        if prefix || from_key {
+            return Err(CtlError::new(
+                EXIT_BAD_ARGS,
+                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
+            ));
+        }
+        req.range_end = args[1].as_bytes().to_vec();
+    }
+    if prefix {
+        if key.is_empty() {
+            key = vec![0];
+            req.range_end = vec![0];
+        } else {
+            req.range_end = prefix_end(&key);
+        }
+    }
+    req.prev_kv = f.get_bool("prev-kv");
+    if from_key {
+        if key.is_empty() {
+            key = vec![0];
+        }
+        req.range_end = vec![0];
+    }
+    req.key = key;
+    Ok(req)
+}
+
+pub fn run(inv: &Invocation) -> CtlResult {
+    let req = delete_request(inv.args(), &inv.flags)?;
+    let setup = global::setup(inv)?;
+    let mut client = Client::new(setup.conn);
+    let resp = inv
+        .block_on(client.unary(false, |ch| {
+            let req = req.clone();
+            async move { KvClient::new(ch).delete_range(req).await }
+        }))?
+        .map_err(rpc_failure(EXIT_ERROR))?;
+    print(|o| setup.printer.del(o, &resp))
+}

@@ -1,0 +1,132 @@
+//! `etcdctl get`: reads a key or a range of keys (also builds the range
+//! request for `get` lines inside `txn`).
+
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+use etcd_proto::etcdserverpb::RangeRequest;
+
+use super::client::Client;
+use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR};
+use super::flags::FlagSet;
+use super::util::{prefix_end, print, rpc_failure};
+use super::{global, gofmt, printer, Invocation};
+
+/// etcdctl's `getGetOp`: validates the arguments and flags.
+pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
+    if args.is_empty() {
+        return Err(CtlError::new(
+            EXIT_BAD_ARGS,
+            "get command needs one argument as key and an optional argument as range_end",
+        ));
+    }
+    let prefix = f.get_bool("prefix");
+    let from_key = f.get_bool("from-key");
+    if prefix && from_key {
+        return Err(CtlError::new(
+            EXIT_BAD_ARGS,
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
+    }
+    let mut req = RangeRequest::default();
+    match f.get_string("consistency").as_str() {
+        "s" => req.serializable = true,
+        "l" => {}
+        other => {
+            return Err(CtlError::new(
+                EXIT_BAD_FEATURE,
+                format!(
+                    "unknown consistency flag {}",
+                    gofmt::quote(other.as_bytes())
+                ),
+            ))
+        }
+    }
+    let mut key = args[0].as_bytes().to_vec();
+    if args.len() > 1 {
+        if prefix || from_key {
+            return Err(CtlError::new(
+                EXIT_BAD_ARGS,
+                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
+            ));
+        }
+        req.range_end = args[1].as_bytes().to_vec();
+    }
+    req.limit = f.get_i64("limit");
+    let rev = f.get_i64("rev");
+    if rev > 0 {
+        req.revision = rev;
+    }
+    let order_flag = f.get_string("order");
+    let mut order = match order_flag.to_uppercase().as_str() {
+        "ASCEND" => SortOrder::Ascend,
+        "DESCEND" => SortOrder::Descend,
+        "" => SortOrder::None,
+        _ => {
+            return Err(CtlError::new(
+                EXIT_BAD_FEATURE,
+                format!("bad sort order {order_flag}"),
+            ))
+        }
+    };
+    let target_flag = f.get_string("sort-by");
+    let target = match target_flag.to_uppercase().as_str() {
+        "CREATE" => SortTarget::Create,
+        "KEY" | "" => SortTarget::Key,
+        "MODIFY" => SortTarget::Mod,
+        "VALUE" => SortTarget::Value,
+        "VERSION" => SortTarget::Version,
+        _ => {
+            return Err(CtlError::new(
+                EXIT_BAD_FEATURE,
+                format!("bad sort target {target_flag}"),
+            ))
+        }
+    };
+    // clientv3's WithSort: sorting by key ascending is the server default.
+    if target == SortTarget::Key && order == SortOrder::Ascend {
+        order = SortOrder::None;
+    }
+    req.sort_order = order as i32;
+    req.sort_target = target as i32;
+    if prefix {
+        if key.is_empty() {
+            key = vec![0];
+            req.range_end = vec![0];
+        } else {
+            req.range_end = prefix_end(&key);
+        }
+    }
+    if from_key {
+        if key.is_empty() {
+            key = vec![0];
+        }
+        req.range_end = vec![0];
+    }
+    req.keys_only = f.get_bool("keys-only");
+    req.key = key;
+    Ok(req)
+}
+
+pub fn run(inv: &Invocation) -> CtlResult {
+    let req = range_request(inv.args(), &inv.flags)?;
+    let setup = global::setup(inv)?;
+    let mut client = Client::new(setup.conn);
+    let resp = inv
+        .block_on(client.unary(true, |ch| {
+            let req = req.clone();
+            async move { KvClient::new(ch).range(req).await }
+        }))?
+        .map_err(rpc_failure(EXIT_ERROR))?;
+    let display = if inv.flags.get_bool("print-value-only") {
+        if !setup.printer.is_simple() {
+            return Err(CtlError::new(
+                EXIT_BAD_ARGS,
+                "print-value-only is only for `--write-out=simple`",
+            ));
+        }
+        printer::simple_value_only(setup.hex)
+    } else {
+        setup.printer
+    };
+    print(|o| display.get(o, &resp))
+}

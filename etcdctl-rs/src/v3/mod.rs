@@ -1,0 +1,228 @@
+//! The etcd v3 API client mode (`ETCDCTL_API` unset or `3`): resolves the
+//! command line against the command tree the way cobra does, parses flags
+//! with pflag semantics, prints usage/help, and runs the command handler.
+
+mod alarm;
+mod argify;
+mod client;
+mod commands;
+mod compaction;
+mod compare;
+mod defrag;
+mod del;
+mod endpoint;
+mod error;
+mod flags;
+mod get;
+mod global;
+mod gofmt;
+mod lease;
+mod logline;
+mod member;
+mod printer;
+mod put;
+mod snapshot;
+mod tabwriter;
+mod txn;
+mod usage;
+mod util;
+mod version;
+mod watch;
+
+use std::future::Future;
+use std::io::Write;
+
+use commands::{Command, ROOT};
+use error::{CtlError, CtlResult, EXIT_ERROR};
+use flags::{FlagSet, Spec};
+
+/// A resolved command line, handed to the command handler.
+pub struct Invocation {
+    /// The command path, root first.
+    pub path: Vec<&'static Command>,
+    /// Parsed flags (local and inherited) and positional arguments.
+    pub flags: FlagSet,
+    /// The process arguments (without the program name), for `watch`.
+    pub raw_args: Vec<String>,
+}
+
+impl Invocation {
+    /// Positional arguments.
+    pub fn args(&self) -> &[String] {
+        &self.flags.args
+    }
+
+    /// `etcdctl lease grant`.
+    pub fn command_path(&self) -> String {
+        usage::command_path(&self.path)
+    }
+
+    /// Runs a future to completion on a fresh single-threaded runtime.
+    pub fn block_on<F: Future>(&self, fut: F) -> CtlResult<F::Output> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CtlError::new(EXIT_ERROR, e.to_string()))?;
+        Ok(rt.block_on(fut))
+    }
+}
+
+/// Runs etcdctl v3 with the given arguments and returns the exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    let result = execute(&args);
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(e.stderr_text().as_bytes());
+            let _ = err.flush();
+            e.code
+        }
+    }
+}
+
+/// All flags a command accepts: its own, inherited ones, and `--help`.
+fn flag_specs(path: &[&'static Command]) -> Vec<Spec> {
+    let mut specs = usage::local_flags(path);
+    specs.extend(usage::inherited_flags(path));
+    specs
+}
+
+/// cobra's `stripFlags`: the non-flag words of `args`.
+fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let s = &args[i];
+        i += 1;
+        if s == "--" {
+            break;
+        }
+        let takes_value = if let Some(name) = s.strip_prefix("--") {
+            !s.contains('=') && fs.is_bool(name) != Some(true)
+        } else {
+            s.starts_with('-')
+                && !s.contains('=')
+                && s.chars().count() == 2
+                && s.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
+        };
+        if takes_value {
+            if args.len() - i <= 1 {
+                break;
+            }
+            i += 1;
+        } else if !s.is_empty() && !s.starts_with('-') {
+            words.push(s.clone());
+        }
+    }
+    words
+}
+
+/// cobra's `argsMinusFirstX`: `args` without the first word equal to `x`.
+fn args_minus_first(args: &[String], x: &str, fs: &FlagSet) -> Vec<String> {
+    let mut pos = 0;
+    while pos < args.len() {
+        let s = &args[pos];
+        if s == "--" {
+            break;
+        }
+        let takes_value = if let Some(name) = s.strip_prefix("--") {
+            !s.contains('=') && fs.is_bool(name) != Some(true)
+        } else {
+            s.starts_with('-')
+                && !s.contains('=')
+                && s.chars().count() == 2
+                && s.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
+        };
+        if takes_value {
+            pos += 2;
+            continue;
+        }
+        if !s.starts_with('-') && s == x {
+            let mut out = args[..pos].to_vec();
+            out.extend_from_slice(&args[pos + 1..]);
+            return out;
+        }
+        pos += 1;
+    }
+    args.to_vec()
+}
+
+/// cobra's `Find`: the command named by `args` and the remaining args.
+fn find(args: &[String]) -> Result<(Vec<&'static Command>, Vec<String>), String> {
+    let mut path: Vec<&'static Command> = vec![&ROOT];
+    let mut rest = args.to_vec();
+    loop {
+        let fs = FlagSet::new(&flag_specs(&path));
+        let words = strip_flags(&rest, &fs);
+        let Some(word) = words.first() else { break };
+        let current = path[path.len() - 1];
+        match commands::find_next(current, word) {
+            Some(next) => {
+                rest = args_minus_first(&rest, word, &fs);
+                path.push(next);
+            }
+            None => break,
+        }
+    }
+    if path.len() == 1 {
+        let fs = FlagSet::new(&flag_specs(&path));
+        if let Some(word) = strip_flags(&rest, &fs).first() {
+            return Err(format!(
+                "unknown command {} for \"etcdctl\"{}",
+                gofmt::quote(word.as_bytes()),
+                commands::suggestions(&ROOT, word)
+            ));
+        }
+    }
+    Ok((path, rest))
+}
+
+fn print_usage(path: &[&'static Command]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(usage::render(path).as_bytes());
+    let _ = out.flush();
+}
+
+fn execute(args: &[String]) -> CtlResult {
+    let (path, rest) = match find(args) {
+        Ok(found) => found,
+        Err(msg) => {
+            eprintln!("Error: {msg}\nRun 'etcdctl --help' for usage.");
+            return Err(CtlError::new(EXIT_ERROR, msg));
+        }
+    };
+    let mut fs = FlagSet::new(&flag_specs(&path));
+    if let Err(msg) = fs.parse(&rest) {
+        eprintln!("Error: {msg}");
+        print_usage(&path);
+        eprintln!();
+        return Err(CtlError::new(EXIT_ERROR, msg));
+    }
+    let cmd = path[path.len() - 1];
+    let Some(run) = cmd.run.filter(|_| !fs.get_bool("help")) else {
+        print_usage(&path);
+        return Ok(());
+    };
+    let inv = Invocation {
+        path,
+        flags: fs,
+        raw_args: args.to_vec(),
+    };
+    run(&inv)
+}
+
+/// cobra's `help` command: prints the usage of the named command.
+pub fn help_command(inv: &Invocation) -> CtlResult {
+    match find(inv.args()) {
+        Ok((path, _)) => print_usage(&path),
+        Err(_) => {
+            let topic: Vec<String> = inv.args().iter().map(|a| format!("`{a}`")).collect();
+            eprintln!("Unknown help topic [{}]", topic.join(" "));
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(usage::render_with(&[&ROOT], false).as_bytes());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,601 @@
+//! `etcdctl watch`: streams events for a key, range or prefix; `-i` reads
+//! `watch ...`/`progress` lines from stdin; `-- cmd args` runs a command for
+//! every event with `ETCD_WATCH_*` variables. Argument handling (including
+//! `ETCDCTL_WATCH_KEY`/`ETCDCTL_WATCH_RANGE_END`) follows etcdctl's
+//! `parseWatchArgs`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use etcd_proto::etcdserverpb::watch_client::WatchClient;
+use etcd_proto::etcdserverpb::watch_request::RequestUnion;
+use etcd_proto::etcdserverpb::{
+    WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::argify::argify;
+use super::client::{status_message, Client};
+use super::commands::WATCH_FLAGS;
+use super::error::{
+    CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID_INPUT,
+};
+use super::flags::FlagSet;
+use super::printer::{event_type_name, Out, Printer, WatchResp};
+use super::util::prefix_end;
+use super::{global, gofmt, Invocation};
+
+const BAD_ARGS_NUM: &str = "bad number of arguments";
+const BAD_ARGS_CONFLICT_ENV: &str = "bad number of arguments (found conflicting environment key)";
+const BAD_ARGS_SEPARATOR: &str = "bad number of arguments (found separator --, but no commands)";
+
+/// The options of one watch (etcdctl's watchPrefix/watchRev/watchPrevKey).
+#[derive(Debug, Clone, Copy, Default)]
+struct Opts {
+    prefix: bool,
+    rev: i64,
+    prev_kv: bool,
+}
+
+impl Opts {
+    fn from_flags(f: &FlagSet) -> Self {
+        Opts {
+            prefix: f.get_bool("prefix"),
+            rev: f.get_i64("rev"),
+            prev_kv: f.get_bool("prev-kv"),
+        }
+    }
+}
+
+/// Environment-provided key and range end.
+#[derive(Debug, Clone, Default)]
+struct Env {
+    key: String,
+    range: String,
+}
+
+impl Env {
+    fn prepend(&self, args: Vec<String>) -> Vec<String> {
+        if self.key.is_empty() {
+            return args;
+        }
+        let mut out = vec![self.key.clone()];
+        if !self.range.is_empty() {
+            out.push(self.range.clone());
+        }
+        out.extend(args);
+        out
+    }
+}
+
+/// Drops everything from the first exec argument on (etcdctl's `endIdx`).
+fn cut_exec(watch_args: Vec<String>, first_exec: &str) -> Vec<String> {
+    let end = watch_args
+        .iter()
+        .rposition(|a| a == first_exec)
+        .unwrap_or(watch_args.len());
+    watch_args[..end].to_vec()
+}
+
+/// `parseWatchArgs` for the command line: `raw` are the process arguments,
+/// `args` the positional arguments cobra left.
+fn parse_args(
+    raw: &[String],
+    args: &[String],
+    env: &Env,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let raw: Vec<String> = match raw.iter().position(|a| a == "watch") {
+        Some(i) => raw[i + 1..].to_vec(),
+        None => raw.to_vec(),
+    };
+    let exec_idx = raw.iter().position(|a| a == "--");
+    if exec_idx == Some(raw.len().wrapping_sub(1)) {
+        return Err(BAD_ARGS_SEPARATOR.into());
+    }
+    if exec_idx.is_none() && raw.is_empty() && env.key.is_empty() {
+        return Err(BAD_ARGS_NUM.into());
+    }
+    if let (Some(exec_idx), false) = (exec_idx, env.key.is_empty()) {
+        let mut ridx = raw.len() as isize - 1;
+        for w in args.iter().rev() {
+            if ridx < 0 {
+                break;
+            }
+            if *w == raw[ridx as usize] {
+                ridx -= 1;
+                continue;
+            }
+            if ridx == exec_idx as isize {
+                return Err(BAD_ARGS_CONFLICT_ENV.into());
+            }
+        }
+    }
+    if exec_idx.is_none() && !args.is_empty() && !env.key.is_empty() {
+        return Err(BAD_ARGS_CONFLICT_ENV.into());
+    }
+    let watch_args = env.prepend(args.to_vec());
+    match exec_idx {
+        None => Ok((watch_args, Vec::new())),
+        Some(i) => {
+            let exec = raw[i + 1..].to_vec();
+            Ok((cut_exec(watch_args, &exec[0]), exec))
+        }
+    }
+}
+
+/// `parseWatchArgs` for an interactive `watch ...` line.
+fn parse_interactive(
+    line_args: &[String],
+    env: &Env,
+) -> Result<(Vec<String>, Vec<String>, Opts), String> {
+    let args = &line_args[1..];
+    let exec_idx = args.iter().position(|a| a == "--");
+    if exec_idx == Some(args.len().wrapping_sub(1)) {
+        return Err(BAD_ARGS_SEPARATOR.into());
+    }
+    let mut fs = FlagSet::new(WATCH_FLAGS);
+    fs.parse(args)?;
+    if exec_idx.is_none() && env.key.is_empty() && fs.args.is_empty() {
+        return Err(BAD_ARGS_NUM.into());
+    }
+    if exec_idx.is_none() && !fs.args.is_empty() && !env.key.is_empty() {
+        return Err(BAD_ARGS_CONFLICT_ENV.into());
+    }
+    let opts = Opts::from_flags(&fs);
+    let watch_args = env.prepend(fs.args.clone());
+    match exec_idx {
+        None => Ok((watch_args, Vec::new(), opts)),
+        Some(i) => {
+            let exec = args[i + 1..].to_vec();
+            Ok((cut_exec(watch_args, &exec[0]), exec, opts))
+        }
+    }
+}
+
+/// etcdctl's `getWatchChan` checks, producing the create request.
+fn create_request(args: &[String], opts: Opts) -> Result<WatchCreateRequest, String> {
+    let Some(key) = args.first() else {
+        return Err(BAD_ARGS_NUM.into());
+    };
+    let mut req = WatchCreateRequest {
+        key: key.as_bytes().to_vec(),
+        start_revision: opts.rev,
+        prev_kv: opts.prev_kv,
+        ..Default::default()
+    };
+    if args.len() == 2 {
+        if opts.prefix {
+            return Err("`range_end` and `--prefix` are mutually exclusive".into());
+        }
+        req.range_end = args[1].as_bytes().to_vec();
+    }
+    if opts.prefix {
+        if req.key.is_empty() {
+            req.key = vec![0];
+            req.range_end = vec![0];
+        } else {
+            req.range_end = prefix_end(&req.key);
+        }
+    }
+    Ok(req)
+}
+
+/// One watch and where its stream stands.
+struct Watcher {
+    req: WatchCreateRequest,
+    exec: Vec<String>,
+    /// The revision to resume from after a reconnect (0: as requested).
+    next_rev: i64,
+    open: bool,
+}
+
+/// clientv3's `WatchResponse.Err()` for a canceled response.
+fn cancel_error(r: &WatchResponse) -> String {
+    if r.compact_revision != 0 {
+        "etcdserver: mvcc: required revision has been compacted".into()
+    } else if !r.cancel_reason.is_empty() {
+        status_message(tonic::Code::FailedPrecondition, &r.cancel_reason)
+    } else {
+        "etcdserver: mvcc: required revision is a future revision".into()
+    }
+}
+
+/// Runs the exec command for every event, as etcdctl's `printWatchCh`.
+fn run_exec(exec: &[String], resp: &WatchResp) -> CtlResult {
+    for ev in &resp.events {
+        let kv = ev.kv.clone().unwrap_or_default();
+        let status = std::process::Command::new(&exec[0])
+            .args(&exec[1..])
+            .env_remove("ETCDCTL_API")
+            .env("ETCD_WATCH_REVISION", resp.header.revision.to_string())
+            .env(
+                "ETCD_WATCH_EVENT_TYPE",
+                gofmt::quote(event_type_name(ev.r#type).as_bytes()),
+            )
+            .env("ETCD_WATCH_KEY", gofmt::quote(&kv.key))
+            .env("ETCD_WATCH_VALUE", gofmt::quote(&kv.value))
+            .status();
+        let err = match status {
+            Ok(s) if s.success() => continue,
+            Ok(s) => match s.code() {
+                Some(c) => format!("exit status {c}"),
+                None => "signal: killed".to_string(),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                "exec: {}: executable file not found in $PATH",
+                gofmt::quote(exec[0].as_bytes())
+            ),
+            Err(e) => super::snapshot::go_errno(&e),
+        };
+        let quoted: Vec<String> = exec.iter().map(|a| gofmt::quote(a.as_bytes())).collect();
+        return Err(CtlError::raw(
+            EXIT_ERROR,
+            format!("command [{}] error ({err})\n", quoted.join(" ")),
+        ));
+    }
+    Ok(())
+}
+
+/// A line typed in interactive mode, or the end of input.
+enum Line {
+    Text(String),
+    Eof,
+}
+
+fn spawn_stdin_reader() -> mpsc::UnboundedReceiver<Line> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let stdin = std::io::stdin();
+        let mut lock = stdin.lock();
+        loop {
+            let mut buf = Vec::new();
+            match lock.read_until(b'\n', &mut buf) {
+                Ok(_) if buf.last() == Some(&b'\n') => {
+                    buf.pop();
+                    if tx
+                        .send(Line::Text(String::from_utf8_lossy(&buf).into_owned()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                _ => {
+                    let _ = tx.send(Line::Eof);
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The watch session: one gRPC stream carrying every watcher.
+struct Session<'a> {
+    printer: &'a dyn Printer,
+    watchers: Vec<Watcher>,
+    interactive: bool,
+    env: Env,
+}
+
+impl Session<'_> {
+    fn create(&self, w: &Watcher) -> WatchRequest {
+        let mut req = w.req.clone();
+        if w.next_rev > 0 {
+            req.start_revision = w.next_rev;
+        }
+        WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(req)),
+        }
+    }
+
+    /// Handles one response; `Err` ends the command.
+    fn on_response(
+        &mut self,
+        resp: WatchResponse,
+        pending: &mut VecDeque<usize>,
+        ids: &mut HashMap<i64, usize>,
+    ) -> CtlResult {
+        if resp.created {
+            if let Some(idx) = pending.pop_front() {
+                ids.insert(resp.watch_id, idx);
+                if self.watchers[idx].next_rev == 0 && self.watchers[idx].req.start_revision == 0 {
+                    self.watchers[idx].next_rev = resp.header.map(|h| h.revision).unwrap_or(0);
+                }
+            }
+            if !resp.canceled {
+                return Ok(());
+            }
+        }
+        let Some(&idx) = ids.get(&resp.watch_id) else {
+            return Ok(());
+        };
+        if resp.canceled && resp.compact_revision == 0 {
+            return self.close(idx);
+        }
+        let header = resp.header.unwrap_or_default();
+        let wr = WatchResp {
+            header,
+            events: resp.events.clone(),
+            compact_revision: resp.compact_revision,
+            canceled: resp.canceled,
+            created: false,
+        };
+        let mut o = Out::new();
+        if resp.canceled {
+            o.eprint(&format!("watch was canceled ({})\n", cancel_error(&resp)));
+        }
+        if wr.events.is_empty() && !wr.canceled && wr.compact_revision == 0 && header.revision != 0
+        {
+            o.println(&format!("progress notify: {}", header.revision));
+        }
+        let printed = self.printer.watch(&mut o, &wr);
+        o.flush();
+        printed?;
+        let w = &mut self.watchers[idx];
+        w.next_rev = match wr.events.last().and_then(|e| e.kv.as_ref()) {
+            Some(kv) => kv.mod_revision + 1,
+            None => header.revision.max(w.next_rev),
+        };
+        if !w.exec.is_empty() {
+            run_exec(&w.exec.clone(), &wr)?;
+        }
+        if resp.canceled {
+            return self.close(idx);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, idx: usize) -> CtlResult {
+        self.watchers[idx].open = false;
+        if self.interactive {
+            Ok(())
+        } else {
+            Err(CtlError::new(
+                EXIT_INTERRUPTED,
+                "watch is canceled by the server",
+            ))
+        }
+    }
+
+    /// Handles one interactive input line; may add a watcher.
+    fn on_line(
+        &mut self,
+        l: &str,
+        tx: &mpsc::Sender<WatchRequest>,
+        pending: &mut VecDeque<usize>,
+    ) -> CtlResult {
+        let args = argify(l)?;
+        let Some(first) = args.first() else {
+            eprintln!("Invalid command: {l} (watch and progress supported)");
+            return Ok(());
+        };
+        match first.as_str() {
+            "watch" => {
+                if args.len() < 2 && self.env.key.is_empty() {
+                    eprintln!("Invalid command {l} (command type or key is not provided)");
+                    return Ok(());
+                }
+                let (wargs, exec, opts) = parse_interactive(&args, &self.env)
+                    .map_err(|e| CtlError::new(EXIT_BAD_ARGS, e))?;
+                match create_request(&wargs, opts) {
+                    Ok(req) => {
+                        self.watchers.push(Watcher {
+                            req,
+                            exec,
+                            next_rev: 0,
+                            open: true,
+                        });
+                        let idx = self.watchers.len() - 1;
+                        pending.push_back(idx);
+                        let _ = tx.try_send(self.create(&self.watchers[idx]));
+                    }
+                    Err(e) => eprintln!("Invalid command {l} ({e})"),
+                }
+            }
+            "progress" => {
+                let _ = tx.try_send(WatchRequest {
+                    request_union: Some(RequestUnion::ProgressRequest(WatchProgressRequest {})),
+                });
+            }
+            _ => eprintln!("Invalid command {l} (only support watch)"),
+        }
+        Ok(())
+    }
+
+    /// Runs one stream until it breaks (`Ok`, time to reconnect) or the
+    /// command ends (`Err`).
+    async fn stream(
+        &mut self,
+        client: &mut Client,
+        lines: &mut Option<mpsc::UnboundedReceiver<Line>>,
+    ) -> CtlResult {
+        let deadline = Instant::now() + client.command_timeout();
+        let Ok(ch) = client.channel(deadline).await else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::channel::<WatchRequest>(64);
+        let mut pending = VecDeque::new();
+        for (i, w) in self.watchers.iter().enumerate() {
+            if w.open {
+                pending.push_back(i);
+                let _ = tx.try_send(self.create(w));
+            }
+        }
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        request.metadata_mut().insert(
+            "hasleader",
+            tonic::metadata::MetadataValue::from_static("true"),
+        );
+        // The call only completes once the server answers, which it may not
+        // do before a watch exists, so it runs beside the input handling.
+        let (resp_tx, mut responses) = mpsc::unbounded_channel();
+        let call = tokio::spawn(async move {
+            if let Ok(resp) = WatchClient::new(ch).watch(request).await {
+                let mut inbound = resp.into_inner();
+                while let Ok(Some(m)) = inbound.message().await {
+                    if resp_tx.send(m).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let _abort = AbortOnDrop(call);
+        let mut ids = HashMap::new();
+        loop {
+            tokio::select! {
+                msg = responses.recv() => match msg {
+                    Some(r) => self.on_response(r, &mut pending, &mut ids)?,
+                    None => return Ok(()),
+                },
+                line = recv(lines) => match line {
+                    Some(Line::Text(l)) => self.on_line(&l, &tx, &mut pending)?,
+                    _ => {
+                        return Err(CtlError::new(
+                            EXIT_INVALID_INPUT,
+                            "Error reading watch request line: EOF",
+                        ))
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Stops the streaming task when the session ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Receives from the interactive input, or never when there is none.
+async fn recv(lines: &mut Option<mpsc::UnboundedReceiver<Line>>) -> Option<Line> {
+    match lines {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn watch_forever(session: &mut Session<'_>, client: &mut Client) -> CtlResult {
+    let mut lines = session.interactive.then(spawn_stdin_reader);
+    loop {
+        session.stream(client, &mut lines).await?;
+        client.reset();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub fn run(inv: &Invocation) -> CtlResult {
+    let env = Env {
+        key: std::env::var("ETCDCTL_WATCH_KEY").unwrap_or_default(),
+        range: std::env::var("ETCDCTL_WATCH_RANGE_END").unwrap_or_default(),
+    };
+    if env.key.is_empty() && !env.range.is_empty() {
+        return Err(CtlError::new(
+            EXIT_BAD_ARGS,
+            format!(
+                "ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END={}",
+                gofmt::quote(env.range.as_bytes())
+            ),
+        ));
+    }
+    let interactive = inv.flags.get_bool("interactive");
+    let mut watchers = Vec::new();
+    if !interactive {
+        let mut raw = vec!["etcdctl".to_string()];
+        raw.extend(inv.raw_args.iter().cloned());
+        let (wargs, exec) =
+            parse_args(&raw, inv.args(), &env).map_err(|e| CtlError::new(EXIT_BAD_ARGS, e))?;
+        let setup = global::setup(inv)?;
+        let req = create_request(&wargs, Opts::from_flags(&inv.flags))
+            .map_err(|e| CtlError::new(EXIT_BAD_ARGS, e))?;
+        watchers.push(Watcher {
+            req,
+            exec,
+            next_rev: 0,
+            open: true,
+        });
+        return start(inv, setup, watchers, false, env);
+    }
+    let setup = global::setup(inv)?;
+    start(inv, setup, watchers, true, env)
+}
+
+fn start(
+    inv: &Invocation,
+    setup: global::Setup,
+    watchers: Vec<Watcher>,
+    interactive: bool,
+    env: Env,
+) -> CtlResult {
+    let mut client = Client::new(setup.conn);
+    let mut session = Session {
+        printer: setup.printer.as_ref(),
+        watchers,
+        interactive,
+        env,
+    };
+    inv.block_on(watch_forever(&mut session, &mut client))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn splits_exec_args() {
+        let env = Env::default();
+        let (w, e) = parse_args(
+            &s(&["etcdctl", "watch", "foo", "--rev", "1", "--", "echo", "hi"]),
+            &s(&["foo", "echo", "hi"]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(w, s(&["foo"]));
+        assert_eq!(e, s(&["echo", "hi"]));
+        assert_eq!(
+            parse_args(&s(&["etcdctl", "watch", "foo", "--"]), &s(&["foo"]), &env).unwrap_err(),
+            BAD_ARGS_SEPARATOR
+        );
+        assert_eq!(
+            parse_args(&s(&["etcdctl", "watch"]), &[], &env).unwrap_err(),
+            BAD_ARGS_NUM
+        );
+    }
+
+    #[test]
+    fn env_key_conflicts() {
+        let env = Env {
+            key: "foo".into(),
+            range: String::new(),
+        };
+        assert_eq!(
+            parse_args(&s(&["etcdctl", "watch", "bar"]), &s(&["bar"]), &env).unwrap_err(),
+            BAD_ARGS_CONFLICT_ENV
+        );
+        let (w, _) = parse_args(&s(&["etcdctl", "watch"]), &[], &env).unwrap();
+        assert_eq!(w, s(&["foo"]));
+    }
+
+    #[test]
+    fn interactive_lines() {
+        let env = Env::default();
+        let (w, e, o) =
+            parse_interactive(&s(&["watch", "a", "--prefix", "--", "echo"]), &env).unwrap();
+        assert_eq!(w, s(&["a"]));
+        assert_eq!(e, s(&["echo"]));
+        assert!(o.prefix);
+        let req = create_request(&w, o).unwrap();
+        assert_eq!(req.range_end, b"b");
+        assert!(create_request(&s(&["a", "b"]), o).is_err());
+    }
+}
