@@ -24,6 +24,7 @@ pub mod listener;
 pub mod membership;
 pub mod node;
 pub mod raft_storage;
+pub mod restore;
 pub mod server;
 pub mod sim;
 pub mod transport;
@@ -86,10 +87,10 @@ pub enum StartError {
 
 /// This member's identity, fixed at its first start and kept in the data dir.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Identity {
-    name: String,
-    member_id: u64,
-    cluster_id: u64,
+pub(crate) struct Identity {
+    pub name: String,
+    pub member_id: u64,
+    pub cluster_id: u64,
 }
 
 /// Starts a member as configured. Must be called inside a tokio runtime.
@@ -307,7 +308,11 @@ fn read_identity(path: &Path) -> Result<Option<Identity>, StartError> {
 }
 
 /// Writes the identity file atomically (temp file, fsync, rename, fsync dir).
-fn write_identity(path: &Path, dir: &Path, identity: &Identity) -> Result<(), StartError> {
+pub(crate) fn write_identity(
+    path: &Path,
+    dir: &Path,
+    identity: &Identity,
+) -> Result<(), StartError> {
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     let json = serde_json::to_vec_pretty(identity)

@@ -82,6 +82,61 @@ impl Store {
     }
 }
 
+/// What a backup file holds, for `snapshot status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotSummary {
+    /// CRC-32 of the snapshot body (without padding and trailer).
+    pub hash: u32,
+    /// The store's revision in the snapshot.
+    pub revision: i64,
+    /// Number of rows (keys of every kind).
+    pub total_keys: usize,
+    /// Size of the file in bytes.
+    pub total_size: usize,
+}
+
+/// Checks a backup file (sha256 trailer, format) and summarises it.
+pub fn summarize_backup(file: &[u8]) -> Result<SnapshotSummary, StoreError> {
+    let padded = verify_sha256(file)?;
+    let rows = parse_snapshot(padded)?;
+    let revision = rows
+        .iter()
+        .find(|(k, _)| k.as_slice() == crate::rows::META_CURRENT_REV)
+        .and_then(|(_, v)| crate::rows::read_u64(v))
+        .map_or(1, |r| r as i64);
+    Ok(SnapshotSummary {
+        hash: crc32fast::hash(padded),
+        revision,
+        total_keys: rows.len(),
+        total_size: file.len(),
+    })
+}
+
+impl Store {
+    /// Prepares a store restored from a backup to start a NEW cluster: keeps
+    /// the key-value data, revisions and leases, forgets the old cluster
+    /// (members, raft configuration, alarms) and the raft position, so the new
+    /// cluster's log starts from index 1.
+    pub fn reset_for_new_cluster(&self) -> Result<(), StoreError> {
+        {
+            let _exclusive = self.state.write().expect("store lock poisoned");
+            let mut batch = WriteBatch::default();
+            for prefix in [crate::rows::CLUSTER, crate::rows::ALARM] {
+                let (start, end) = crate::rows::prefix_range(prefix);
+                self.backend.scan_each(&start, &end, &mut |k, _| {
+                    batch.delete(k.to_vec());
+                    true
+                })?;
+            }
+            batch.delete(crate::rows::META_APPLIED_INDEX.to_vec());
+            batch.delete(crate::rows::META_APPLIED_TERM.to_vec());
+            self.backend.write(batch)?;
+            self.backend.flush()?;
+        }
+        self.reload()
+    }
+}
+
 /// Decodes a snapshot body into its rows.
 pub fn parse_snapshot(body: &[u8]) -> Result<Vec<Row>, StoreError> {
     let bad = |what: &str| StoreError::Corrupt(format!("snapshot: {what}"));
