@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use etcd_proto::etcdrs::peer_client::PeerClient;
 use etcd_proto::etcdrs::raft_request::Op;
-use etcd_proto::etcdrs::{LeaseRemainingRequest, LeaseRenewRequest, RaftRequest};
+use etcd_proto::etcdrs::{
+    LearnerReadyRequest, LeaseRemainingRequest, LeaseRenewRequest, RaftRequest,
+};
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use etcd_store::{Applied, Store};
@@ -253,6 +255,31 @@ impl EtcdServer {
             return Err(ServerError::NoLeader);
         }
         Ok((resp.remaining_ms >= 0).then(|| Duration::from_millis(resp.remaining_ms as u64)))
+    }
+
+    /// Whether learner `id` has caught up enough to be promoted, as the
+    /// leader sees it (asked over the peer port when we are not the leader).
+    pub async fn learner_ready(&self, id: u64) -> Result<bool, ServerError> {
+        if self.raft_info().is_leader {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.node_tx
+                .send(NodeMsg::LearnerReady { id, reply: tx })
+                .map_err(|_| ServerError::Stopped)?;
+            return rx.await.unwrap_or(Err(ServerError::Stopped));
+        }
+        let mut client = self.leader_client()?;
+        let resp = tokio::time::timeout(
+            self.request_timeout,
+            client.learner_ready(LearnerReadyRequest { id }),
+        )
+        .await
+        .map_err(|_| ServerError::Timeout)?
+        .map_err(|e| ServerError::Internal(e.message().to_string()))?
+        .into_inner();
+        if resp.not_leader {
+            return Err(ServerError::NoLeader);
+        }
+        Ok(resp.ready)
     }
 
     /// Waits (up to two election timeouts) for a leader to be known.

@@ -133,16 +133,6 @@ impl ClusterService {
                 .await,
         )
     }
-
-    /// Asks the raft loop whether a learner has caught up with the leader.
-    async fn learner_ready(&self, id: u64) -> Result<bool, ServerError> {
-        let (tx, rx) = oneshot::channel();
-        self.server
-            .node_tx
-            .send(NodeMsg::LearnerReady { id, reply: tx })
-            .map_err(|_| ServerError::Stopped)?;
-        rx.await.unwrap_or(Err(ServerError::Stopped))
-    }
 }
 
 #[tonic::async_trait]
@@ -260,16 +250,15 @@ impl Cluster for ClusterService {
                 "etcdserver: can only promote a learner member",
             ));
         }
-        match self.learner_ready(id).await {
+        // Only the leader knows how far the learner got; it is asked
+        // wherever the request landed.
+        match self.server.learner_ready(id).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(precondition(
                     "etcdserver: can only promote a learner member which is in sync with leader",
                 ))
             }
-            // Only the leader knows how far the learner got; from a follower
-            // the promotion goes ahead and raft keeps it safe.
-            Err(ServerError::NotLeader) => {}
             Err(e) => return Err(e.to_status()),
         }
         self.change(ConfChangeType::AddNode, member).await?;

@@ -7,8 +7,9 @@
 
 use etcd_proto::etcdrs::peer_server::Peer;
 use etcd_proto::etcdrs::{
-    ClusterInfoRequest, ClusterInfoResponse, LeaseRemainingRequest, LeaseRemainingResponse,
-    LeaseRenewRequest, LeaseRenewResponse, RaftAck, RaftBatch, SnapshotAck, SnapshotChunk,
+    ClusterInfoRequest, ClusterInfoResponse, LearnerReadyRequest, LearnerReadyResponse,
+    LeaseRemainingRequest, LeaseRemainingResponse, LeaseRenewRequest, LeaseRenewResponse, RaftAck,
+    RaftBatch, SnapshotAck, SnapshotChunk,
 };
 use protobuf::Message as _;
 use raft::eraftpb::Message;
@@ -114,6 +115,27 @@ impl Peer for PeerService {
             .unwrap_or(0);
         Ok(Response::new(LeaseRenewResponse {
             ttl,
+            not_leader: false,
+        }))
+    }
+
+    async fn learner_ready(
+        &self,
+        req: Request<LearnerReadyRequest>,
+    ) -> Result<Response<LearnerReadyResponse>, Status> {
+        if !self.server.raft_info().is_leader {
+            return Ok(Response::new(LearnerReadyResponse {
+                ready: false,
+                not_leader: true,
+            }));
+        }
+        let ready = self
+            .server
+            .learner_ready(req.into_inner().id)
+            .await
+            .map_err(|e| e.to_status())?;
+        Ok(Response::new(LearnerReadyResponse {
+            ready,
             not_leader: false,
         }))
     }
