@@ -216,21 +216,31 @@ impl EtcdServer {
         Ok(PeerClient::new(ch))
     }
 
+    /// Calls the leader's peer service (bounded by the request timeout).
+    async fn ask_leader<T, Fut>(
+        &self,
+        call: impl FnOnce(PeerClient<Channel>) -> Fut,
+    ) -> Result<T, ServerError>
+    where
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let client = self.leader_client()?;
+        tokio::time::timeout(self.request_timeout, call(client))
+            .await
+            .map_err(|_| ServerError::Timeout)?
+            .map(tonic::Response::into_inner)
+            .map_err(|e| ServerError::Internal(e.message().to_string()))
+    }
+
     /// Renews a lease on the leader (here or over the peer port); returns
     /// its TTL, or 0 if the lease does not exist.
     pub async fn lease_renew(&self, id: i64) -> Result<i64, ServerError> {
         if self.raft_info().is_leader {
             return Ok(self.lessor.renew(&self.store, id).unwrap_or(0));
         }
-        let mut client = self.leader_client()?;
-        let resp = tokio::time::timeout(
-            self.request_timeout,
-            client.lease_renew(LeaseRenewRequest { id }),
-        )
-        .await
-        .map_err(|_| ServerError::Timeout)?
-        .map_err(|e| ServerError::Internal(e.message().to_string()))?
-        .into_inner();
+        let resp = self
+            .ask_leader(|mut c| async move { c.lease_renew(LeaseRenewRequest { id }).await })
+            .await?;
         if resp.not_leader {
             return Err(ServerError::NoLeader);
         }
@@ -242,15 +252,11 @@ impl EtcdServer {
         if self.raft_info().is_leader {
             return Ok(self.lessor.remaining(id));
         }
-        let mut client = self.leader_client()?;
-        let resp = tokio::time::timeout(
-            self.request_timeout,
-            client.lease_remaining(LeaseRemainingRequest { id }),
-        )
-        .await
-        .map_err(|_| ServerError::Timeout)?
-        .map_err(|e| ServerError::Internal(e.message().to_string()))?
-        .into_inner();
+        let resp = self
+            .ask_leader(
+                |mut c| async move { c.lease_remaining(LeaseRemainingRequest { id }).await },
+            )
+            .await?;
         if resp.not_leader {
             return Err(ServerError::NoLeader);
         }
@@ -267,15 +273,9 @@ impl EtcdServer {
                 .map_err(|_| ServerError::Stopped)?;
             return rx.await.unwrap_or(Err(ServerError::Stopped));
         }
-        let mut client = self.leader_client()?;
-        let resp = tokio::time::timeout(
-            self.request_timeout,
-            client.learner_ready(LearnerReadyRequest { id }),
-        )
-        .await
-        .map_err(|_| ServerError::Timeout)?
-        .map_err(|e| ServerError::Internal(e.message().to_string()))?
-        .into_inner();
+        let resp = self
+            .ask_leader(|mut c| async move { c.learner_ready(LearnerReadyRequest { id }).await })
+            .await?;
         if resp.not_leader {
             return Err(ServerError::NoLeader);
         }
