@@ -113,6 +113,30 @@ pub struct Config {
     )]
     pub watch_progress_notify_interval: String,
 
+    /// Path to the client server TLS cert file.
+    #[arg(long, env = "ETCD_CERT_FILE", default_value = "")]
+    pub cert_file: String,
+
+    /// Path to the client server TLS key file.
+    #[arg(long, env = "ETCD_KEY_FILE", default_value = "")]
+    pub key_file: String,
+
+    /// Path to the client server TLS trusted CA cert file.
+    #[arg(long, env = "ETCD_TRUSTED_CA_FILE", default_value = "")]
+    pub trusted_ca_file: String,
+
+    /// Enable client cert authentication.
+    #[arg(long, env = "ETCD_CLIENT_CERT_AUTH", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub client_cert_auth: bool,
+
+    /// Path to the client certificate revocation list file.
+    #[arg(long, env = "ETCD_CLIENT_CRL_FILE", default_value = "")]
+    pub client_crl_file: String,
+
+    /// Minimum TLS version supported by etcd (TLS1.2 or TLS1.3).
+    #[arg(long, env = "ETCD_TLS_MIN_VERSION", default_value = "TLS1.2")]
+    pub tls_min_version: String,
+
     /// Log level: debug, info, warn, error, panic, or fatal.
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -207,6 +231,14 @@ impl Config {
         split_urls(&self.listen_peer_urls)
             .iter()
             .map(|u| url_to_addr(u))
+            .collect()
+    }
+
+    /// Client listeners: address and whether it speaks TLS (`https://`).
+    pub fn client_listeners(&self) -> Result<Vec<(SocketAddr, bool)>, String> {
+        split_urls(&self.listen_client_urls)
+            .iter()
+            .map(|u| Ok((url_to_addr(u)?, u.starts_with("https://"))))
             .collect()
     }
 

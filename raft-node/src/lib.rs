@@ -27,6 +27,7 @@ pub mod raft_storage;
 pub mod restore;
 pub mod server;
 pub mod sim;
+pub mod tls;
 pub mod transport;
 pub mod wal;
 
@@ -275,15 +276,26 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )));
     }
     let router = client_router(server.clone());
+    let tls_config = tls::client_server_config(&config).map_err(StartError::Config)?;
     let mut client_addrs = Vec::new();
-    for addr in config.client_listen_addrs().map_err(StartError::Config)? {
+    for (addr, https) in config.client_listeners().map_err(StartError::Config)? {
+        let acceptor = match (https, &tls_config) {
+            (false, _) => None,
+            (true, Some(c)) => Some(tokio_rustls::TlsAcceptor::from(c.clone())),
+            (true, None) => {
+                return Err(StartError::Config(format!(
+                    "TLS key/cert (--cert-file, --key-file) must be provided for client url https://{addr} with HTTPS scheme"
+                )))
+            }
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         client_addrs.push(bound);
-        tracing::info!(address = %bound, "serving client requests (gRPC and HTTP)");
+        tracing::info!(address = %bound, tls = https, "serving client requests (gRPC and HTTP)");
         tasks.push(tokio::spawn(listener::serve(
             listener,
             router.clone(),
+            acceptor,
             shutdown_rx.clone(),
         )));
     }

@@ -12,10 +12,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::h2_authority::AuthorityFix;
 
-/// Serves `router` on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
+/// Serves `router` on `listener` until `stop` turns true; over TLS when
+/// `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -29,9 +37,34 @@ pub async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch:
                     let _ = tcp.set_nodelay(true);
                     let service = TowerToHyperService::new(router.clone());
                     let builder = builder.clone();
+                    let tls = tls.clone();
                     conns.spawn(async move {
-                        let io = TokioIo::new(AuthorityFix::new(tcp));
-                        if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                        let result = match tls {
+                            None => {
+                                let io = TokioIo::new(AuthorityFix::new(tcp));
+                                builder.serve_connection_with_upgrades(io, service).await
+                            }
+                            Some(acceptor) => {
+                                let handshake = tokio::time::timeout(
+                                    crate::tls::HANDSHAKE_TIMEOUT,
+                                    acceptor.accept(tcp),
+                                );
+                                let stream = match handshake.await {
+                                    Ok(Ok(s)) => s,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(error = %e, "TLS handshake refused");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!("TLS handshake timed out");
+                                        return;
+                                    }
+                                };
+                                let io = TokioIo::new(AuthorityFix::new(stream));
+                                builder.serve_connection_with_upgrades(io, service).await
+                            }
+                        };
+                        if let Err(e) = result {
                             tracing::debug!(error = %e, "client connection ended with an error");
                         }
                     });

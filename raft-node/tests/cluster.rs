@@ -39,6 +39,7 @@ fn specs(dir: &Path, n: usize, extra: &[&str]) -> Vec<MemberSpec> {
             initial_cluster: initial.clone(),
             state: "new",
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
         })
         .collect()
 }
@@ -215,6 +216,7 @@ async fn leader_kill_restart_learner_promote_remove() {
             initial_cluster: format!("{},m3=http://127.0.0.1:{p}", specs[0].initial_cluster),
             state: "existing",
             extra: vec![],
+            tls: false,
         }
     };
     let added = cluster

@@ -30,6 +30,8 @@ pub struct MemberSpec {
     pub initial_cluster: String,
     pub state: &'static str,
     pub extra: Vec<String>,
+    /// Serve clients over https (the extra flags carry the certificates).
+    pub tls: bool,
 }
 
 impl MemberSpec {
@@ -43,11 +45,13 @@ impl MemberSpec {
             initial_cluster: format!("default=http://127.0.0.1:{peer_port}"),
             state: "new",
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
         }
     }
 
     pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     pub fn peer_url(&self) -> String {
