@@ -133,6 +133,26 @@ pub struct Config {
     #[arg(long, env = "ETCD_CLIENT_CRL_FILE", default_value = "")]
     pub client_crl_file: String,
 
+    /// Path to the peer server TLS cert file.
+    #[arg(long, env = "ETCD_PEER_CERT_FILE", default_value = "")]
+    pub peer_cert_file: String,
+
+    /// Path to the peer server TLS key file.
+    #[arg(long, env = "ETCD_PEER_KEY_FILE", default_value = "")]
+    pub peer_key_file: String,
+
+    /// Path to the peer server TLS trusted CA file.
+    #[arg(long, env = "ETCD_PEER_TRUSTED_CA_FILE", default_value = "")]
+    pub peer_trusted_ca_file: String,
+
+    /// Enable peer client cert authentication.
+    #[arg(long, env = "ETCD_PEER_CLIENT_CERT_AUTH", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub peer_client_cert_auth: bool,
+
+    /// Path to the peer certificate revocation list file.
+    #[arg(long, env = "ETCD_PEER_CRL_FILE", default_value = "")]
+    pub peer_crl_file: String,
+
     /// Minimum TLS version supported by etcd (TLS1.2 or TLS1.3).
     #[arg(long, env = "ETCD_TLS_MIN_VERSION", default_value = "TLS1.2")]
     pub tls_min_version: String,
@@ -226,11 +246,11 @@ impl Config {
         members
     }
 
-    /// Socket addresses to bind for peer traffic.
-    pub fn peer_listen_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+    /// Peer listeners: address and whether it speaks TLS (`https://`).
+    pub fn peer_listeners(&self) -> Result<Vec<(SocketAddr, bool)>, String> {
         split_urls(&self.listen_peer_urls)
             .iter()
-            .map(|u| url_to_addr(u))
+            .map(|u| Ok((url_to_addr(u)?, u.starts_with("https://"))))
             .collect()
     }
 

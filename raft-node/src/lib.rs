@@ -170,11 +170,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let lessor = Arc::new(Lessor::default());
     lessor.promote(&store);
 
+    let peer_client_tls = tls::peer_client_config(&config).map_err(StartError::Config)?;
     let transport: Arc<dyn transport::Outbox> = Arc::new(Transport::new(
         identity.cluster_id,
         identity.member_id,
         tokio::runtime::Handle::current(),
         node_tx.clone(),
+        peer_client_tls.clone(),
     ));
     let mut peers: Vec<(u64, Vec<String>)> = membership
         .list()
@@ -266,12 +268,23 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tokio::spawn(compactor::run(server.clone(), shutdown_rx.clone())),
         tokio::spawn(publish_attributes(server.clone(), shutdown_rx.clone())),
     ];
-    for addr in config.peer_listen_addrs().map_err(StartError::Config)? {
+    let peer_tls = tls::peer_server_config(&config).map_err(StartError::Config)?;
+    for (addr, https) in config.peer_listeners().map_err(StartError::Config)? {
+        let acceptor = match (https, &peer_tls) {
+            (false, _) => None,
+            (true, Some(c)) => Some(tokio_rustls::TlsAcceptor::from(c.clone())),
+            (true, None) => {
+                return Err(StartError::Config(format!(
+                    "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://{addr} with HTTPS scheme"
+                )))
+            }
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
-        tasks.push(tokio::spawn(listener::serve_peers(
+        tracing::info!(address = %listener.local_addr()?, tls = https, "serving peer traffic");
+        tasks.push(tokio::spawn(listener::serve(
             listener,
-            server.clone(),
+            peer_router(server.clone()),
+            acceptor,
             shutdown_rx.clone(),
         )));
     }
@@ -341,6 +354,7 @@ pub(crate) fn write_identity(
 /// other members for the cluster ID and member list, in which this member
 /// must already appear (added with MemberAdd).
 async fn join_existing(config: &Config) -> Result<(Identity, Vec<MemberRecord>), StartError> {
+    let peer_tls = tls::peer_client_config(config).map_err(StartError::Config)?;
     let mine = config.advertise_peer_urls();
     let others: Vec<String> = config
         .initial_cluster()
@@ -351,11 +365,7 @@ async fn join_existing(config: &Config) -> Result<(Identity, Vec<MemberRecord>),
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         for url in &others {
-            let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.clone()) else {
-                continue;
-            };
-            let endpoint = endpoint.connect_timeout(Duration::from_secs(1));
-            let Ok(channel) = endpoint.connect().await else {
+            let Ok(channel) = tls::peer_channel(url, peer_tls.clone(), false).await else {
                 continue;
             };
             let mut client = etcd_proto::etcdrs::peer_client::PeerClient::new(channel);
@@ -468,6 +478,15 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
         .max_decoding_message_size(max_recv),
     );
     routes.into_axum_router().merge(api::http::router(server))
+}
+
+/// The peer service (raft traffic between members) as a router.
+fn peer_router(server: Arc<EtcdServer>) -> axum::Router {
+    let service =
+        etcd_proto::etcdrs::peer_server::PeerServer::new(api::peer::PeerService { server })
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+    tonic::service::Routes::new(service).into_axum_router()
 }
 
 /// The leader revokes expired leases through the log.

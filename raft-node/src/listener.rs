@@ -85,25 +85,3 @@ pub async fn serve(
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
-
-/// Serves the peer service (raft traffic between members) on `listener`
-/// until `stop` turns true.
-pub async fn serve_peers(
-    listener: TcpListener,
-    server: std::sync::Arc<crate::server::EtcdServer>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let service =
-        etcd_proto::etcdrs::peer_server::PeerServer::new(crate::api::peer::PeerService { server })
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, async move { stopped(&mut stop).await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "peer listener failed");
-    }
-}

@@ -23,7 +23,7 @@ use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use etcd_store::{Applied, Store};
 use prost::Message;
 use tokio::sync::{oneshot, watch};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::apply::Waiters;
 use crate::config::Config;
@@ -50,6 +50,8 @@ pub struct EtcdServer {
     pub(crate) info: Arc<Mutex<RaftInfo>>,
     next_request_id: AtomicU64,
     leader_channel: Mutex<Option<(u64, Channel)>>,
+    /// TLS for reaching `https://` peers.
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     request_timeout: Duration,
 }
 
@@ -74,6 +76,7 @@ impl EtcdServer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let first_id = ((member_id & 0xffff) << 48) | ((now_ms & 0xff_ffff_ffff) << 8);
+        let peer_tls = crate::tls::peer_client_config(&config).ok().flatten();
         let request_timeout =
             Duration::from_secs(5) + Duration::from_millis(2 * config.election_timeout);
         EtcdServer {
@@ -89,6 +92,7 @@ impl EtcdServer {
             info,
             next_request_id: AtomicU64::new(first_id),
             leader_channel: Mutex::new(None),
+            peer_tls,
             request_timeout,
         }
     }
@@ -192,13 +196,17 @@ impl EtcdServer {
     }
 
     /// A client for the leader's peer port (cached per leader).
-    fn leader_client(&self) -> Result<PeerClient<Channel>, ServerError> {
+    async fn leader_client(&self) -> Result<PeerClient<Channel>, ServerError> {
         let leader = self.raft_info().leader;
         if leader == 0 {
             return Err(ServerError::NoLeader);
         }
-        let mut cached = self.leader_channel.lock().expect("leader channel lock");
-        if let Some((id, ch)) = cached.as_ref() {
+        if let Some((id, ch)) = self
+            .leader_channel
+            .lock()
+            .expect("leader channel lock")
+            .as_ref()
+        {
             if *id == leader {
                 return Ok(PeerClient::new(ch.clone()));
             }
@@ -208,11 +216,10 @@ impl EtcdServer {
             .get(leader)
             .and_then(|m| m.peer_urls.first().cloned())
             .ok_or(ServerError::NoLeader)?;
-        let ch = Endpoint::from_shared(url)
-            .map_err(|e| ServerError::Internal(e.to_string()))?
-            .connect_timeout(Duration::from_secs(1))
-            .connect_lazy();
-        *cached = Some((leader, ch.clone()));
+        let ch = crate::tls::peer_channel(&url, self.peer_tls.clone(), true)
+            .await
+            .map_err(ServerError::Internal)?;
+        *self.leader_channel.lock().expect("leader channel lock") = Some((leader, ch.clone()));
         Ok(PeerClient::new(ch))
     }
 
@@ -224,7 +231,7 @@ impl EtcdServer {
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let client = self.leader_client()?;
+        let client = self.leader_client().await?;
         tokio::time::timeout(self.request_timeout, call(client))
             .await
             .map_err(|_| ServerError::Timeout)?

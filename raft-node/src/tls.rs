@@ -1,4 +1,4 @@
-//! TLS for the client URLs, with rustls (no OpenSSL).
+//! TLS for the client and peer URLs, with rustls (no OpenSSL).
 //!
 //! An `https://` client URL serves gRPC and HTTP over TLS on the same port,
 //! with the certificate and key from `--cert-file` / `--key-file`. With
@@ -7,14 +7,19 @@
 //! handshake fails. `--tls-min-version` picks TLS 1.2 or 1.3 as the floor.
 //! A handshake that stalls is cut after [`HANDSHAKE_TIMEOUT`], so half-open
 //! connections cannot pile up.
+//!
+//! Peer URLs work the same way with the `--peer-*` flags; a member reaches
+//! `https://` peers with its peer certificate as client certificate, so
+//! `--peer-client-cert-auth` on the others accepts it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::config::Config;
 
@@ -32,43 +37,75 @@ fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// The rustls server configuration for the client URLs, if TLS is configured.
-pub fn client_server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, String> {
-    if config.cert_file.is_empty() && config.key_file.is_empty() {
+/// Certificate files for one side (client URLs or peer URLs).
+struct TlsFiles<'a> {
+    cert: &'a str,
+    key: &'a str,
+    trusted_ca: &'a str,
+    client_cert_auth: bool,
+    crl: &'a str,
+    what: &'a str,
+}
+
+static TLS12_AND_UP: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+fn versions(
+    config: &Config,
+) -> Result<&'static [&'static rustls::SupportedProtocolVersion], String> {
+    match config.tls_min_version.as_str() {
+        "TLS1.2" | "" => Ok(TLS12_AND_UP),
+        "TLS1.3" => Ok(TLS13_ONLY),
+        other => Err(format!(
+            "unknown TLS version {other:?} (supported: TLS1.2, TLS1.3)"
+        )),
+    }
+}
+
+fn roots(path: &str) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for ca in read_certs(path)? {
+        roots
+            .add(ca)
+            .map_err(|e| format!("bad CA certificate in {path}: {e}"))?;
+    }
+    Ok(roots)
+}
+
+fn server_config(
+    files: TlsFiles<'_>,
+    config: &Config,
+) -> Result<Option<Arc<ServerConfig>>, String> {
+    if files.cert.is_empty() && files.key.is_empty() {
         return Ok(None);
     }
-    if config.cert_file.is_empty() || config.key_file.is_empty() {
-        return Err("both --cert-file and --key-file must be given for TLS".into());
+    if files.cert.is_empty() || files.key.is_empty() {
+        return Err(format!(
+            "both {what}cert-file and {what}key-file must be given for TLS",
+            what = files.what
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: &[&rustls::SupportedProtocolVersion] = match config.tls_min_version.as_str() {
-        "TLS1.2" | "" => &[&rustls::version::TLS13, &rustls::version::TLS12],
-        "TLS1.3" => &[&rustls::version::TLS13],
-        other => {
-            return Err(format!(
-                "unknown TLS version {other:?} (supported: TLS1.2, TLS1.3)"
-            ))
-        }
-    };
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
+        .with_protocol_versions(versions(config)?)
         .map_err(|e| format!("TLS configuration: {e}"))?;
-    let builder = if config.client_cert_auth {
-        if config.trusted_ca_file.is_empty() {
-            return Err("--client-cert-auth needs --trusted-ca-file".into());
+    let builder = if files.client_cert_auth {
+        if files.trusted_ca.is_empty() {
+            return Err(format!(
+                "{w}client-cert-auth needs {w}trusted-ca-file",
+                w = files.what
+            ));
         }
-        let mut roots = RootCertStore::empty();
-        for ca in read_certs(&config.trusted_ca_file)? {
-            roots
-                .add(ca)
-                .map_err(|e| format!("bad CA certificate in {}: {e}", config.trusted_ca_file))?;
-        }
-        let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-        if !config.client_crl_file.is_empty() {
-            let crls: Vec<_> = CertificateRevocationListDer::pem_file_iter(&config.client_crl_file)
-                .map_err(|e| format!("cannot read CRL file {}: {e}", config.client_crl_file))?
+        let mut verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots(files.trusted_ca)?),
+            provider,
+        );
+        if !files.crl.is_empty() {
+            let crls: Vec<_> = CertificateRevocationListDer::pem_file_iter(files.crl)
+                .map_err(|e| format!("cannot read CRL file {}: {e}", files.crl))?
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("bad CRL in {}: {e}", config.client_crl_file))?;
+                .map_err(|e| format!("bad CRL in {}: {e}", files.crl))?;
             verifier = verifier.with_crls(crls);
         }
         let verifier = verifier
@@ -78,12 +115,120 @@ pub fn client_server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>
     } else {
         builder.with_no_client_auth()
     };
-    let certs = read_certs(&config.cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(&config.key_file)
-        .map_err(|e| format!("cannot read key file {}: {e}", config.key_file))?;
+    let certs = read_certs(files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(files.key)
+        .map_err(|e| format!("cannot read key file {}: {e}", files.key))?;
     let mut server = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key do not match: {e}"))?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Some(Arc::new(server)))
+}
+
+/// The rustls server configuration for the client URLs, if TLS is configured.
+pub fn client_server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, String> {
+    server_config(
+        TlsFiles {
+            cert: &config.cert_file,
+            key: &config.key_file,
+            trusted_ca: &config.trusted_ca_file,
+            client_cert_auth: config.client_cert_auth,
+            crl: &config.client_crl_file,
+            what: "--",
+        },
+        config,
+    )
+}
+
+/// The rustls server configuration for the peer URLs, if peer TLS is configured.
+pub fn peer_server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, String> {
+    server_config(
+        TlsFiles {
+            cert: &config.peer_cert_file,
+            key: &config.peer_key_file,
+            trusted_ca: &config.peer_trusted_ca_file,
+            client_cert_auth: config.peer_client_cert_auth,
+            crl: &config.peer_crl_file,
+            what: "--peer-",
+        },
+        config,
+    )
+}
+
+/// The rustls client configuration this member uses to reach its peers:
+/// trusts `--peer-trusted-ca-file` and presents the peer certificate.
+pub fn peer_client_config(config: &Config) -> Result<Option<Arc<ClientConfig>>, String> {
+    if config.peer_cert_file.is_empty() && config.peer_trusted_ca_file.is_empty() {
+        return Ok(None);
+    }
+    if config.peer_trusted_ca_file.is_empty() {
+        return Err("peer TLS needs --peer-trusted-ca-file to verify other members".into());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions(config)?)
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots(&config.peer_trusted_ca_file)?);
+    let mut client = if config.peer_cert_file.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let certs = read_certs(&config.peer_cert_file)?;
+        let key = PrivateKeyDer::from_pem_file(&config.peer_key_file)
+            .map_err(|e| format!("cannot read key file {}: {e}", config.peer_key_file))?;
+        builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("peer certificate and key do not match: {e}"))?
+    };
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Some(Arc::new(client)))
+}
+
+/// A gRPC channel to a peer URL: plain for `http://`, TLS (with this
+/// member's peer certificate) for `https://`. `lazy` connects on first use.
+pub async fn peer_channel(
+    url: &str,
+    tls: Option<Arc<ClientConfig>>,
+    lazy: bool,
+) -> Result<Channel, String> {
+    let plain = url.replacen("https://", "http://", 1);
+    let endpoint = Endpoint::from_shared(plain)
+        .map_err(|e| format!("bad peer URL {url}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5));
+    let Some(tls) = tls.filter(|_| url.starts_with("https://")) else {
+        return if lazy {
+            Ok(endpoint.connect_lazy())
+        } else {
+            endpoint.connect().await.map_err(|e| e.to_string())
+        };
+    };
+    let connector = tower::service_fn(move |uri: tonic::transport::Uri| {
+        let tls = tls.clone();
+        async move {
+            let host = uri.host().unwrap_or("localhost").to_string();
+            let port = uri.port_u16().unwrap_or(2380);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let name = ServerName::try_from(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            )
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+        }
+    });
+    if lazy {
+        Ok(endpoint.connect_with_connector_lazy(connector))
+    } else {
+        endpoint
+            .connect_with_connector(connector)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender as StdSender;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_proto::etcdrs::peer_client::PeerClient;
@@ -24,7 +24,7 @@ use raft::eraftpb::{Message, MessageType};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::node::NodeMsg;
 
@@ -55,6 +55,8 @@ pub trait Outbox: Send + Sync {
 /// Outgoing raft traffic; owned by the raft loop, shared with the apply path
 /// (which changes the peer set).
 pub struct Transport {
+    /// TLS for `https://` peer URLs.
+    tls: Option<Arc<rustls::ClientConfig>>,
     cluster_id: u64,
     my_id: u64,
     runtime: Handle,
@@ -63,8 +65,15 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn new(cluster_id: u64, my_id: u64, runtime: Handle, node_tx: StdSender<NodeMsg>) -> Self {
+    pub fn new(
+        cluster_id: u64,
+        my_id: u64,
+        runtime: Handle,
+        node_tx: StdSender<NodeMsg>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
         Transport {
+            tls,
             cluster_id,
             my_id,
             runtime,
@@ -96,6 +105,7 @@ impl Outbox for Transport {
                 to: *id,
                 urls: urls.clone(),
                 node_tx: self.node_tx.clone(),
+                tls: self.tls.clone(),
             };
             let task = self.runtime.spawn(sender.run(rx));
             peers.insert(
@@ -124,6 +134,7 @@ impl Outbox for Transport {
                     to,
                     urls: peer.urls.clone(),
                     node_tx: self.node_tx.clone(),
+                    tls: self.tls.clone(),
                 };
                 self.runtime.spawn(sender.send_snapshot(m));
                 continue;
@@ -148,36 +159,25 @@ struct PeerSender {
     to: u64,
     urls: Vec<String>,
     node_tx: StdSender<NodeMsg>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl PeerSender {
-    fn endpoint(&self, attempt: usize) -> Option<Endpoint> {
+    async fn channel(&self, attempt: usize, lazy: bool) -> Result<Channel, String> {
         let url = &self.urls[attempt % self.urls.len()];
-        Endpoint::from_shared(url.clone()).ok().map(|e| {
-            e.connect_timeout(Duration::from_secs(1))
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(5))
-                .keep_alive_timeout(Duration::from_secs(5))
-        })
-    }
-
-    fn channel(&self, attempt: usize) -> Option<Channel> {
-        self.endpoint(attempt).map(|e| e.connect_lazy())
+        crate::tls::peer_channel(url, self.tls.clone(), lazy).await
     }
 
     async fn run(self, mut queue: mpsc::Receiver<Message>) {
         let mut attempt = 0usize;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let Some(endpoint) = self.endpoint(attempt) else {
-                tracing::error!(peer = %format!("{:x}", self.to), urls = ?self.urls, "bad peer URL");
-                return;
-            };
             // Connect before taking messages off the queue, so nothing is
             // lost to a peer that is not up yet.
-            let channel = match endpoint.connect().await {
+            let channel = match self.channel(attempt, false).await {
                 Ok(ch) => ch,
-                Err(_) => {
+                Err(e) => {
+                    tracing::debug!(peer = %format!("{:x}", self.to), error = %e, "cannot reach peer");
                     let _ = self.node_tx.send(NodeMsg::Unreachable(self.to));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -240,7 +240,7 @@ impl PeerSender {
     async fn send_snapshot(self, mut msg: Message) {
         let data = msg.mut_snapshot().take_data();
         let ok = async {
-            let channel = self.channel(0)?;
+            let channel = self.channel(0, false).await.ok()?;
             let header = msg.write_to_bytes().ok()?;
             let mut chunks = vec![SnapshotChunk {
                 cluster_id: self.cluster_id,

@@ -40,6 +40,7 @@ fn specs(dir: &Path, n: usize, extra: &[&str]) -> Vec<MemberSpec> {
             state: "new",
             extra: extra.iter().map(|s| s.to_string()).collect(),
             tls: false,
+            peer_scheme_https: false,
         })
         .collect()
 }
@@ -217,6 +218,7 @@ async fn leader_kill_restart_learner_promote_remove() {
             state: "existing",
             extra: vec![],
             tls: false,
+            peer_scheme_https: false,
         }
     };
     let added = cluster

@@ -130,3 +130,103 @@ async fn client_certificates_are_required_and_checked() {
         .expect("run etcdctl");
     assert!(!plain.status.success());
 }
+
+/// Three members with peer mTLS form a cluster, elect and replicate; a
+/// member whose peer certificate comes from another CA is shut out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_mtls_cluster_refuses_foreign_member() {
+    use etcd_proto::etcdserverpb::kv_client::KvClient;
+    use etcd_proto::etcdserverpb::{PutRequest, RangeRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("pki");
+    etcd_certs::generate(&pki, &etcd_certs::PkiSpec::default()).expect("generate PKI");
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let initial = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, p))| format!("m{i}=https://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members = Vec::new();
+    for (i, (c, p)) in ports.iter().enumerate() {
+        // Member 2 presents a certificate from an unrelated CA.
+        let (cert, key) = if i == 2 {
+            (
+                "client-other-ca.pem".to_string(),
+                "client-other-ca-key.pem".to_string(),
+            )
+        } else {
+            (
+                format!("peer-{}.pem", i + 1),
+                format!("peer-{}-key.pem", i + 1),
+            )
+        };
+        let spec = MemberSpec {
+            name: format!("m{i}"),
+            data_dir: dir.path().join(format!("m{i}")),
+            client_port: *c,
+            peer_port: *p,
+            initial_cluster: initial.clone(),
+            state: "new",
+            extra: vec![
+                "--peer-cert-file".into(),
+                pki.join(cert).display().to_string(),
+                "--peer-key-file".into(),
+                pki.join(key).display().to_string(),
+                "--peer-trusted-ca-file".into(),
+                pki.join("ca.pem").display().to_string(),
+                "--peer-client-cert-auth".into(),
+            ],
+            tls: false,
+            peer_scheme_https: true,
+        };
+        members.push(Member::launch(spec));
+    }
+    let good = [members[0].client().await, members[1].client().await];
+    KvClient::new(good[0].clone())
+        .put(PutRequest {
+            key: b"secure".to_vec(),
+            value: b"1".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect("write through the mTLS cluster");
+    for ch in &good {
+        let kvs = eventually(20, "replicated over peer TLS", || {
+            let ch = ch.clone();
+            async move {
+                let r = KvClient::new(ch)
+                    .range(RangeRequest {
+                        key: b"secure".to_vec(),
+                        serializable: true,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner();
+                (!r.kvs.is_empty()).then_some(r.kvs)
+            }
+        })
+        .await;
+        assert_eq!(kvs[0].value, b"1");
+    }
+    // The foreign member never receives the data (bounded look).
+    let foreign = members[2].channel().await;
+    for _ in 0..20 {
+        let r = KvClient::new(foreign.clone())
+            .range(RangeRequest {
+                key: b"secure".to_vec(),
+                serializable: true,
+                ..Default::default()
+            })
+            .await
+            .expect("local read on the foreign member")
+            .into_inner();
+        assert!(
+            r.kvs.is_empty(),
+            "a member with a foreign peer cert got data"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -32,6 +32,8 @@ pub struct MemberSpec {
     pub extra: Vec<String>,
     /// Serve clients over https (the extra flags carry the certificates).
     pub tls: bool,
+    /// Peer URLs are https (the extra flags carry the peer certificates).
+    pub peer_scheme_https: bool,
 }
 
 impl MemberSpec {
@@ -46,6 +48,7 @@ impl MemberSpec {
             state: "new",
             extra: extra.iter().map(|s| s.to_string()).collect(),
             tls: false,
+            peer_scheme_https: false,
         }
     }
 
@@ -55,7 +58,12 @@ impl MemberSpec {
     }
 
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        let scheme = if self.peer_scheme_https {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.peer_port)
     }
 }
 
