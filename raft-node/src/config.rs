@@ -153,6 +153,23 @@ pub struct Config {
     #[arg(long, env = "ETCD_PEER_CRL_FILE", default_value = "")]
     pub peer_crl_file: String,
 
+    /// Client TLS using generated (self-signed) certificates.
+    #[arg(long, env = "ETCD_AUTO_TLS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub auto_tls: bool,
+
+    /// Peer TLS using generated (self-signed) certificates; peers are not
+    /// verified, as in etcd.
+    #[arg(long, env = "ETCD_PEER_AUTO_TLS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub peer_auto_tls: bool,
+
+    /// Allowed CN for inter-peer authentication.
+    #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_CN", default_value = "")]
+    pub peer_cert_allowed_cn: String,
+
+    /// Comma-separated list of supported TLS 1.2 cipher suites (default: all).
+    #[arg(long, env = "ETCD_CIPHER_SUITES", default_value = "")]
+    pub cipher_suites: String,
+
     /// Minimum TLS version supported by etcd (TLS1.2 or TLS1.3).
     #[arg(long, env = "ETCD_TLS_MIN_VERSION", default_value = "TLS1.2")]
     pub tls_min_version: String,

@@ -95,8 +95,9 @@ pub(crate) struct Identity {
 }
 
 /// Starts a member as configured. Must be called inside a tokio runtime.
-pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let data_dir = config.data_dir();
+    apply_auto_tls(&mut config, &data_dir).map_err(StartError::Config)?;
     let member_dir = data_dir.join("member");
     std::fs::create_dir_all(&member_dir)?;
 
@@ -284,7 +285,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tasks.push(tokio::spawn(listener::serve(
             listener,
             peer_router(server.clone()),
-            acceptor,
+            acceptor.map(|a| listener::Tls {
+                acceptor: a,
+                allowed_cn: Some(config.peer_cert_allowed_cn.clone()).filter(|cn| !cn.is_empty()),
+            }),
             shutdown_rx.clone(),
         )));
     }
@@ -308,7 +312,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tasks.push(tokio::spawn(listener::serve(
             listener,
             router.clone(),
-            acceptor,
+            acceptor.map(|a| listener::Tls {
+                acceptor: a,
+                allowed_cn: None,
+            }),
             shutdown_rx.clone(),
         )));
     }
@@ -320,6 +327,35 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         threads,
         tasks,
     })
+}
+
+/// `--auto-tls` / `--peer-auto-tls`: generate self-signed certificates for
+/// the listen URLs' hosts when no certificate files were given.
+fn apply_auto_tls(config: &mut Config, data_dir: &Path) -> Result<(), String> {
+    fn hosts(urls: &str) -> Vec<String> {
+        urls.split(',')
+            .filter_map(|u| config::url_to_addr(u.trim()).ok())
+            .map(|a| a.ip().to_string())
+            .chain(std::iter::once("localhost".to_string()))
+            .collect()
+    }
+    if config.auto_tls && config.cert_file.is_empty() {
+        let (cert, key) = tls::auto_cert(
+            &data_dir.join("fixtures").join("client"),
+            &hosts(&config.listen_client_urls),
+        )?;
+        config.cert_file = cert;
+        config.key_file = key;
+    }
+    if config.peer_auto_tls && config.peer_cert_file.is_empty() {
+        let (cert, key) = tls::auto_cert(
+            &data_dir.join("fixtures").join("peer"),
+            &hosts(&config.listen_peer_urls),
+        )?;
+        config.peer_cert_file = cert;
+        config.peer_key_file = key;
+    }
+    Ok(())
 }
 
 fn read_identity(path: &Path) -> Result<Option<Identity>, StartError> {

@@ -16,12 +16,20 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::h2_authority::AuthorityFix;
 
+/// TLS for one listener.
+#[derive(Clone)]
+pub struct Tls {
+    pub acceptor: TlsAcceptor,
+    /// If set, the client certificate's common name must be this.
+    pub allowed_cn: Option<String>,
+}
+
 /// Serves `router` on `listener` until `stop` turns true; over TLS when
 /// `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Tls>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
@@ -44,10 +52,10 @@ pub async fn serve(
                                 let io = TokioIo::new(AuthorityFix::new(tcp));
                                 builder.serve_connection_with_upgrades(io, service).await
                             }
-                            Some(acceptor) => {
+                            Some(tls) => {
                                 let handshake = tokio::time::timeout(
                                     crate::tls::HANDSHAKE_TIMEOUT,
-                                    acceptor.accept(tcp),
+                                    tls.acceptor.accept(tcp),
                                 );
                                 let stream = match handshake.await {
                                     Ok(Ok(s)) => s,
@@ -60,6 +68,20 @@ pub async fn serve(
                                         return;
                                     }
                                 };
+                                if let Some(cn) = &tls.allowed_cn {
+                                    let got = stream
+                                        .get_ref()
+                                        .1
+                                        .peer_certificates()
+                                        .and_then(crate::tls::common_name);
+                                    if got.as_deref() != Some(cn.as_str()) {
+                                        tracing::warn!(
+                                            allowed = %cn, got = ?got,
+                                            "refused peer connection: certificate CN not allowed"
+                                        );
+                                        return;
+                                    }
+                                }
                                 let io = TokioIo::new(AuthorityFix::new(stream));
                                 builder.serve_connection_with_upgrades(io, service).await
                             }

@@ -122,6 +122,9 @@ pub struct Node {
     read_seq: u64,
     was_leader: bool,
     leader_epoch: u64,
+    /// The only voter campaigns as soon as raft lets it (not before its
+    /// bootstrap configuration entries are handed to the apply path).
+    campaign_alone: bool,
 }
 
 /// Everything the loop is built from.
@@ -225,11 +228,8 @@ impl Node {
             mem,
             store: store.clone(),
         };
-        let mut raw = RawNode::new(&cfg, storage, &logger).map_err(|e| internal(&e))?;
-        if alone {
-            // The only voter: no reason to wait an election timeout.
-            let _ = raw.campaign();
-        }
+        let raw = RawNode::new(&cfg, storage, &logger).map_err(|e| internal(&e))?;
+
         Ok(Node {
             raw,
             wal,
@@ -245,6 +245,7 @@ impl Node {
             read_seq: 0,
             was_leader: false,
             leader_epoch: 0,
+            campaign_alone: alone,
         })
     }
 
@@ -286,6 +287,16 @@ impl Node {
                 self.request_read(reads);
             }
             self.on_ready()?;
+            if self.campaign_alone {
+                // Refused while committed configuration entries are not
+                // yet handed to the apply path; retried on the next turn.
+                if self.raw.raft.leader_id != raft::INVALID_ID {
+                    self.campaign_alone = false;
+                } else {
+                    let _ = self.raw.campaign();
+                    self.on_ready()?;
+                }
+            }
         }
     }
 

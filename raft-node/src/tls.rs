@@ -10,11 +10,16 @@
 //!
 //! Peer URLs work the same way with the `--peer-*` flags; a member reaches
 //! `https://` peers with its peer certificate as client certificate, so
-//! `--peer-client-cert-auth` on the others accepts it.
+//! `--peer-client-cert-auth` on the others accepts it; `--peer-cert-allowed-cn`
+//! additionally requires that name in the peer's certificate.
+//! `--auto-tls` / `--peer-auto-tls` generate self-signed certificates under
+//! `<data-dir>/fixtures/` when no files are given.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
@@ -63,6 +68,122 @@ fn versions(
     }
 }
 
+/// The ring crypto provider, restricted to `--cipher-suites` (TLS 1.2
+/// suites by their IANA names, as etcd takes them; TLS 1.3 suites are not
+/// configurable, as in Go).
+fn provider(config: &Config) -> Result<Arc<CryptoProvider>, String> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let wanted: Vec<&str> = config
+        .cipher_suites
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !wanted.is_empty() {
+        for name in &wanted {
+            if !provider
+                .cipher_suites
+                .iter()
+                .any(|s| format!("{:?}", s.suite()) == *name)
+            {
+                return Err(format!("unexpected TLS cipher suite {name:?}"));
+            }
+        }
+        provider.cipher_suites.retain(|s| {
+            s.version() == &rustls::version::TLS13
+                || wanted.contains(&format!("{:?}", s.suite()).as_str())
+        });
+    }
+    Ok(Arc::new(provider))
+}
+
+/// Writes a self-signed certificate for `hosts` into `dir` (etcd's
+/// `--auto-tls` / `--peer-auto-tls`), reusing one made before.
+pub fn auto_cert(dir: &Path, hosts: &[String]) -> Result<(String, String), String> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let path = |p: &Path| p.display().to_string();
+    if cert.exists() && key.exists() {
+        return Ok((path(&cert), path(&key)));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let mut names: Vec<String> = hosts.to_vec();
+    if names.is_empty() {
+        names.push("localhost".into());
+    }
+    let key_pair = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "etcd");
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let signed = params.self_signed(&key_pair).map_err(|e| e.to_string())?;
+    std::fs::write(&cert, signed.pem()).map_err(|e| format!("write {}: {e}", cert.display()))?;
+    std::fs::write(&key, key_pair.serialize_pem())
+        .map_err(|e| format!("write {}: {e}", key.display()))?;
+    Ok((path(&cert), path(&key)))
+}
+
+/// The common name of the first certificate of a chain, if any.
+pub fn common_name(chain: &[CertificateDer<'_>]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(chain.first()?.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
+/// Accepts any server certificate: peers with `--peer-auto-tls` have
+/// self-signed certificates that cannot be verified (etcd does the same).
+#[derive(Debug)]
+struct AcceptAnyServerCert(Arc<CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 fn roots(path: &str) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for ca in read_certs(path)? {
@@ -86,7 +207,7 @@ fn server_config(
             what = files.what
         ));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider(config)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(config)?)
         .map_err(|e| format!("TLS configuration: {e}"))?;
@@ -161,14 +282,20 @@ pub fn peer_client_config(config: &Config) -> Result<Option<Arc<ClientConfig>>, 
     if config.peer_cert_file.is_empty() && config.peer_trusted_ca_file.is_empty() {
         return Ok(None);
     }
-    if config.peer_trusted_ca_file.is_empty() {
-        return Err("peer TLS needs --peer-trusted-ca-file to verify other members".into());
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let provider = provider(config)?;
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(config)?)
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots(&config.peer_trusted_ca_file)?);
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = if config.peer_trusted_ca_file.is_empty() {
+        if !config.peer_auto_tls {
+            return Err("peer TLS needs --peer-trusted-ca-file to verify other members".into());
+        }
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider)))
+    } else {
+        builder.with_root_certificates(roots(&config.peer_trusted_ca_file)?)
+    };
     let mut client = if config.peer_cert_file.is_empty() {
         builder.with_no_client_auth()
     } else {

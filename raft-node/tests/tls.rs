@@ -230,3 +230,109 @@ async fn peer_mtls_cluster_refuses_foreign_member() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// `--auto-tls`: clients reach an https URL served with a generated
+/// self-signed certificate (and must skip verification, as with etcd).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_tls_serves_https() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = MemberSpec::single(&dir.path().join("data"), free_port(), &["--auto-tls"]);
+    spec.tls = true;
+    let endpoint = spec.client_url();
+    let _member = Member::launch(spec);
+    let run = |args: &[&str]| {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoint}"))
+            .args(["--dial-timeout=1s", "--command-timeout=3s"])
+            .args(args)
+            .output()
+            .expect("run etcdctl")
+    };
+    eventually(20, "auto-TLS member serving", || {
+        let out = run(&[
+            "--insecure-skip-tls-verify",
+            "--insecure-transport=false",
+            "put",
+            "auto",
+            "tls",
+        ]);
+        async move { out.status.success().then_some(()) }
+    })
+    .await;
+    let out = run(&[
+        "--insecure-skip-tls-verify",
+        "--insecure-transport=false",
+        "get",
+        "auto",
+        "--print-value-only",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tls\n");
+    let verified = run(&["--insecure-transport=false", "get", "auto"]);
+    assert!(
+        !verified.status.success(),
+        "a self-signed certificate does not verify"
+    );
+    assert!(dir.path().join("data/fixtures/client/cert.pem").exists());
+}
+
+/// `--peer-cert-allowed-cn`: only peers whose certificate carries that common
+/// name get through the peer port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_cert_allowed_cn_is_enforced() {
+    use clap::Parser;
+    use etcd_proto::etcdrs::peer_client::PeerClient;
+    use etcd_proto::etcdrs::ClusterInfoRequest;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("pki");
+    etcd_certs::generate(&pki, &etcd_certs::PkiSpec::default()).expect("generate PKI");
+    let p = |name: &str| pki.join(name).display().to_string();
+    let mut spec = MemberSpec::single(&dir.path().join("data"), free_port(), &[]);
+    spec.peer_scheme_https = true;
+    spec.initial_cluster = format!("default={}", spec.peer_url());
+    spec.extra = vec![
+        "--peer-cert-file".into(),
+        p("peer-1.pem"),
+        "--peer-key-file".into(),
+        p("peer-1-key.pem"),
+        "--peer-trusted-ca-file".into(),
+        p("ca.pem"),
+        "--peer-client-cert-auth".into(),
+        "--peer-cert-allowed-cn".into(),
+        "peer-2".into(),
+    ];
+    let peer_url = spec.peer_url();
+    let member = Member::launch(spec);
+    member.client().await;
+
+    let ask = |cert: &str, key: &str| {
+        let config = raft_node::Config::parse_from([
+            "etcd-rs",
+            "--peer-cert-file",
+            &p(cert),
+            "--peer-key-file",
+            &p(key),
+            "--peer-trusted-ca-file",
+            &p("ca.pem"),
+        ]);
+        let url = peer_url.clone();
+        async move {
+            let tls = raft_node::tls::peer_client_config(&config).expect("client TLS config");
+            let channel = raft_node::tls::peer_channel(&url, tls, false).await.ok()?;
+            PeerClient::new(channel)
+                .cluster_info(ClusterInfoRequest {})
+                .await
+                .ok()
+                .map(|r| r.into_inner().cluster_id)
+        }
+    };
+    assert!(
+        ask("peer-2.pem", "peer-2-key.pem").await.is_some(),
+        "CN peer-2 is allowed"
+    );
+    assert!(
+        ask("peer-3.pem", "peer-3-key.pem").await.is_none(),
+        "CN peer-3 is refused"
+    );
+}
