@@ -37,6 +37,16 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Where the written data of a (preallocated, zero-filled) segment ends.
+fn data_end(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i + 1)
+        .div_ceil(8)
+        * 8
+}
+
 #[test]
 fn round_trip_with_overwrite() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -83,14 +93,13 @@ fn torn_tail_is_truncated_and_appending_continues() {
             .expect("append 2");
     }
     let seg = segments(dir.path()).pop().expect("one segment");
-    let len = fs::metadata(&seg).expect("stat").len();
-    // Cut the last record in half, as a crash during write would.
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .expect("open seg");
-    f.set_len(len - 9).expect("truncate");
-    drop(f);
+    // Segments are preallocated with zeros: the written data ends at the
+    // last non-zero byte. Zero the end of the last record, as a crash
+    // during its write would leave it.
+    let mut bytes = fs::read(&seg).expect("read segment");
+    let end = data_end(&bytes);
+    bytes[end - 9..end].fill(0);
+    fs::write(&seg, &bytes).expect("write segment");
     {
         let (mut wal, rec) = Wal::open(dir.path(), 1 << 20).expect("reopen after tear");
         assert_eq!(rec.entries.len(), 1, "only the intact record survives");
@@ -116,13 +125,13 @@ fn corruption_in_the_middle_refuses_to_open() {
     let seg = segments(dir.path()).pop().expect("segment");
     let mut bytes = fs::read(&seg).expect("read");
     // Flip a payload byte of the second record.
-    let second = bytes.len() / 5 + 14;
+    let second = data_end(&bytes) / 5 + 14;
     bytes[second] ^= 0xff;
     fs::write(&seg, &bytes).expect("write");
     match Wal::open(dir.path(), 1 << 20) {
         Err(WalError::Corrupt { path, offset, .. }) => {
             assert_eq!(path, seg);
-            assert!(offset > 0 && offset < bytes.len(), "offset {offset}");
+            assert!(offset > 0 && offset < data_end(&bytes), "offset {offset}");
             let msg = Wal::open(dir.path(), 1 << 20)
                 .err()
                 .expect("still corrupt")

@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::error::StoreError;
 
@@ -65,7 +66,13 @@ pub trait Backend: Send + Sync {
 pub struct SledBackend {
     db: sled::Db,
     tree: sled::Tree,
+    /// sled measures its size by walking its files: remember the last
+    /// answer briefly, since quota checks ask on every write.
+    size: Mutex<Option<(Instant, u64)>>,
 }
+
+/// How long a measured size is reused.
+const SIZE_CACHE: Duration = Duration::from_millis(100);
 
 impl SledBackend {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -78,7 +85,11 @@ impl SledBackend {
             .flush_every_ms(None)
             .open()?;
         let tree = db.open_tree("etcd")?;
-        Ok(SledBackend { db, tree })
+        Ok(SledBackend {
+            db,
+            tree,
+            size: Mutex::new(None),
+        })
     }
 }
 
@@ -132,7 +143,15 @@ impl Backend for SledBackend {
     }
 
     fn size_bytes(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        let mut cached = self.size.lock().expect("size cache lock");
+        if let Some((at, size)) = *cached {
+            if at.elapsed() < SIZE_CACHE {
+                return size;
+            }
+        }
+        let size = self.db.size_on_disk().unwrap_or(0);
+        *cached = Some((Instant::now(), size));
+        size
     }
 
     fn defragment(&self) -> Result<(), StoreError> {
