@@ -1,12 +1,20 @@
 //! Masks the parts of etcdctl output that legitimately differ between two
 //! servers, so that everything else can be compared byte for byte.
 //!
-//! Masked: endpoint/peer URLs and scratch paths (per-run), member, cluster
-//! and lease IDs (random; replaced by `<IDn>` numbered by first appearance so
-//! equal IDs stay equal, hex and decimal forms sharing a number), raft terms
-//! and indexes, database sizes, server versions, KV hashes, timings, client
-//! log timestamps and connection UUIDs, and the remaining TTL of a lease.
-//! The order of keys attached to a lease is sorted (etcd itself returns them
+//! Masked: endpoint/peer URLs and scratch paths (per-run; each known port
+//! maps to a placeholder such as `ENDPOINT` or `N1_CLIENT_URL`), member,
+//! cluster and lease IDs (random; the IDs of named cluster members become
+//! `<ID:n1>` and the cluster's `<CLUSTER_ID>`, others `<IDn>` numbered by first
+//! appearance so equal IDs stay equal, hex and decimal forms sharing a
+//! number), the retry count of etcdctl's "retrying of unary invoker" warnings
+//! (a run of them becomes its first line plus a `<retried>` line), raft terms
+//! and indexes, database sizes, server versions, KV hashes (numbered per
+//! output by [`number_hashes`], so members' hashes must agree), timings, client
+//! log timestamps and connection UUIDs, the remaining TTL of a lease, and
+//! the space padding etcdctl puts before member/cluster IDs of membership
+//! changes (`%16x`). When etcdctl's balancer chooses among several
+//! endpoints, the answering member in response headers becomes
+//! `<ID:member>` ([`mask_responder`]). The order of keys attached to a lease is sorted (etcd itself returns them
 //! in Go map order). Revisions, key versions and compact revisions are
 //! deliberately NOT masked: they must match exactly.
 
@@ -17,13 +25,12 @@ use std::sync::LazyLock;
 use regex::{Captures, Regex};
 
 /// Table columns whose cells are masked (etcdctl `-w table`).
-const MASKED_TABLE_COLUMNS: [&str; 7] = [
+const MASKED_TABLE_COLUMNS: [&str; 6] = [
     "VERSION",
     "DB SIZE",
     "RAFT TERM",
     "RAFT INDEX",
     "RAFT APPLIED INDEX",
-    "HASH",
     "TOOK",
 ];
 
@@ -42,17 +49,25 @@ static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         (re(r#""took":("[^"]*"|[0-9.eE+-]+)"#), r#""took":"TOOK""#),
         (re(r#""size":"[^"]*""#), r#""size":"SIZE""#),
+        // etcdctl prints member and cluster IDs of membership changes with
+        // `%16x`: space-padded to the width of the (random) ID.
+        (re(r"\b(Member|cluster) +([0-9a-f]+\b)"), "$1 $2"),
         // endpoint health (simple).
         (re(r"took = \S+"), "took = TOOK"),
         // Status / hashkv / headers in JSON.
         (re(r#""version":"[^"]*""#), r#""version":"VERSION""#),
         (
-            re(r#""(dbSize|dbSizeInUse|raftIndex|raftAppliedIndex|raftTerm|raft_term|hash)":\d+"#),
+            re(r#""(dbSize|dbSizeInUse|raftIndex|raftAppliedIndex|raftTerm|raft_term)":\d+"#),
             r#""$1":"MASKED""#,
         ),
+        // KV hashes differ between implementations (storage encoding) but
+        // must agree between the members of one cluster: `HASH(value)` is
+        // numbered per output by `number_hashes`.
+        (re(r#""hash":(\d+)"#), r#""hash":"HASH($1)""#),
+        (re(r#"(?m)^"Hash" : (\d+)$"#), r#""Hash" : HASH($1)"#),
         // -w fields.
         (
-            re(r#"(?m)^"(RaftTerm|DBSize|DBSizeInUse|RaftIndex|RaftAppliedIndex|Hash)" : \d+$"#),
+            re(r#"(?m)^"(RaftTerm|DBSize|DBSizeInUse|RaftIndex|RaftAppliedIndex)" : \d+$"#),
             r#""$1" : MASKED"#,
         ),
         // Only the server version is a string; a key's "Version" is a number.
@@ -64,12 +79,15 @@ static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // IS LEARNER, RAFT TERM, RAFT INDEX, RAFT APPLIED INDEX, ERRORS.
         (
             re(
-                r"(?m)^(ENDPOINT, [0-9a-f]+), [^,]*, [^,]*, (true|false), (true|false), \d+, \d+, \d+, ",
+                r"(?m)^((?:ENDPOINT|[A-Z][A-Z0-9]*_CLIENT_URL), [0-9a-f]+), [^,]*, [^,]*, (true|false), (true|false), \d+, \d+, \d+, ",
             ),
             "$1, VERSION, DB_SIZE, $2, $3, RAFT_TERM, RAFT_INDEX, RAFT_APPLIED_INDEX, ",
         ),
         // endpoint hashkv (simple).
-        (re(r"(?m)^(ENDPOINT), \d+$"), "$1, HASH"),
+        (
+            re(r"(?m)^(ENDPOINT|[A-Z][A-Z0-9]*_CLIENT_URL), (\d+)$"),
+            "$1, HASH($2)",
+        ),
         // Remaining lease TTL ticks down while the script runs.
         (re(r"remaining\(\d+s\)"), "remaining(TTL)"),
         (re(r#""ttl":\d+"#), r#""ttl":"TTL""#),
@@ -90,46 +108,118 @@ static ATTACHED_KEYS: LazyLock<Regex> = LazyLock::new(|| re(r"attached keys\(\[(
 static JSON_KEYS: LazyLock<Regex> = LazyLock::new(|| re(r#""keys":\[([^\]]*)\]"#));
 static FIELDS_TTL: LazyLock<Regex> = LazyLock::new(|| re(r#"(?m)^"TTL" : \d+$"#));
 
+/// A loopback address with a port: `http://127.0.0.1:PORT`, `127.0.0.1:PORT`,
+/// `http://localhost:PORT`, ...
+static HOST_PORT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(https?://)?(127\.0\.0\.1|localhost):(\d{1,5})\b"));
+
+/// The header field naming the member that answered a request.
+static RESPONDER: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"("member_id":|(?m:^"MemberID" : ))<ID:[^>]*>"#));
+
+static HASH_VALUE: LazyLock<Regex> = LazyLock::new(|| re(r"HASH\((\d+)\)"));
+
+static RETRY_ATTEMPT: LazyLock<Regex> = LazyLock::new(|| re(r#""attempt":\d+"#));
+
+/// Placeholders for one port the servers listen on.
+#[derive(Debug, Clone)]
+struct PortNames {
+    /// For `http://127.0.0.1:PORT`.
+    url: String,
+    /// For `127.0.0.1:PORT`.
+    addr: String,
+    /// For the port after any other host (`localhost:PORT`).
+    port: String,
+}
+
 /// Per-server, per-case normaliser (it numbers IDs in order of appearance).
 #[derive(Debug, Clone)]
 pub struct Normalizer {
-    literals: Vec<(String, &'static str)>,
+    scratch: String,
+    ports: HashMap<u16, PortNames>,
+    /// Known IDs and their placeholders (`<ID:n1>`, `<CLUSTER_ID>`).
+    named: HashMap<u64, String>,
+    /// Known IDs too short in hex for the generic ID pattern.
+    short_hex: Vec<(Regex, String)>,
     ids: HashMap<u64, usize>,
 }
 
 impl Normalizer {
-    /// `client_url` / `peer_url` are `http://127.0.0.1:PORT`; `scratch` is the
-    /// directory `$TMP` points to.
-    pub fn new(client_url: &str, peer_url: &str, scratch: &Path) -> Self {
-        let host_port = |url: &str| url.trim_start_matches("http://").to_string();
+    /// `scratch` is the directory `$TMP` points to.
+    pub fn new(scratch: &Path) -> Self {
         Self {
-            literals: vec![
-                (scratch.display().to_string(), "$TMP"),
-                (client_url.to_string(), "ENDPOINT"),
-                (peer_url.to_string(), "PEER_URL"),
-                (host_port(client_url), "ENDPOINT"),
-                (host_port(peer_url), "PEER_URL"),
-            ],
+            scratch: scratch.display().to_string(),
+            ports: HashMap::new(),
+            named: HashMap::new(),
+            short_hex: Vec::new(),
             ids: HashMap::new(),
         }
     }
 
+    /// Masks `http://127.0.0.1:PORT` as `url`, `127.0.0.1:PORT` as `addr`
+    /// and `HOST:PORT` (other loopback host names) as `HOST:{port_name}`.
+    pub fn add_port(&mut self, port: u16, url: &str, addr: &str, port_name: &str) {
+        self.ports.insert(
+            port,
+            PortNames {
+                url: url.to_string(),
+                addr: addr.to_string(),
+                port: port_name.to_string(),
+            },
+        );
+    }
+
+    /// Masks `id` (hex or decimal) as `placeholder` from now on.
+    pub fn name_id(&mut self, id: u64, placeholder: &str) {
+        let hex = format!("{id:x}");
+        if hex.len() < 12 && !self.named.contains_key(&id) {
+            self.short_hex
+                .push((re(&format!(r"\b{hex}\b")), placeholder.to_string()));
+        }
+        self.named.insert(id, placeholder.to_string());
+    }
+
     /// Returns `text` with all run-specific parts masked.
     pub fn normalize(&mut self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (literal, placeholder) in &self.literals {
-            out = out.replace(literal.as_str(), placeholder);
-        }
+        let mut out = text.replace(self.scratch.as_str(), "$TMP");
+        out = self.mask_ports(&out);
         for (pattern, replacement) in MASKS.iter() {
             out = pattern.replace_all(&out, *replacement).into_owned();
         }
         out = normalize_tables(&out);
         out = sort_lease_keys(&out);
+        out = collapse_retries(&out);
+        for (pattern, placeholder) in &self.short_hex {
+            out = pattern
+                .replace_all(&out, regex::NoExpand(placeholder))
+                .into_owned();
+        }
         self.mask_ids(&out)
+    }
+
+    fn mask_ports(&self, text: &str) -> String {
+        HOST_PORT
+            .replace_all(text, |caps: &Captures<'_>| {
+                let whole = caps[0].to_string();
+                let Some(names) = caps[3].parse().ok().and_then(|p| self.ports.get(&p)) else {
+                    return whole;
+                };
+                match (caps.get(1), &caps[2]) {
+                    (Some(scheme), "127.0.0.1") if scheme.as_str() == "http://" => {
+                        names.url.clone()
+                    }
+                    (None, "127.0.0.1") => names.addr.clone(),
+                    (scheme, host) => {
+                        format!("{}{host}:{}", scheme.map_or("", |s| s.as_str()), names.port)
+                    }
+                }
+            })
+            .into_owned()
     }
 
     fn mask_ids(&mut self, text: &str) -> String {
         let ids = &mut self.ids;
+        let named = &self.named;
         IDS.replace_all(text, |caps: &Captures<'_>| {
             let whole = caps.get(0).expect("group 0 always matches");
             let (number, value) = if let Some(dec) = caps.get(1).or(caps.get(2)).or(caps.get(3)) {
@@ -138,29 +228,97 @@ impl Normalizer {
                 let hex = caps.get(4).expect("one alternative matched");
                 let s = hex.as_str();
                 // Accept 16 digits (lease IDs are zero-padded) or anything with a
-                // letter (member IDs are not padded); leave plain numbers alone.
+                // letter (member IDs are not padded); leave plain numbers alone
+                // unless they are a known ID.
                 let looks_like_id = s.len() == 16 || s.bytes().any(|b| b.is_ascii_alphabetic());
-                (
-                    hex,
-                    looks_like_id
-                        .then(|| u64::from_str_radix(s, 16).ok())
-                        .flatten(),
-                )
+                let v = u64::from_str_radix(s, 16).ok();
+                let known = v.is_some_and(|v| named.contains_key(&v));
+                (hex, v.filter(|_| looks_like_id || known))
             };
             match value {
                 Some(v) if v != 0 => {
-                    let next = ids.len() + 1;
-                    let n = *ids.entry(v).or_insert(next);
+                    let placeholder = named.get(&v).cloned().unwrap_or_else(|| {
+                        let next = ids.len() + 1;
+                        format!("<ID{}>", *ids.entry(v).or_insert(next))
+                    });
                     let start = number.start() - whole.start();
                     let end = number.end() - whole.start();
                     let w = whole.as_str();
-                    format!("{}<ID{n}>{}", &w[..start], &w[end..])
+                    format!("{}{placeholder}{}", &w[..start], &w[end..])
                 }
                 _ => whole.as_str().to_string(),
             }
         })
         .into_owned()
     }
+}
+
+/// Replaces the ID of the member that answered (response headers) by
+/// `<ID:member>`: with several endpoints, etcdctl's balancer picks one at
+/// random. Only named members' IDs are replaced, so an ID that is not a
+/// member's still shows.
+pub fn mask_responder(text: &str) -> String {
+    RESPONDER.replace_all(text, "$1<ID:member>").into_owned()
+}
+
+/// Replaces each distinct `HASH(value)` left by [`Normalizer::normalize`]
+/// with `HASH_A`, `HASH_B`, ... in order of first appearance, so that equal
+/// hashes (e.g. of all members of a cluster) stay visibly equal. Call it
+/// after the records of an output are in their final order.
+pub fn number_hashes(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    HASH_VALUE
+        .replace_all(text, |caps: &Captures<'_>| {
+            let i = seen.iter().position(|v| v == &caps[1]).unwrap_or_else(|| {
+                seen.push(caps[1].to_string());
+                seen.len() - 1
+            });
+            let letter = char::from(b'A' + u8::try_from(i % 26).expect("below 26"));
+            let suffix = if i < 26 {
+                String::new()
+            } else {
+                (i / 26).to_string()
+            };
+            format!("HASH_{letter}{suffix}")
+        })
+        .into_owned()
+}
+
+/// etcdctl logs one warning per retry of a retriable error; how many fit in
+/// its timeout is timing. A run of warnings that differ only in the attempt
+/// number becomes the first one plus a `<retried>` line. Whether the
+/// command timeout then strikes during a retry (one more warning, saying
+/// `context deadline exceeded`) or between two is timing too: such a
+/// warning for a retry (attempt > 0) is dropped.
+fn collapse_retries(text: &str) -> String {
+    if !text.contains("retrying of unary invoker failed") {
+        return text.to_string();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut run_key: Option<String> = None;
+    let mut retried = false;
+    for line in text.split_inclusive('\n') {
+        let timed_out_retry = line.contains("retrying of unary invoker failed")
+            && line.contains("desc = context deadline exceeded")
+            && !line.contains("\"attempt\":0,");
+        if timed_out_retry {
+            continue;
+        }
+        let key = line
+            .contains("retrying of unary invoker failed")
+            .then(|| RETRY_ATTEMPT.replace_all(line, "").into_owned());
+        if key.is_some() && key == run_key {
+            if !retried {
+                out.push("<retried>\n".to_string());
+                retried = true;
+            }
+            continue;
+        }
+        run_key = key;
+        retried = false;
+        out.push(line.to_string());
+    }
+    out.concat()
 }
 
 /// Normalises `-w table` output: column widths depend on cell contents, so
@@ -192,11 +350,11 @@ fn normalize_tables(text: &str) -> String {
                     .into_iter()
                     .enumerate()
                     .map(|(i, cell)| {
-                        let masked = names
-                            .get(i)
-                            .is_some_and(|n| MASKED_TABLE_COLUMNS.contains(&n.as_str()));
-                        if masked {
+                        let name = names.get(i).map_or("", String::as_str);
+                        if MASKED_TABLE_COLUMNS.contains(&name) {
                             "MASKED".to_string()
+                        } else if name == "HASH" && cell.bytes().all(|b| b.is_ascii_digit()) {
+                            format!("HASH({cell})")
                         } else {
                             cell
                         }
@@ -257,11 +415,79 @@ mod tests {
     use super::*;
 
     fn normalizer() -> Normalizer {
-        Normalizer::new(
-            "http://127.0.0.1:40001",
-            "http://127.0.0.1:40002",
-            Path::new("/tmp/interop-x/scratch"),
-        )
+        let mut n = Normalizer::new(Path::new("/tmp/interop-x/scratch"));
+        n.add_port(40001, "ENDPOINT", "ENDPOINT", "ENDPOINT_PORT");
+        n.add_port(40002, "PEER_URL", "PEER_URL", "PEER_PORT");
+        n
+    }
+
+    #[test]
+    fn ports_map_to_placeholders_without_prefix_clashes() {
+        let mut n = Normalizer::new(Path::new("/s"));
+        n.add_port(4000, "N1_CLIENT_URL", "N1_CLIENT_ADDR", "N1_CLIENT_PORT");
+        n.add_port(40001, "N2_PEER_URL", "N2_PEER_ADDR", "N2_PEER_PORT");
+        assert_eq!(
+            n.normalize("http://127.0.0.1:40001,127.0.0.1:4000 http://localhost:40001 127.0.0.1:4001 /s/x\n"),
+            "N2_PEER_URL,N1_CLIENT_ADDR http://localhost:N2_PEER_PORT 127.0.0.1:4001 $TMP/x\n"
+        );
+    }
+
+    #[test]
+    fn named_ids_and_responders() {
+        let mut n = normalizer();
+        n.name_id(0x15fa361a39aec1c8, "<ID:n1>");
+        n.name_id(0x1234567890, "<ID:n2>");
+        n.name_id(15583897062594202283, "<CLUSTER_ID>");
+        let out = n.normalize(
+            "{\"header\":{\"cluster_id\":15583897062594202283,\"member_id\":1583637705238954440},\"ID\":78187493520}\n\
+             1234567890, 15fa361a39aec1c8, 694d8b1e2c3a4f05\n",
+        );
+        assert_eq!(
+            out,
+            "{\"header\":{\"cluster_id\":<CLUSTER_ID>,\"member_id\":<ID:n1>},\"ID\":<ID:n2>}\n\
+             <ID:n2>, <ID:n1>, <ID1>\n"
+        );
+        assert_eq!(
+            mask_responder(&out),
+            "{\"header\":{\"cluster_id\":<CLUSTER_ID>,\"member_id\":<ID:member>},\"ID\":<ID:n2>}\n\
+             <ID:n2>, <ID:n1>, <ID1>\n"
+        );
+    }
+
+    #[test]
+    fn padded_membership_ids() {
+        let mut n = normalizer();
+        n.name_id(0x5fa361a39aec1c8, "<ID:n4>");
+        assert_eq!(
+            n.normalize("Member  5fa361a39aec1c8 added to cluster d8451fcfb82e4aab\n"),
+            "Member <ID:n4> added to cluster <ID1>\n"
+        );
+    }
+
+    #[test]
+    fn hashes_are_numbered() {
+        let mut n = normalizer();
+        let out = n.normalize("ENDPOINT, 123\nENDPOINT, 45\n\"Hash\" : 123\n{\"hash\":45}\n");
+        assert_eq!(
+            number_hashes(&out),
+            "ENDPOINT, HASH_A\nENDPOINT, HASH_B\n\"Hash\" : HASH_A\n{\"hash\":\"HASH_B\"}\n"
+        );
+        let table = "+--+--+\n| ENDPOINT | HASH |\n+--+--+\n| x | 7 |\n+--+--+\n";
+        assert!(number_hashes(&normalize_tables(table)).contains("| x | HASH_A |"));
+    }
+
+    #[test]
+    fn retry_warnings_collapse() {
+        let w = |a: u32| {
+            format!("{{\"level\":\"warn\",\"msg\":\"retrying of unary invoker failed\",\"attempt\":{a},\"error\":\"x\"}}\n")
+        };
+        let text = format!("{}{}{}Error: x\n", w(0), w(1), w(2));
+        assert_eq!(
+            collapse_retries(&text),
+            format!("{}<retried>\nError: x\n", w(0))
+        );
+        let once = format!("{}Error: x\n", w(0));
+        assert_eq!(collapse_retries(&once), once);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Replays a parsed case file against one running server.
+//! Replays a parsed case file against one running server (a single member
+//! or a cluster).
 //!
 //! The runner turns each compared step into an [`Observation`] (normalised
 //! stdout, stderr and how the process ended). Running the same script
@@ -10,10 +11,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::normalize::Normalizer;
+use crate::normalize::{mask_responder, number_hashes, Normalizer};
 use crate::process::{run_with_timeout, Captured, Outcome, Running, POLL_INTERVAL};
-use crate::script::{self, AwaitFor, Script, Step, AWAIT_DEADLINE};
-use crate::server::{scrub_env, Server};
+use crate::records::{self, Shape};
+use crate::script::{self, AwaitFor, MemberAction, Script, Step, AWAIT_DEADLINE};
+use crate::server::{scrub_env, Cluster};
 
 /// Upper bound for one foreground etcdctl run (its own timeouts are 2s dial
 /// plus 5s per request).
@@ -68,11 +70,14 @@ struct Background {
     running: Running,
     line: usize,
     text: String,
+    /// How its output is normalised.
+    shape: Shape,
+    endpoints: usize,
 }
 
 /// Per-run state: variables, normaliser, background processes.
 struct Runner<'a> {
-    server: &'a mut Server,
+    cluster: &'a mut Cluster,
     etcdctl: &'a Path,
     vars: HashMap<String, String>,
     normalizer: Normalizer,
@@ -81,14 +86,36 @@ struct Runner<'a> {
     transcript: Transcript,
 }
 
-/// Runs `script` against `server` using the etcdctl binary `etcdctl`.
-/// Stops early if the server process exits.
-pub fn run_script(script: &Script, server: &mut Server, etcdctl: &Path) -> Transcript {
+/// Runs `script` against `cluster` using the etcdctl binary `etcdctl`.
+/// Stops early if a server process exits unexpectedly.
+pub fn run_script(script: &Script, cluster: &mut Cluster, etcdctl: &Path) -> Transcript {
     let mut vars = HashMap::new();
-    vars.insert("TMP".to_string(), server.scratch_dir.display().to_string());
-    let normalizer = Normalizer::new(&server.client_url, &server.peer_url, &server.scratch_dir);
+    vars.insert("TMP".to_string(), cluster.scratch_dir.display().to_string());
+    let mut normalizer = Normalizer::new(&cluster.scratch_dir);
+    for m in &cluster.members {
+        if cluster.clustered {
+            let p = m.var_prefix();
+            for (kind, port, url) in [
+                ("CLIENT", m.client_port, &m.client_url),
+                ("PEER", m.peer_port, &m.peer_url),
+            ] {
+                normalizer.add_port(
+                    port,
+                    &format!("{p}_{kind}_URL"),
+                    &format!("{p}_{kind}_ADDR"),
+                    &format!("{p}_{kind}_PORT"),
+                );
+                vars.insert(format!("{p}_{kind}_URL"), url.clone());
+                vars.insert(format!("{p}_{kind}_PORT"), port.to_string());
+            }
+        } else {
+            normalizer.add_port(m.client_port, "ENDPOINT", "ENDPOINT", "ENDPOINT_PORT");
+            normalizer.add_port(m.peer_port, "PEER_URL", "PEER_URL", "PEER_PORT");
+        }
+    }
+    let expected_exits = script.expected_exits();
     let mut runner = Runner {
-        server,
+        cluster,
         etcdctl,
         vars,
         normalizer,
@@ -96,17 +123,14 @@ pub fn run_script(script: &Script, server: &mut Server, etcdctl: &Path) -> Trans
         last_stdout: None,
         transcript: Transcript::default(),
     };
+    runner.sync_ids();
     for step in &script.steps {
         runner.step(step);
         // A crashed server would turn every later command into a slow
         // timeout; stop and report the crash instead.
-        if let Some(status) = runner.server.exited() {
-            runner.transcript.server_died = Some(format!(
-                "{} exited with {status} while running line {}\n{}",
-                runner.server.label,
-                step.line(),
-                runner.server.log_tail()
-            ));
+        if let Some(message) = runner.cluster.check_exits(&expected_exits) {
+            runner.transcript.server_died =
+                Some(format!("{message}\n(noticed after line {})", step.line()));
             break;
         }
     }
@@ -126,10 +150,12 @@ impl Runner<'_> {
     fn step(&mut self, step: &Step) {
         match step {
             Step::Run(cmd) => {
-                let captured = self.run(&cmd.args, cmd.stdin.as_deref(), cmd.line);
+                let endpoints = self.endpoints(cmd);
+                let captured = self.run(&endpoints, &cmd.args, cmd.stdin.as_deref(), cmd.line);
                 self.last_stdout = Some(captured.stdout.clone());
-                self.observe(cmd.line, &cmd.text, &captured);
+                self.observe_command(cmd, endpoints.len(), &captured);
             }
+            Step::Member { line, text, action } => self.member_action(*line, text, action),
             Step::Capture { line, var, pattern } => {
                 let value = self
                     .last_stdout
@@ -148,7 +174,8 @@ impl Runner<'_> {
                 }
             }
             Step::Background { name, command } => {
-                let cmd = self.etcdctl_command(&command.args, command.line);
+                let endpoints = self.endpoints(command);
+                let cmd = self.etcdctl_command(&endpoints, &command.args, command.line);
                 let stdin = command
                     .stdin
                     .as_deref()
@@ -161,6 +188,8 @@ impl Runner<'_> {
                                 running,
                                 line: command.line,
                                 text: command.text.clone(),
+                                shape: records::shape(&command.args),
+                                endpoints: endpoints.len(),
                             },
                         );
                     }
@@ -174,13 +203,25 @@ impl Runner<'_> {
                 command,
             } => {
                 let end = Instant::now() + *deadline;
+                let endpoints = self.endpoints(command);
+                let shape = records::shape(&command.args);
                 loop {
-                    let captured = self.run(&command.args, command.stdin.as_deref(), command.line);
+                    let captured = self.run(
+                        &endpoints,
+                        &command.args,
+                        command.stdin.as_deref(),
+                        command.line,
+                    );
                     // Match on a scratch copy so that polls do not number IDs.
-                    let probe = self.normalizer.clone().normalize(&captured.stdout);
+                    let probe = normalize_stdout(
+                        &mut self.normalizer.clone(),
+                        shape,
+                        endpoints.len(),
+                        &captured.stdout,
+                    );
                     if pattern.is_match(&probe) {
                         self.last_stdout = Some(captured.stdout.clone());
-                        self.observe(command.line, &command.text, &captured);
+                        self.observe_command(command, endpoints.len(), &captured);
                         break;
                     }
                     if Instant::now() >= end {
@@ -190,7 +231,7 @@ impl Runner<'_> {
                             deadline.as_secs()
                         ));
                         self.problem(command.line, format!("{}", captured.outcome));
-                        self.observe(command.line, &command.text, &captured);
+                        self.observe_command(command, endpoints.len(), &captured);
                         break;
                     }
                     std::thread::sleep(POLL_INTERVAL * 2);
@@ -237,11 +278,88 @@ impl Runner<'_> {
             self.problem(line, format!("@await {name}: {what}"));
         }
         let text = format!("{} (awaited at line {line})", bg.text);
-        self.observe(bg.line, &text, &captured);
+        self.observe(bg.line, &text, bg.shape, bg.endpoints, &captured);
     }
 
-    fn run(&mut self, args: &[String], stdin: Option<&str>, line: usize) -> Captured {
-        let cmd = self.etcdctl_command(args, line);
+    /// Carries out `@start-member`, `@kill`, `@restart`, `@leader`,
+    /// `@expect-exit`; all but `@kill` are compared by a one-line result.
+    fn member_action(&mut self, line: usize, text: &str, action: &MemberAction) {
+        let result = match action {
+            MemberAction::Kill(name) => {
+                self.cluster.kill(name);
+                return;
+            }
+            MemberAction::Start { name, flags } => {
+                let flags: Vec<String> = flags.iter().map(|f| self.expand(f, line)).collect();
+                let started = self.cluster.start_member(name, &flags);
+                self.sync_ids();
+                started.map(|()| format!("{name} started"))
+            }
+            MemberAction::Restart(name) => self
+                .cluster
+                .restart(name)
+                .map(|()| format!("{name} restarted")),
+            MemberAction::Leader(name) => self.cluster.pin_leader(name).and_then(|text| {
+                if text == format!("leader: {name}") {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }
+            }),
+            MemberAction::ExpectExit { name, deadline } => {
+                Ok(self.cluster.expect_exit(name, *deadline))
+            }
+        };
+        let (stdout, outcome) = match result {
+            Ok(text) => (format!("{text}\n"), "ok".to_string()),
+            Err(e) => {
+                let first = e.lines().next().unwrap_or_default().to_string();
+                self.problem(line, e);
+                (format!("{first}\n"), "failed".to_string())
+            }
+        };
+        let observation = Observation {
+            line,
+            text: text.to_string(),
+            stdout: self.normalizer.normalize(&stdout),
+            stderr: String::new(),
+            outcome,
+        };
+        self.transcript.observations.push(observation);
+    }
+
+    /// Pushes the member IDs the cluster knows into the normaliser and
+    /// the `$N1_ID` variables.
+    fn sync_ids(&mut self) {
+        if !self.cluster.clustered {
+            return;
+        }
+        for (name, id) in &self.cluster.ids {
+            self.normalizer.name_id(*id, &format!("<ID:{name}>"));
+            self.vars
+                .insert(format!("{}_ID", name.to_uppercase()), format!("{id:x}"));
+        }
+        if let Some(cid) = self.cluster.cluster_id {
+            self.normalizer.name_id(cid, "<CLUSTER_ID>");
+        }
+    }
+
+    /// The client URLs a command goes to.
+    fn endpoints(&self, cmd: &script::Command) -> Vec<String> {
+        match &cmd.target {
+            Some(names) => self.cluster.endpoints_of(names),
+            None => self.cluster.default_endpoints(),
+        }
+    }
+
+    fn run(
+        &mut self,
+        endpoints: &[String],
+        args: &[String],
+        stdin: Option<&str>,
+        line: usize,
+    ) -> Captured {
+        let cmd = self.etcdctl_command(endpoints, args, line);
         let stdin = stdin.map(|s| self.expand(s, line));
         run_with_timeout(cmd, stdin, COMMAND_DEADLINE).unwrap_or_else(|e| Captured {
             stdout: String::new(),
@@ -250,11 +368,11 @@ impl Runner<'_> {
         })
     }
 
-    fn etcdctl_command(&mut self, args: &[String], line: usize) -> Command {
+    fn etcdctl_command(&mut self, endpoints: &[String], args: &[String], line: usize) -> Command {
         let mut cmd = Command::new(self.etcdctl);
         scrub_env(&mut cmd);
         cmd.env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.server.client_url));
+            .arg(format!("--endpoints={}", endpoints.join(",")));
         for arg in args {
             let expanded = self.expand(arg, line);
             cmd.arg(expanded);
@@ -263,19 +381,44 @@ impl Runner<'_> {
     }
 
     fn expand(&mut self, text: &str, line: usize) -> String {
-        let (out, unknown) = script::expand(text, |name| self.vars.get(name).cloned());
+        let endpoints = self.cluster.default_endpoints().join(",");
+        let (out, unknown) = script::expand(text, |name| match name {
+            "ENDPOINTS" => Some(endpoints.clone()),
+            _ => self.vars.get(name).cloned(),
+        });
         for name in unknown {
             self.problem(line, format!("undefined variable ${name}"));
         }
         out
     }
 
-    fn observe(&mut self, line: usize, text: &str, captured: &Captured) {
+    /// Records a foreground command's result; first learns the ID of a
+    /// member that `member add` reports, so that it is masked by name.
+    fn observe_command(&mut self, cmd: &script::Command, endpoints: usize, captured: &Captured) {
+        if self.cluster.clustered {
+            self.cluster.learn_from_member_add(&captured.stdout);
+            self.sync_ids();
+        }
+        let shape = records::shape(&cmd.args);
+        self.observe(cmd.line, &cmd.text, shape, endpoints, captured);
+    }
+
+    fn observe(
+        &mut self,
+        line: usize,
+        text: &str,
+        shape: Shape,
+        endpoints: usize,
+        captured: &Captured,
+    ) {
+        let stdout = normalize_stdout(&mut self.normalizer, shape, endpoints, &captured.stdout);
+        let mut stderr = self.normalizer.normalize(&captured.stderr);
+        stderr = number_hashes(&records::sort_stderr(shape, &stderr));
         let observation = Observation {
             line,
             text: text.to_string(),
-            stdout: self.normalizer.normalize(&captured.stdout),
-            stderr: self.normalizer.normalize(&captured.stderr),
+            stdout,
+            stderr,
             outcome: captured.outcome.to_string(),
         };
         self.transcript.observations.push(observation);
@@ -286,4 +429,20 @@ impl Runner<'_> {
             .problems
             .push(format!("line {line}: {message}"));
     }
+}
+
+/// Normalises a command's stdout: masks, record order, and the answering
+/// member when the balancer chose among several endpoints.
+fn normalize_stdout(
+    normalizer: &mut Normalizer,
+    shape: Shape,
+    endpoints: usize,
+    stdout: &str,
+) -> String {
+    let mut out = normalizer.normalize(stdout);
+    out = number_hashes(&records::sort_stdout(shape, &out));
+    if shape.balanced && endpoints > 1 {
+        out = mask_responder(&out);
+    }
+    out
 }

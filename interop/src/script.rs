@@ -27,6 +27,41 @@
 //!   `@await NAME exit` instead waits for it to exit by itself.
 //! * `@until SECS REGEX etcdctl ARGS...` re-runs the command until its
 //!   normalised stdout matches REGEX (deadline SECS) and compares the last run.
+//!
+//! ## Clusters
+//!
+//! * `@cluster N` (first line of a file, before any command) runs the file
+//!   against an N-member cluster of each server instead of a single member:
+//!   members `n1`..`nN`, each on its own free loopback ports and data
+//!   directory, started with the same flags for both servers (`--name`,
+//!   `--initial-cluster`, `--initial-cluster-token interop-cluster`,
+//!   `--initial-cluster-state new`, listen/advertise URLs, plus
+//!   `@server-flags`). The harness waits until every member answers
+//!   `endpoint health` and learns the member IDs from `member list`.
+//! * `@spare NAME...` (after `@cluster`) declares members that are not
+//!   started: their ports are allocated up front so that `member add` can
+//!   name their peer URL before `@start-member` starts them.
+//! * Variables, per member (`N1` for `n1`): `$N1_CLIENT_URL`, `$N1_PEER_URL`,
+//!   `$N1_CLIENT_PORT`, `$N1_PEER_PORT`, and `$N1_ID` (hex member ID, once
+//!   known: from the start, from `member add` output, or after
+//!   `@start-member`). `$ENDPOINTS` is the default endpoint list.
+//! * Commands go to every initial member that is still running
+//!   (`--endpoints=n1,n2,n3`); `@on NAME[,NAME...]` before `etcdctl`,
+//!   `@until` or `@bg` targets only those members.
+//! * `@start-member NAME [FLAGS...]` starts a spare (after `member add`)
+//!   with `--initial-cluster-state existing` and an `--initial-cluster` built
+//!   from the current member list, and waits until it answers `endpoint
+//!   status` and every other running member lists it as started. Compared:
+//!   whether it started.
+//! * `@kill NAME` SIGKILLs a member (not compared). `@restart NAME` starts a
+//!   killed member again on its data directory (compared: whether it came up).
+//! * `@leader NAME` makes NAME the leader (`move-leader` if needed) and waits
+//!   until all running members agree; compared. Use it before commands whose
+//!   output shows the leader (`endpoint status`): which member wins an
+//!   election is not deterministic.
+//! * `@expect-exit NAME SECS` waits for a member to exit by itself (e.g.
+//!   after `member remove`) and compares how it ended. Members named here may
+//!   exit at any time without aborting the script.
 
 use std::fmt;
 use std::path::Path;
@@ -42,8 +77,44 @@ pub const AWAIT_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Script {
     /// Extra flags for both servers (from `@server-flags`).
     pub server_flags: Vec<String>,
+    /// Run against a cluster instead of a single member (from `@cluster`).
+    pub cluster: Option<ClusterSpec>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+}
+
+/// The members of a `@cluster` script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// Members `n1`..`n{size}` form the initial cluster.
+    pub size: usize,
+    /// Members declared with `@spare`, started later by `@start-member`.
+    pub spares: Vec<String>,
+}
+
+impl ClusterSpec {
+    /// The initial members' names, then the spares'.
+    pub fn all_names(&self) -> Vec<String> {
+        (1..=self.size)
+            .map(|i| format!("n{i}"))
+            .chain(self.spares.iter().cloned())
+            .collect()
+    }
+}
+
+/// A harness action on one member of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberAction {
+    /// `@start-member NAME FLAGS...`
+    Start { name: String, flags: Vec<String> },
+    /// `@kill NAME`
+    Kill(String),
+    /// `@restart NAME`
+    Restart(String),
+    /// `@leader NAME`
+    Leader(String),
+    /// `@expect-exit NAME SECS`
+    ExpectExit { name: String, deadline: Duration },
 }
 
 /// One etcdctl invocation (arguments after `etcdctl`, still unexpanded).
@@ -57,6 +128,8 @@ pub struct Command {
     pub args: Vec<String>,
     /// Text fed to stdin (from a heredoc), before variable expansion.
     pub stdin: Option<String>,
+    /// Members to send it to (`@on`); `None` means the default endpoints.
+    pub target: Option<Vec<String>>,
 }
 
 /// What `@await` waits for.
@@ -93,6 +166,12 @@ pub enum Step {
         var: String,
         pattern: Regex,
     },
+    /// Start, stop or inspect a cluster member.
+    Member {
+        line: usize,
+        text: String,
+        action: MemberAction,
+    },
 }
 
 impl Step {
@@ -102,7 +181,18 @@ impl Step {
             Step::Run(c) | Step::Background { command: c, .. } | Step::Until { command: c, .. } => {
                 c.line
             }
-            Step::Await { line, .. } | Step::Capture { line, .. } => *line,
+            Step::Await { line, .. } | Step::Capture { line, .. } | Step::Member { line, .. } => {
+                *line
+            }
+        }
+    }
+
+    /// Whether the step yields a compared observation.
+    pub fn is_compared(&self) -> bool {
+        match self {
+            Step::Run(_) | Step::Await { .. } | Step::Until { .. } => true,
+            Step::Member { action, .. } => !matches!(action, MemberAction::Kill(_)),
+            Step::Background { .. } | Step::Capture { .. } => false,
         }
     }
 }
@@ -110,10 +200,21 @@ impl Step {
 impl Script {
     /// Number of steps whose output is compared.
     pub fn compared_steps(&self) -> usize {
+        self.steps.iter().filter(|s| s.is_compared()).count()
+    }
+
+    /// Members whose process may exit by itself (named by `@expect-exit`).
+    pub fn expected_exits(&self) -> std::collections::HashSet<String> {
         self.steps
             .iter()
-            .filter(|s| matches!(s, Step::Run(_) | Step::Await { .. } | Step::Until { .. }))
-            .count()
+            .filter_map(|s| match s {
+                Step::Member {
+                    action: MemberAction::ExpectExit { name, .. },
+                    ..
+                } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -144,6 +245,7 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
     let lines: Vec<&str> = text.lines().collect();
     let mut script = Script {
         server_flags: Vec::new(),
+        cluster: None,
         steps: Vec::new(),
     };
     let mut background_names: Vec<String> = Vec::new();
@@ -185,9 +287,95 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
             stdin = Some(body);
         }
 
+        // `@on NAMES` prefixes a command.
+        let mut target = None;
+        if words[0] == "@on" {
+            if words.len() < 3 {
+                return Err(err("usage: @on NAME[,NAME...] etcdctl ARGS...".into()));
+            }
+            let names: Vec<String> = words[1].split(',').map(str::to_string).collect();
+            for name in &names {
+                check_member(&script, name).map_err(err)?;
+            }
+            target = Some(names);
+            words.drain(..2);
+        }
+
         let head = words[0].clone();
         let step = match head.as_str() {
             "etcdctl" => Step::Run(command(line_no, trimmed, &words[1..], stdin)),
+            "@cluster" => {
+                if !script.steps.is_empty() || script.cluster.is_some() {
+                    return Err(err("@cluster must come once, before any command".into()));
+                }
+                let size = match words.as_slice() {
+                    [_, n] => n.parse::<usize>().ok().filter(|n| (1..=9).contains(n)),
+                    _ => None,
+                };
+                let Some(size) = size else {
+                    return Err(err("usage: @cluster N (1 to 9 members)".into()));
+                };
+                script.cluster = Some(ClusterSpec {
+                    size,
+                    spares: Vec::new(),
+                });
+                continue;
+            }
+            "@spare" => {
+                if !script.steps.is_empty() {
+                    return Err(err("@spare must come before any command".into()));
+                }
+                let Some(spec) = script.cluster.as_mut() else {
+                    return Err(err("@spare needs a @cluster line before it".into()));
+                };
+                if words.len() < 2 {
+                    return Err(err("usage: @spare NAME...".into()));
+                }
+                for name in &words[1..] {
+                    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+                    if !valid {
+                        return Err(err(format!("bad member name `{name}` (use e.g. n4)")));
+                    }
+                    if spec.all_names().contains(name) {
+                        return Err(err(format!("member `{name}` declared twice")));
+                    }
+                    spec.spares.push(name.clone());
+                }
+                continue;
+            }
+            "@start-member" | "@kill" | "@restart" | "@leader" | "@expect-exit" => {
+                let Some(name) = words.get(1) else {
+                    return Err(err(format!("usage: {head} NAME ...")));
+                };
+                check_member(&script, name).map_err(err)?;
+                let name = name.clone();
+                let action = match (head.as_str(), &words[2..]) {
+                    ("@start-member", flags) => MemberAction::Start {
+                        name,
+                        flags: flags.to_vec(),
+                    },
+                    ("@kill", []) => MemberAction::Kill(name),
+                    ("@restart", []) => MemberAction::Restart(name),
+                    ("@leader", []) => MemberAction::Leader(name),
+                    ("@expect-exit", [secs]) => MemberAction::ExpectExit {
+                        name,
+                        deadline: Duration::from_secs(
+                            secs.parse()
+                                .map_err(|_| err(format!("bad deadline `{secs}`")))?,
+                        ),
+                    },
+                    ("@expect-exit", _) => return Err(err("usage: @expect-exit NAME SECS".into())),
+                    _ => return Err(err(format!("usage: {head} NAME"))),
+                };
+                Step::Member {
+                    line: line_no,
+                    text: trimmed.to_string(),
+                    action,
+                }
+            }
             "@server-flags" => {
                 if !script.steps.is_empty() {
                     return Err(err("@server-flags must come before any command".into()));
@@ -260,9 +448,35 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
                 )))
             }
         };
+        let mut step = step;
+        if let Some(names) = target {
+            match &mut step {
+                Step::Run(c)
+                | Step::Until { command: c, .. }
+                | Step::Background { command: c, .. } => {
+                    c.target = Some(names);
+                }
+                _ => return Err(err("@on must prefix `etcdctl`, `@until` or `@bg`".into())),
+            }
+        }
         script.steps.push(step);
     }
     Ok(script)
+}
+
+/// Checks that `name` is a member declared by `@cluster` / `@spare`.
+fn check_member(script: &Script, name: &str) -> Result<(), String> {
+    let Some(spec) = &script.cluster else {
+        return Err("member directives need a @cluster line first".into());
+    };
+    if spec.all_names().iter().any(|n| n == name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown member `{name}` (declared: {})",
+            spec.all_names().join(", ")
+        ))
+    }
 }
 
 fn command(line: usize, text: &str, args: &[String], stdin: Option<String>) -> Command {
@@ -271,6 +485,7 @@ fn command(line: usize, text: &str, args: &[String], stdin: Option<String>) -> C
         text: text.to_string(),
         args: args.to_vec(),
         stdin,
+        target: None,
     }
 }
 
@@ -384,6 +599,43 @@ mod tests {
             txn.stdin.as_deref(),
             Some("value(\"a\") = \"1\"\n\nput a 2\n\n")
         );
+    }
+
+    #[test]
+    fn parses_cluster_directives() {
+        let script = parse(
+            "@cluster 3\n@spare n4 n5\netcdctl member list\n@on n2,n3 etcdctl get a\n\
+             @on n4 @until 5 'x' etcdctl get a\n@start-member n4 --foo\n@kill n1\n\
+             @restart n1\n@leader n2\n@expect-exit n4 10\n",
+        )
+        .expect("valid script");
+        assert_eq!(
+            script.cluster,
+            Some(ClusterSpec {
+                size: 3,
+                spares: vec!["n4".into(), "n5".into()]
+            })
+        );
+        assert_eq!(script.steps.len(), 8);
+        assert_eq!(script.compared_steps(), 7);
+        let Step::Run(on) = &script.steps[1] else {
+            panic!("second step should be a command");
+        };
+        assert_eq!(on.target.as_deref(), Some(&["n2".into(), "n3".into()][..]));
+        assert!(
+            matches!(&script.steps[2], Step::Until { command, .. } if command.target.is_some())
+        );
+        assert!(matches!(
+            &script.steps[3],
+            Step::Member { action: MemberAction::Start { flags, .. }, .. } if flags == &["--foo"]
+        ));
+        assert_eq!(
+            script.expected_exits().into_iter().collect::<Vec<_>>(),
+            ["n4"]
+        );
+        assert!(parse("@cluster 3\n@on n9 etcdctl get a\n").is_err());
+        assert!(parse("@kill n1\n").is_err());
+        assert!(parse("etcdctl get a\n@cluster 3\n").is_err());
     }
 
     #[test]

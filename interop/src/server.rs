@@ -1,23 +1,33 @@
-//! Starting a single-member etcd-compatible server on loopback.
+//! Starting etcd-compatible servers on loopback: a single member, or a
+//! cluster of named members (`@cluster`) that can grow, shrink and lose
+//! members while a script runs.
 //!
 //! Both the reference etcd and the server under test are launched with the
-//! exact same etcd command-line flags, on freshly picked free ports and a
-//! fresh data directory, so that revisions and outputs can be compared.
+//! exact same etcd command-line flags, on freshly picked free ports and fresh
+//! data directories, so that revisions and outputs can be compared.
 
-use std::fs::File;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::LazyLock;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use regex::Regex;
 use tempfile::TempDir;
 
-use crate::process::{run_with_timeout, ChildGuard, Outcome, POLL_INTERVAL};
+use crate::process::{run_with_timeout, Captured, ChildGuard, Outcome, POLL_INTERVAL};
+use crate::script::ClusterSpec;
 
 /// How long a server may take to answer `etcdctl endpoint health`.
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long `@leader` may take to move and confirm the leadership.
+pub const LEADER_DEADLINE: Duration = Duration::from_secs(15);
+
+/// `--initial-cluster-token` of every `@cluster`.
+pub const CLUSTER_TOKEN: &str = "interop-cluster";
 
 /// Environment variable prefixes that must not leak into child processes:
 /// etcd reads `ETCD_*` as flags and etcdctl reads `ETCDCTL_*`.
@@ -33,38 +43,110 @@ pub fn scrub_env(cmd: &mut Command) {
     }
 }
 
-/// A running server; killed and its data directory removed on drop.
+/// Runs etcdctl (v3 API, short timeouts) against `endpoints` for the harness
+/// itself; the output is not compared.
+pub fn etcdctl_raw(
+    etcdctl: &Path,
+    endpoints: &[String],
+    args: &[&str],
+) -> Result<Captured, String> {
+    let mut cmd = Command::new(etcdctl);
+    scrub_env(&mut cmd);
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .args(["--dial-timeout=1s", "--command-timeout=2s"])
+        .args(args);
+    run_with_timeout(cmd, None, Duration::from_secs(10)).map_err(|e| {
+        format!(
+            "cannot run `{}`: {e} (is etcdctl installed?)",
+            etcdctl.display()
+        )
+    })
+}
+
+/// Where a member's process stands.
 #[derive(Debug)]
-pub struct Server {
-    /// Which server this is, for messages ("etcd", "server under test").
-    pub label: String,
+pub enum MemberState {
+    /// A `@spare` member that has not been started yet.
+    NotStarted,
+    Running(ChildGuard),
+    /// Killed by `@kill`.
+    Killed,
+    /// Exited by itself (e.g. after being removed from the cluster).
+    Exited(ExitStatus),
+}
+
+/// One server process of a deployment.
+#[derive(Debug)]
+pub struct Member {
+    /// `n1`, `n2`, ... (`default` in single-member mode).
+    pub name: String,
     /// `http://127.0.0.1:PORT` clients connect to.
     pub client_url: String,
     /// `http://127.0.0.1:PORT` of the peer listener.
     pub peer_url: String,
-    /// Scratch directory for files commands write (e.g. snapshots).
-    pub scratch_dir: PathBuf,
+    pub client_port: u16,
+    pub peer_port: u16,
+    /// Part of the initial cluster (as opposed to a `@spare`).
+    pub initial: bool,
+    pub state: MemberState,
+    data_dir: PathBuf,
     log_path: PathBuf,
-    // Field order matters: the process must die before its directory goes.
-    process: ChildGuard,
-    _dir: TempDir,
+    /// The flags of the last start, reused by `@restart`.
+    args: Vec<String>,
 }
 
-impl Server {
-    /// Starts `binary` with the standard single-member flags plus `extra_flags`
-    /// and waits until it answers `etcdctl endpoint health`.
+impl Member {
+    pub fn is_running(&self) -> bool {
+        matches!(self.state, MemberState::Running(_))
+    }
+
+    /// `N1` for `n1`: the prefix of its script variables and placeholders.
+    pub fn var_prefix(&self) -> String {
+        self.name.to_uppercase()
+    }
+}
+
+/// The reference etcd or the server under test: one member, or a cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Which server this is, for messages ("reference etcd", "server under test").
+    pub label: String,
+    /// Started by `@cluster` (as opposed to the classic single member).
+    pub clustered: bool,
+    /// All declared members: the initial ones first, then the spares.
+    /// (Dropping a running member kills it.)
+    pub members: Vec<Member>,
+    /// Member IDs learnt so far, by member name.
+    pub ids: BTreeMap<String, u64>,
+    pub cluster_id: Option<u64>,
+    /// Scratch directory for files commands write (e.g. snapshots).
+    pub scratch_dir: PathBuf,
+    binary: PathBuf,
+    etcdctl: PathBuf,
+    extra_flags: Vec<String>,
+    // Declared after `members` on purpose: fields drop in order, so the
+    // processes die before their directory is removed.
+    dir: TempDir,
+}
+
+impl Cluster {
+    /// Starts the deployment a script asks for: a single member named
+    /// `default`, or the initial members of `spec`; waits until every member
+    /// answers `etcdctl endpoint health` and, for a cluster, learns the member IDs.
     pub fn start(
         label: &str,
         binary: &Path,
         etcdctl: &Path,
+        spec: Option<&ClusterSpec>,
         extra_flags: &[String],
     ) -> Result<Self, String> {
         // A port picked by binding :0 can be taken by someone else before the
         // server binds it; retry with new ports if that is why it died.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::start_once(label, binary, etcdctl, extra_flags) {
-                Ok(server) => return Ok(server),
+            match Self::start_once(label, binary, etcdctl, spec, extra_flags) {
+                Ok(cluster) => return Ok(cluster),
                 Err(StartError::Fatal(e)) => return Err(e),
                 Err(StartError::Retry(e)) => last_error = e,
             }
@@ -76,69 +158,167 @@ impl Server {
         label: &str,
         binary: &Path,
         etcdctl: &Path,
+        spec: Option<&ClusterSpec>,
         extra_flags: &[String],
     ) -> Result<Self, StartError> {
+        let fatal = |what: &str, e: std::io::Error| StartError::Fatal(format!("{what}: {e}"));
         let dir = tempfile::Builder::new()
             .prefix("interop-")
             .tempdir()
-            .map_err(|e| StartError::Fatal(format!("cannot create temp dir: {e}")))?;
-        let data_dir = dir.path().join("data");
+            .map_err(|e| fatal("cannot create temp dir", e))?;
         let scratch_dir = dir.path().join("scratch");
-        std::fs::create_dir(&scratch_dir)
-            .map_err(|e| StartError::Fatal(format!("cannot create scratch dir: {e}")))?;
-        let log_path = dir.path().join("server.log");
-        let log = File::create(&log_path)
-            .map_err(|e| StartError::Fatal(format!("cannot create server log: {e}")))?;
+        std::fs::create_dir(&scratch_dir).map_err(|e| fatal("cannot create scratch dir", e))?;
+
+        let (names, initial) = match spec {
+            None => (vec!["default".to_string()], 1),
+            Some(spec) => (spec.all_names(), spec.size),
+        };
+        let ports = free_ports(names.len() * 2).map_err(|e| fatal("cannot pick free ports", e))?;
+        let members = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let (client_port, peer_port) = (ports[2 * i], ports[2 * i + 1]);
+                let data_dir = match spec {
+                    None => dir.path().join("data"),
+                    Some(_) => dir.path().join(format!("{name}.data")),
+                };
+                let log_path = match spec {
+                    None => dir.path().join("server.log"),
+                    Some(_) => dir.path().join(format!("{name}.log")),
+                };
+                Member {
+                    name: name.clone(),
+                    client_url: format!("http://127.0.0.1:{client_port}"),
+                    peer_url: format!("http://127.0.0.1:{peer_port}"),
+                    client_port,
+                    peer_port,
+                    initial: i < initial,
+                    state: MemberState::NotStarted,
+                    data_dir,
+                    log_path,
+                    args: Vec::new(),
+                }
+            })
+            .collect();
+        let mut cluster = Cluster {
+            label: label.to_string(),
+            clustered: spec.is_some(),
+            members,
+            ids: BTreeMap::new(),
+            cluster_id: None,
+            scratch_dir,
+            binary: binary.to_path_buf(),
+            etcdctl: etcdctl.to_path_buf(),
+            extra_flags: extra_flags.to_vec(),
+            dir,
+        };
+
+        let initial_cluster = cluster.members[..initial]
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        for i in 0..initial {
+            let mut args = cluster.base_args(i, &initial_cluster);
+            if cluster.clustered {
+                args.extend(["--initial-cluster-state".to_string(), "new".to_string()]);
+            }
+            args.extend(cluster.extra_flags.iter().cloned());
+            cluster.spawn(i, args).map_err(StartError::Fatal)?;
+        }
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        for i in 0..initial {
+            cluster.wait_ready(i, &["endpoint", "health"], deadline)?;
+        }
+        if cluster.clustered {
+            cluster
+                .learn_ids_until(deadline, |c| {
+                    c.members
+                        .iter()
+                        .filter(|m| m.initial)
+                        .all(|m| c.ids.contains_key(&m.name))
+                })
+                .map_err(StartError::Fatal)?;
+        }
+        Ok(cluster)
+    }
+
+    /// The flags every start of member `i` gets (identity, URLs, cluster).
+    fn base_args(&self, i: usize, initial_cluster: &str) -> Vec<String> {
+        let m = &self.members[i];
+        let mut args: Vec<String> = [
+            "--name",
+            &m.name,
+            "--data-dir",
+            &m.data_dir.display().to_string(),
+            "--listen-client-urls",
+            &m.client_url,
+            "--advertise-client-urls",
+            &m.client_url,
+            "--listen-peer-urls",
+            &m.peer_url,
+            "--initial-advertise-peer-urls",
+            &m.peer_url,
+            "--initial-cluster",
+            initial_cluster,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if self.clustered {
+            args.extend([
+                "--initial-cluster-token".to_string(),
+                CLUSTER_TOKEN.to_string(),
+            ]);
+        }
+        args
+    }
+
+    fn spawn(&mut self, i: usize, args: Vec<String>) -> Result<(), String> {
+        let label = self.label.clone();
+        let binary = self.binary.clone();
+        let m = &mut self.members[i];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m.log_path)
+            .map_err(|e| format!("cannot create server log: {e}"))?;
         let log_err = log
             .try_clone()
-            .map_err(|e| StartError::Fatal(format!("cannot clone log handle: {e}")))?;
-
-        let [client_port, peer_port] =
-            free_ports().map_err(|e| StartError::Fatal(format!("cannot pick free ports: {e}")))?;
-        let client_url = format!("http://127.0.0.1:{client_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
-
-        let mut cmd = Command::new(binary);
-        cmd.arg("--name")
-            .arg("default")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--listen-client-urls", &client_url])
-            .args(["--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("default={peer_url}")])
-            .args(extra_flags)
+            .map_err(|e| format!("cannot clone log handle: {e}"))?;
+        let mut cmd = Command::new(&binary);
+        cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
         scrub_env(&mut cmd);
         let child = cmd.spawn().map_err(|e| {
-            StartError::Fatal(format!("{label}: cannot start `{}`: {e}", binary.display()))
+            format!(
+                "{label}: cannot start member {} (`{}`): {e}",
+                m.name,
+                binary.display()
+            )
         })?;
-        let mut server = Server {
-            label: label.to_string(),
-            client_url,
-            peer_url,
-            scratch_dir,
-            log_path,
-            process: ChildGuard::new(child),
-            _dir: dir,
-        };
-        server.wait_ready(etcdctl)?;
-        Ok(server)
+        m.args = args;
+        m.state = MemberState::Running(ChildGuard::new(child));
+        Ok(())
     }
 
-    /// Polls `etcdctl endpoint health` until it succeeds or the deadline passes.
-    fn wait_ready(&mut self, etcdctl: &Path) -> Result<(), StartError> {
-        let deadline = Instant::now() + STARTUP_DEADLINE;
+    /// Polls `etcdctl <probe>` against member `i` until it succeeds.
+    fn wait_ready(
+        &mut self,
+        i: usize,
+        probe: &[&str],
+        deadline: Instant,
+    ) -> Result<(), StartError> {
         loop {
-            if let Some(status) = self.process.try_wait() {
+            if let Some(status) = self.poll_exit(i) {
                 let message = format!(
-                    "{} (pid {}) exited during startup with {status}\n{}",
+                    "{} member {} exited during startup with {status}\n{}",
                     self.label,
-                    self.process.id(),
-                    self.log_tail()
+                    self.members[i].name,
+                    self.log_tail(i)
                 );
                 let port_taken = message.to_lowercase().contains("address already in use");
                 return Err(if port_taken {
@@ -147,56 +327,469 @@ impl Server {
                     StartError::Fatal(message)
                 });
             }
-            let mut cmd = Command::new(etcdctl);
-            cmd.arg(format!("--endpoints={}", self.client_url))
-                .args(["--dial-timeout=1s", "--command-timeout=2s"])
-                .args(["endpoint", "health"]);
-            scrub_env(&mut cmd);
-            cmd.env("ETCDCTL_API", "3");
-            let last = match run_with_timeout(cmd, None, Duration::from_secs(10)) {
+            let url = self.members[i].client_url.clone();
+            let last = match etcdctl_raw(&self.etcdctl, std::slice::from_ref(&url), probe) {
                 Ok(out) if out.outcome == Outcome::Exited(0) => return Ok(()),
                 Ok(out) => format!("{}{}({})", out.stdout, out.stderr, out.outcome),
-                Err(e) => {
-                    return Err(StartError::Fatal(format!(
-                        "cannot run `{}`: {e} (is etcdctl installed?)",
-                        etcdctl.display()
-                    )))
-                }
+                Err(e) => return Err(StartError::Fatal(e)),
             };
             if Instant::now() >= deadline {
                 return Err(StartError::Fatal(format!(
-                    "{} at {} not healthy after {}s; last `etcdctl endpoint health`:\n{last}\n{}",
+                    "{} member {} at {url} not ready after {}s; last `etcdctl {}`:\n{last}\n{}",
                     self.label,
-                    self.client_url,
+                    self.members[i].name,
                     STARTUP_DEADLINE.as_secs(),
-                    self.log_tail()
+                    probe.join(" "),
+                    self.log_tail(i)
                 )));
             }
             std::thread::sleep(POLL_INTERVAL * 2);
         }
     }
 
-    /// Returns the exit status if the server process has exited.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.process.try_wait()
+    /// Records and returns the exit status if member `i` exited by itself.
+    fn poll_exit(&mut self, i: usize) -> Option<ExitStatus> {
+        let m = &mut self.members[i];
+        let MemberState::Running(guard) = &mut m.state else {
+            return None;
+        };
+        let status = guard.try_wait()?;
+        m.state = MemberState::Exited(status);
+        Some(status)
     }
 
-    /// The last lines of the server's log (without terminal colours), for
+    /// Index of the member called `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.members.iter().position(|m| m.name == name)
+    }
+
+    /// The endpoints commands go to by default: every initial member that
+    /// is still running (all of them until `@kill` or a removal).
+    pub fn default_endpoints(&self) -> Vec<String> {
+        let live: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.initial && m.is_running())
+            .map(|m| m.client_url.clone())
+            .collect();
+        if live.is_empty() {
+            // Let etcdctl report the dead endpoint instead of passing nothing.
+            vec![self.members[0].client_url.clone()]
+        } else {
+            live
+        }
+    }
+
+    /// Client URLs of the named members (names were checked by the parser).
+    pub fn endpoints_of(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .filter_map(|n| self.index(n))
+            .map(|i| self.members[i].client_url.clone())
+            .collect()
+    }
+
+    /// Checks every running member; returns a message for the first one that
+    /// exited unless its exit is `expected` (`@expect-exit`).
+    pub fn check_exits(&mut self, expected: &HashSet<String>) -> Option<String> {
+        for i in 0..self.members.len() {
+            if let Some(status) = self.poll_exit(i) {
+                let name = &self.members[i].name;
+                if !expected.contains(name) {
+                    let who = if self.clustered {
+                        format!("{} member {name}", self.label)
+                    } else {
+                        self.label.clone()
+                    };
+                    return Some(format!("{who} exited with {status}\n{}", self.log_tail(i)));
+                }
+            }
+        }
+        None
+    }
+
+    /// `@kill NAME`: SIGKILL, no shutdown.
+    pub fn kill(&mut self, name: &str) {
+        if let Some(i) = self.index(name) {
+            if let MemberState::Running(guard) = &mut self.members[i].state {
+                guard.kill();
+                self.members[i].state = MemberState::Killed;
+            }
+        }
+    }
+
+    /// `@restart NAME`: starts a stopped member again on its data directory
+    /// with the flags of its last start; ready once `endpoint status` answers.
+    pub fn restart(&mut self, name: &str) -> Result<(), String> {
+        let i = self.index(name).ok_or(format!("no member {name}"))?;
+        let m = &self.members[i];
+        if m.is_running() {
+            return Err(format!("member {name} is still running"));
+        }
+        if m.args.is_empty() {
+            return Err(format!("member {name} was never started"));
+        }
+        let args = m.args.clone();
+        self.spawn(i, args)?;
+        self.wait_ready(
+            i,
+            &["endpoint", "status"],
+            Instant::now() + STARTUP_DEADLINE,
+        )
+        .map_err(StartError::into_message)
+    }
+
+    /// `@start-member NAME FLAGS...`: starts a spare member that was added
+    /// with `member add`, as etcdctl's `member add` output tells one to:
+    /// `--initial-cluster` lists the current members (the new one under
+    /// NAME) and `--initial-cluster-state existing`. Ready once it answers
+    /// `endpoint status` (a learner serves no health check) and every other
+    /// running member lists it as started.
+    pub fn start_member(&mut self, name: &str, flags: &[String]) -> Result<(), String> {
+        let i = self.index(name).ok_or(format!("no member {name}"))?;
+        if self.members[i].is_running() {
+            return Err(format!("member {name} is already running"));
+        }
+        let list = self.member_list()?;
+        let mut initial_cluster = Vec::new();
+        for entry in &list.members {
+            let entry_name = if entry.name.is_empty() {
+                // Unstarted members have no name yet: recognise ours by URL.
+                self.members
+                    .iter()
+                    .find(|m| entry.peer_urls.contains(&m.peer_url))
+                    .map_or_else(String::new, |m| m.name.clone())
+            } else {
+                entry.name.clone()
+            };
+            for url in &entry.peer_urls {
+                initial_cluster.push(format!("{entry_name}={url}"));
+            }
+        }
+        let mut args = self.base_args(i, &initial_cluster.join(","));
+        args.extend([
+            "--initial-cluster-state".to_string(),
+            "existing".to_string(),
+        ]);
+        args.extend(self.extra_flags.iter().cloned());
+        args.extend(flags.iter().cloned());
+        self.spawn(i, args)?;
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        self.wait_ready(i, &["endpoint", "status"], deadline)
+            .map_err(StartError::into_message)?;
+        self.wait_listed_everywhere(name, deadline)?;
+        // The script may still need the ID of a member added without
+        // `member add` output the harness could read.
+        self.learn_ids_until(deadline, |c| c.ids.contains_key(name))
+    }
+
+    /// Waits until every other running member lists `name` as started
+    /// (with its name): etcd serves clients only after the new member has
+    /// published itself, but other members apply that a little later.
+    fn wait_listed_everywhere(&self, name: &str, deadline: Instant) -> Result<(), String> {
+        let others: Vec<(String, String)> = self
+            .members
+            .iter()
+            .filter(|m| m.is_running() && m.name != name)
+            .map(|m| (m.name.clone(), m.client_url.clone()))
+            .collect();
+        for (other, url) in others {
+            loop {
+                let out = etcdctl_raw(
+                    &self.etcdctl,
+                    std::slice::from_ref(&url),
+                    &["member", "list", "-w", "json"],
+                )?;
+                let listed = out.outcome == Outcome::Exited(0)
+                    && parse_member_list(&out.stdout)
+                        .members
+                        .iter()
+                        .any(|e| e.name == name);
+                if listed {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "{name} answers `endpoint status`, but {other} does not list it as \
+                         started within {}s: {}{}",
+                        STARTUP_DEADLINE.as_secs(),
+                        out.stdout,
+                        out.stderr
+                    ));
+                }
+                std::thread::sleep(POLL_INTERVAL * 2);
+            }
+        }
+        Ok(())
+    }
+
+    /// `@expect-exit NAME SECS`: waits for the member to exit by itself.
+    /// Returns the compared text: how it ended, or that it is still running.
+    pub fn expect_exit(&mut self, name: &str, deadline: Duration) -> String {
+        let Some(i) = self.index(name) else {
+            return format!("no member {name}");
+        };
+        let end = Instant::now() + deadline;
+        loop {
+            self.poll_exit(i);
+            match &self.members[i].state {
+                MemberState::Exited(status) => {
+                    return match status.code() {
+                        Some(code) => format!("{name} exited with code {code}"),
+                        None => format!("{name} was killed by a signal"),
+                    }
+                }
+                MemberState::Running(_) if Instant::now() < end => {
+                    std::thread::sleep(POLL_INTERVAL)
+                }
+                MemberState::Running(_) => {
+                    return format!("{name} still running after {}s", deadline.as_secs())
+                }
+                MemberState::Killed => return format!("{name} was killed by the harness"),
+                MemberState::NotStarted => return format!("{name} was never started"),
+            }
+        }
+    }
+
+    /// `@leader NAME`: makes NAME the leader (`etcdctl move-leader` if it is
+    /// not) and waits until every running member reports it as leader.
+    /// Returns the compared text.
+    pub fn pin_leader(&mut self, name: &str) -> Result<String, String> {
+        let Some(&target) = self.ids.get(name) else {
+            return Err(format!("the member ID of {name} is not known"));
+        };
+        let end = Instant::now() + LEADER_DEADLINE;
+        let mut last_move: Option<Instant> = None;
+        let mut last_seen;
+        loop {
+            let running: Vec<String> = self
+                .members
+                .iter()
+                .filter(|m| m.is_running())
+                .map(|m| m.client_url.clone())
+                .collect();
+            let out = etcdctl_raw(
+                &self.etcdctl,
+                &running,
+                &["endpoint", "status", "-w", "json"],
+            )?;
+            let leaders = parse_leaders(&out.stdout);
+            let agreed = leaders.len() == running.len() && leaders.values().all(|&l| l == target);
+            if agreed {
+                return Ok(format!("leader: {name}"));
+            }
+            last_seen = format!(
+                "leaders reported (member -> leader): {}",
+                leaders
+                    .iter()
+                    .map(|(m, l)| format!("{} -> {}", self.id_name(*m), self.id_name(*l)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let someone_else = leaders.values().any(|&l| l != 0 && l != target);
+            let due = last_move.is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
+            if someone_else && due {
+                last_move = Some(Instant::now());
+                let _ = etcdctl_raw(
+                    &self.etcdctl,
+                    &running,
+                    &["move-leader", &format!("{target:x}")],
+                );
+            }
+            if Instant::now() >= end {
+                return Ok(format!(
+                    "leader: {name} not confirmed within {}s; {last_seen}",
+                    LEADER_DEADLINE.as_secs()
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL * 4);
+        }
+    }
+
+    fn id_name(&self, id: u64) -> String {
+        self.ids
+            .iter()
+            .find(|(_, &v)| v == id)
+            .map_or_else(|| format!("{id:x}"), |(n, _)| n.clone())
+    }
+
+    /// `member list -w json` from a running initial member (any member if
+    /// none), parsed.
+    pub fn member_list(&self) -> Result<MemberList, String> {
+        let mut endpoints = self.default_endpoints();
+        if !self.members.iter().any(|m| m.initial && m.is_running()) {
+            endpoints = self
+                .members
+                .iter()
+                .filter(|m| m.is_running())
+                .map(|m| m.client_url.clone())
+                .collect();
+        }
+        let out = etcdctl_raw(&self.etcdctl, &endpoints, &["member", "list", "-w", "json"])?;
+        if out.outcome != Outcome::Exited(0) {
+            return Err(format!(
+                "`etcdctl member list` failed ({}): {}{}",
+                out.outcome, out.stdout, out.stderr
+            ));
+        }
+        Ok(parse_member_list(&out.stdout))
+    }
+
+    /// Polls `member list` until `done` holds (or the deadline passes),
+    /// recording member IDs by name (or by peer URL for unnamed members).
+    fn learn_ids_until(
+        &mut self,
+        deadline: Instant,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<(), String> {
+        loop {
+            let list = self.member_list();
+            if let Ok(list) = &list {
+                self.learn_from_list(list);
+                if done(self) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{}: member list does not name every member within the deadline: {:?}",
+                    self.label, list
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL * 2);
+        }
+    }
+
+    fn learn_from_list(&mut self, list: &MemberList) {
+        if list.cluster_id != 0 {
+            self.cluster_id = Some(list.cluster_id);
+        }
+        for entry in &list.members {
+            let by_name = self.index(&entry.name).filter(|_| !entry.name.is_empty());
+            let by_url = || {
+                self.members
+                    .iter()
+                    .position(|m| entry.peer_urls.contains(&m.peer_url))
+            };
+            if let Some(i) = by_name.or_else(by_url) {
+                let name = self.members[i].name.clone();
+                self.ids.entry(name).or_insert(entry.id);
+            }
+        }
+    }
+
+    /// Learns the ID of a member from `etcdctl member add` output
+    /// (`Member ID added to cluster CID` plus the new member's peer URLs).
+    pub fn learn_from_member_add(&mut self, stdout: &str) {
+        static ADDED: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"Member +([0-9a-f]+) added to cluster +([0-9a-f]+)")
+                .expect("member add regex is valid")
+        });
+        static PEERS: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r#"ETCD_INITIAL_ADVERTISE_PEER_URLS="([^"]*)""#)
+                .expect("peer urls regex is valid")
+        });
+        let (Some(added), Some(peers)) = (ADDED.captures(stdout), PEERS.captures(stdout)) else {
+            return;
+        };
+        let (Ok(id), Ok(cid)) = (
+            u64::from_str_radix(&added[1], 16),
+            u64::from_str_radix(&added[2], 16),
+        ) else {
+            return;
+        };
+        let urls: Vec<&str> = peers[1].split(',').collect();
+        if let Some(m) = self
+            .members
+            .iter()
+            .find(|m| urls.contains(&m.peer_url.as_str()))
+        {
+            self.ids.insert(m.name.clone(), id);
+        }
+        self.cluster_id.get_or_insert(cid);
+    }
+
+    /// The last lines of member `i`'s log (without terminal colours), for
     /// failure messages.
-    pub fn log_tail(&self) -> String {
+    pub fn log_tail(&self, i: usize) -> String {
         static ANSI: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").expect("ANSI escape regex is valid")
         });
-        let raw = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let m = &self.members[i];
+        let raw = std::fs::read_to_string(&m.log_path).unwrap_or_default();
         let text = ANSI.replace_all(&raw, "");
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(30)..];
         format!(
-            "--- last log lines of {} ---\n{}",
+            "--- last log lines of {} member {} ({}) ---\n{}",
             self.label,
+            m.name,
+            self.dir.path().display(),
             tail.join("\n")
         )
     }
+}
+
+/// Parsed `etcdctl member list -w json`.
+#[derive(Debug, Default, Clone)]
+pub struct MemberList {
+    pub cluster_id: u64,
+    pub members: Vec<MemberEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberEntry {
+    pub id: u64,
+    /// Empty until the member has started and published itself.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+}
+
+/// Parses etcdctl's JSON member list (etcdctl prints the fields of each
+/// member in a fixed order, and omits an empty name).
+pub fn parse_member_list(json: &str) -> MemberList {
+    static CLUSTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#""cluster_id":(\d+)"#).expect("cluster id regex is valid"));
+    static MEMBER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"\{"ID":(\d+)(?:,"name":"([^"]*)")?,"peerURLs":\[([^\]]*)\]"#)
+            .expect("member regex is valid")
+    });
+    let cluster_id = CLUSTER
+        .captures(json)
+        .and_then(|c| c[1].parse().ok())
+        .unwrap_or(0);
+    let members = MEMBER
+        .captures_iter(json)
+        .filter_map(|c| {
+            Some(MemberEntry {
+                id: c[1].parse().ok()?,
+                name: c
+                    .get(2)
+                    .map_or_else(String::new, |m| m.as_str().to_string()),
+                peer_urls: c[3]
+                    .split(',')
+                    .map(|u| u.trim_matches('"').to_string())
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+            })
+        })
+        .collect();
+    MemberList {
+        cluster_id,
+        members,
+    }
+}
+
+/// Parses `endpoint status -w json`: member ID -> the leader it reports.
+fn parse_leaders(json: &str) -> BTreeMap<u64, u64> {
+    static STATUS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#""member_id":(\d+)[^}]*\}[^}]*?"leader":(\d+)"#)
+            .expect("status regex is valid")
+    });
+    STATUS
+        .captures_iter(json)
+        .filter_map(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)))
+        .collect()
 }
 
 enum StartError {
@@ -206,9 +799,65 @@ enum StartError {
     Fatal(String),
 }
 
-/// Picks two distinct free loopback ports by binding port 0, then releases them.
-fn free_ports() -> std::io::Result<[u16; 2]> {
-    let a = TcpListener::bind("127.0.0.1:0")?;
-    let b = TcpListener::bind("127.0.0.1:0")?;
-    Ok([a.local_addr()?.port(), b.local_addr()?.port()])
+impl StartError {
+    fn into_message(self) -> String {
+        match self {
+            StartError::Retry(m) | StartError::Fatal(m) => m,
+        }
+    }
+}
+
+/// Picks `n` distinct free loopback ports by binding port 0, then releases
+/// them. Ports are never handed out twice by this process, so the reference
+/// and the server under test (started concurrently) cannot get the same one.
+fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    static HANDED_OUT: LazyLock<Mutex<HashSet<u16>>> = LazyLock::new(Mutex::default);
+    let mut handed_out = HANDED_OUT.lock().expect("port registry mutex poisoned");
+    let mut listeners = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        // Keep the listener open either way so the OS moves on to another port.
+        listeners.push(listener);
+        if handed_out.insert(port) {
+            ports.push(port);
+        }
+        if listeners.len() > n + 1000 {
+            return Err(std::io::Error::other("no unused free ports"));
+        }
+    }
+    Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_member_list_and_status() {
+        let list = parse_member_list(
+            r#"{"header":{"cluster_id":15583897062594202283,"member_id":1,"raft_term":2},"members":[{"ID":1583637705238954440,"name":"n3","peerURLs":["http://127.0.0.1:32383"],"clientURLs":["http://127.0.0.1:32373"]},{"ID":10803441770901586977,"peerURLs":["http://127.0.0.1:32384","http://127.0.0.1:1"],"isLearner":true}]}"#,
+        );
+        assert_eq!(list.cluster_id, 15583897062594202283);
+        assert_eq!(list.members.len(), 2);
+        assert_eq!(list.members[0].name, "n3");
+        assert_eq!(list.members[1].name, "");
+        assert_eq!(
+            list.members[1].peer_urls,
+            ["http://127.0.0.1:32384", "http://127.0.0.1:1"]
+        );
+        let leaders = parse_leaders(
+            r#"[{"Endpoint":"a","Status":{"header":{"cluster_id":1,"member_id":7,"revision":1,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":9,"raftIndex":8}},{"Endpoint":"b","Status":{"header":{"cluster_id":1,"member_id":9,"revision":1,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":9}}]"#,
+        );
+        assert_eq!(leaders.into_iter().collect::<Vec<_>>(), [(7, 9), (9, 9)]);
+    }
+
+    #[test]
+    fn free_ports_are_distinct_and_never_reused() {
+        let a = free_ports(4).expect("ports");
+        let b = free_ports(4).expect("ports");
+        let all: HashSet<u16> = a.iter().chain(&b).copied().collect();
+        assert_eq!(all.len(), 8);
+    }
 }

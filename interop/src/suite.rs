@@ -1,6 +1,7 @@
 //! Orchestration: configuration from the environment, case discovery, and
 //! running one case file against a fresh reference etcd and a fresh server
-//! under test side by side.
+//! under test (each a single member, or a cluster for `@cluster` files)
+//! side by side.
 //!
 //! Environment variables:
 //! * `ETCD_RS_BIN` - server under test (default `$CARGO_TARGET_DIR/debug/etcd-rs`, or
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::report;
 use crate::runner::{run_script, Transcript};
 use crate::script::{self, Script};
-use crate::server::Server;
+use crate::server::Cluster;
 
 /// Where everything lives.
 #[derive(Debug, Clone)]
@@ -206,9 +207,15 @@ fn run_on(
     config: &Config,
     script: &Script,
 ) -> Result<Transcript, String> {
-    let mut server = Server::start(label, binary, &config.etcdctl, &script.server_flags)?;
-    let transcript = run_script(script, &mut server, &config.etcdctl);
-    // Dropping `server` kills it and removes its data directory.
-    drop(server);
+    let mut cluster = Cluster::start(
+        label,
+        binary,
+        &config.etcdctl,
+        script.cluster.as_ref(),
+        &script.server_flags,
+    )?;
+    let transcript = run_script(script, &mut cluster, &config.etcdctl);
+    // Dropping `cluster` kills its members and removes their data directories.
+    drop(cluster);
     Ok(transcript)
 }

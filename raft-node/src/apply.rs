@@ -179,9 +179,7 @@ impl Applier {
         );
         self.waiters.trigger(ctx.request_id, Ok(Applied::Nothing));
         if cc.get_change_type() == ConfChangeType::RemoveNode && cc.node_id == self.my_id {
-            return Err(ServerError::Internal(
-                "the member has been permanently removed from the cluster".into(),
-            ));
+            return Err(ServerError::Removed);
         }
         Ok(())
     }

@@ -27,6 +27,12 @@ pub enum ServerError {
     NotCapable,
     #[error("etcdserver: not leader")]
     NotLeader,
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
+    #[error("etcdserver: the member has been permanently removed from the cluster")]
+    Removed,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
     #[error("etcdserver: {0}")]
     Internal(String),
 }
@@ -36,9 +42,12 @@ impl ServerError {
     pub fn to_status(&self) -> Status {
         let code = match self {
             ServerError::Store(e) => store_code(e),
-            ServerError::NoLeader | ServerError::Timeout | ServerError::Stopped => {
-                Code::Unavailable
-            }
+            ServerError::NoLeader
+            | ServerError::Timeout
+            | ServerError::Stopped
+            | ServerError::NotSupportedForLearner
+            | ServerError::Removed => Code::Unavailable,
+            ServerError::PeerUrlExists => Code::FailedPrecondition,
             ServerError::RequestTooLarge => Code::InvalidArgument,
             ServerError::NoSpace => Code::ResourceExhausted,
             ServerError::MemberNotFound => Code::NotFound,

@@ -149,9 +149,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         }
     };
     if membership.is_removed(identity.member_id) {
-        return Err(StartError::Config(
-            "the member has been permanently removed from the cluster".into(),
-        ));
+        return Err(StartError::Server(ServerError::Removed));
     }
     tracing::info!(
         name = %config.name, member_id = %format!("{:x}", identity.member_id),
@@ -513,7 +511,28 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
         })
         .max_decoding_message_size(max_recv),
     );
-    routes.into_axum_router().merge(api::http::router(server))
+    routes
+        .into_axum_router()
+        .merge(api::http::router(server.clone()))
+        .layer(axum::middleware::from_fn_with_state(server, learner_guard))
+}
+
+/// A learner serves only Status and serializable Range (which the KV service
+/// checks); everything else gets etcd's "rpc not supported for learner".
+async fn learner_guard(
+    axum::extract::State(server): axum::extract::State<Arc<EtcdServer>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if server.raft_info().is_learner
+        && path.starts_with("/etcdserverpb.")
+        && path != "/etcdserverpb.Maintenance/Status"
+        && path != "/etcdserverpb.KV/Range"
+    {
+        return ServerError::NotSupportedForLearner.to_status().into_http();
+    }
+    next.run(req).await
 }
 
 /// The peer service (raft traffic between members) as a router.

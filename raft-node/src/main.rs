@@ -43,8 +43,14 @@ fn main() {
                 0
             }
             reason = running.wait_fatal() => {
-                tracing::error!(%reason, "member failed");
-                1
+                if reason == raft_node::ServerError::Removed.to_string() {
+                    // As etcd: a member removed from its cluster stops cleanly.
+                    tracing::warn!(%reason, "stopping");
+                    0
+                } else {
+                    tracing::error!(%reason, "member failed");
+                    1
+                }
             }
         };
         running.stop().await;

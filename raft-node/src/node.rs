@@ -395,11 +395,7 @@ impl Node {
                 self.raw.report_snapshot(to, status);
             }
             NodeMsg::Compact { index, term } => self.compact(index, term)?,
-            NodeMsg::Removed => {
-                return Err(ServerError::Internal(
-                    "the member has been permanently removed from the cluster".into(),
-                ))
-            }
+            NodeMsg::Removed => return Err(ServerError::Removed),
             NodeMsg::Shutdown => return Ok(true),
         }
         Ok(false)
@@ -427,7 +423,10 @@ impl Node {
             return;
         }
         self.read_seq += 1;
-        let ctx = self.read_seq.to_be_bytes().to_vec();
+        // The leader keys pending reads by context: make it unique across
+        // members, or two followers' reads would collide.
+        let mut ctx = self.raw.raft.id.to_be_bytes().to_vec();
+        ctx.extend_from_slice(&self.read_seq.to_be_bytes());
         self.raw.read_index(ctx.clone());
         self.pending_reads.insert(ctx, reads);
     }

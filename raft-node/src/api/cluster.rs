@@ -157,7 +157,7 @@ impl Cluster for ClusterService {
             .iter()
             .any(|m| m.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u)))
         {
-            return Err(precondition("etcdserver: Peer URLs already exists"));
+            return Err(ServerError::PeerUrlExists.to_status());
         }
         if r.is_learner && members.iter().filter(|m| m.is_learner).count() >= 1 {
             return Err(precondition(
@@ -218,6 +218,16 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberUpdateResponse>, Status> {
         let r = req.into_inner();
         let mut member = self.member(r.id)?;
+        let taken = self
+            .server
+            .membership
+            .list()
+            .iter()
+            .filter(|m| m.id != r.id)
+            .any(|m| m.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u)));
+        if taken {
+            return Err(ServerError::PeerUrlExists.to_status());
+        }
         member.peer_urls = r.peer_ur_ls;
         self.server.propose(Op::MemberUpdate(member)).await?;
         Ok(Response::new(MemberUpdateResponse {

@@ -39,6 +39,9 @@ impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let r = req.into_inner();
         validate::check_range(&r).map_err(store_status)?;
+        if !r.serializable && self.server.raft_info().is_learner {
+            return Err(ServerError::NotSupportedForLearner.to_status());
+        }
         if !r.serializable {
             self.server.read_barrier().await?;
         }
