@@ -124,22 +124,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             identity
         }
         None => {
-            let members = bootstrap::initial_members(&config);
-            let me = members
-                .iter()
-                .find(|m| m.name == config.name)
-                .ok_or_else(|| {
-                    StartError::Config(format!(
-                        "couldn't find local name {:?} in the initial cluster configuration",
-                        config.name
-                    ))
-                })?;
-            let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-            let identity = Identity {
-                name: config.name.clone(),
-                member_id: me.id,
-                cluster_id: ids::cluster_id(&ids),
-            };
+            let (identity, members) = new_cluster_identity(&config)?;
             if recovered.entries.is_empty() && recovered.snapshot.index == 0 {
                 recovered = bootstrap::write_initial_log(&mut wal, &members)?;
             }
@@ -354,6 +339,30 @@ fn apply_auto_tls(config: &mut Config, data_dir: &Path) -> Result<(), String> {
         config.peer_key_file = key;
     }
     Ok(())
+}
+
+/// This member's identity in the NEW cluster the flags describe, and that
+/// cluster's initial members.
+pub(crate) fn new_cluster_identity(
+    config: &Config,
+) -> Result<(Identity, Vec<MemberRecord>), StartError> {
+    let members = bootstrap::initial_members(config);
+    let me = members
+        .iter()
+        .find(|m| m.name == config.name)
+        .ok_or_else(|| {
+            StartError::Config(format!(
+                "couldn't find local name {:?} in the initial cluster configuration",
+                config.name
+            ))
+        })?;
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    let identity = Identity {
+        name: config.name.clone(),
+        member_id: me.id,
+        cluster_id: ids::cluster_id(&ids),
+    };
+    Ok((identity, members))
 }
 
 fn read_identity(path: &Path) -> Result<Option<Identity>, StartError> {

@@ -16,7 +16,6 @@ use etcd_store::{SledBackend, Store, StoreConfig};
 
 use crate::bootstrap;
 use crate::config::Config;
-use crate::ids;
 use crate::wal::{Wal, DEFAULT_SEGMENT_BYTES};
 use crate::StartError;
 
@@ -45,22 +44,7 @@ pub fn restore(backup: &[u8], config: &Config) -> Result<(), StartError> {
     store.flush()?;
     drop(store);
 
-    let members = bootstrap::initial_members(config);
-    let me = members
-        .iter()
-        .find(|m| m.name == config.name)
-        .ok_or_else(|| {
-            StartError::Config(format!(
-                "couldn't find local name {:?} in the initial cluster configuration",
-                config.name
-            ))
-        })?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = crate::Identity {
-        name: config.name.clone(),
-        member_id: me.id,
-        cluster_id: ids::cluster_id(&ids),
-    };
+    let (identity, members) = crate::new_cluster_identity(config)?;
     let (mut wal, _) = Wal::open(&config.wal_dir(), DEFAULT_SEGMENT_BYTES)?;
     bootstrap::write_initial_log(&mut wal, &members)?;
     crate::write_identity(&member_dir.join("identity.json"), &member_dir, &identity)?;
