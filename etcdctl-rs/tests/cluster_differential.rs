@@ -1,5 +1,6 @@
 //! Differential test of the cluster and maintenance commands (member,
-//! endpoint, alarm, defrag, snapshot save) and of endpoint failover.
+//! endpoint, alarm, defrag, move-leader, snapshot save and the argument,
+//! flag and file errors of snapshot status/restore) and of endpoint failover.
 //! Commands whose output depends on a member's history (db size, raft
 //! index, hashes) run with both clients against the same etcd, where the
 //! output must be byte-identical (protobuf included).
@@ -53,6 +54,41 @@ const SEPARATE: &[Case] = &[
     case("endpoint status --endpoints=127.0.0.1:1 --command-timeout=1s"),
     case("defrag --endpoints=127.0.0.1:1 --command-timeout=1s"),
     case("get a --endpoints=http://$EP"),
+    case("move-leader"),
+    case("move-leader zz"),
+    case("move-leader 1 2"),
+    case("move-leader 0x10"),
+    case("move-leader fffffffffffffffff"),
+    case("move-leader $MID"),
+    case("move-leader $MID --hex"),
+    case("move-leader $MID -w json"),
+    case("move-leader $MID -w fields"),
+    case("move-leader $MID -w table"),
+    case("move-leader $MID -w xx"),
+    case("move-leader 1234"),
+    case("move-leader 1234 --endpoints=127.0.0.1:1 --command-timeout=1s"),
+    case("move-leader 1234 --endpoints=127.0.0.1:1,$EP --command-timeout=1s"),
+    case("move-leader 1234 --endpoints=$EP,127.0.0.1:1"),
+    case("snapshot status"),
+    case("snapshot status a b"),
+    case("snapshot status $DIR/nonexistent.db"),
+    case("snapshot status /etc/hostname"),
+    case("snapshot status -w xx /etc/hostname"),
+    case("snapshot restore"),
+    case("snapshot restore a b"),
+    case("snapshot restore $DIR/none.db --data-dir $DIR/r1"),
+    case("snapshot restore /etc/hostname --data-dir $DIR/r2"),
+    case("snapshot restore x --name n3 --data-dir $DIR/r3"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-advertise-peer-urls http://127.0.0.1:9"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-advertise-peer-urls http://localhost:2380,http://localhost:2381"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-advertise-peer-urls x"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-advertise-peer-urls http://localhost:2380/x"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-cluster default=foo"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-cluster garbage"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-cluster default=http://localhost:2380,default=http://localhost:2381"),
+    case("snapshot restore x --data-dir $DIR/r3 --initial-cluster default=http://localhost:2380,b=http://localhost:2380"),
+    case("snapshot restore x --data-dir $DIR"),
+    case("snapshot restore x --data-dir $DIR/r4 --wal-dir $DIR"),
 ];
 
 /// Run by both clients against the same etcd (no masking needed).

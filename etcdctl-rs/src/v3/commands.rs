@@ -5,8 +5,8 @@
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::flags::{Kind, Spec};
 use super::{
-    alarm, compaction, defrag, del, endpoint, get, global, lease, member, put, snapshot, txn,
-    version, watch, Invocation,
+    alarm, check, compaction, defrag, del, elect, endpoint, get, global, lease, lock, member,
+    mirror, move_leader, put, snapshot, snapshot_file, txn, version, watch, Invocation,
 };
 
 /// A command handler.
@@ -255,7 +255,7 @@ const ALARM_SUBS: &[Command] = &[
 
 const SNAPSHOT_SUBS: &[Command] = &[
     Command::leaf("save", "save <filename>", "Stores an etcd node backend snapshot to a given file", snapshot::save),
-    Command::leaf("restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", not_implemented)
+    Command::leaf("restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", snapshot_file::restore)
         .flags(&[
             s("data-dir", "", "Path to the data directory"),
             s("wal-dir", "", "Path to the WAL directory (use --data-dir if none given)"),
@@ -265,7 +265,7 @@ const SNAPSHOT_SUBS: &[Command] = &[
             s("name", "default", "Human-readable name for this member"),
             b("skip-hash-check", "Ignore snapshot integrity hash value (required if copied from data directory)"),
         ]),
-    Command::leaf("status", "status <filename>", "Gets backend snapshot status of a given file", not_implemented).long(
+    Command::leaf("status", "status <filename>", "Gets backend snapshot status of a given file", snapshot_file::status).long(
         "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
 The items in the lists are hash, revision, total keys, total size.
 ",
@@ -357,7 +357,12 @@ const ROLE_SUBS: &[Command] = &[
 ];
 
 const CHECK_SUBS: &[Command] = &[
-    Command::leaf("perf", "perf [options]", "Check the performance of the etcd cluster", not_implemented),
+    Command::leaf("perf", "perf [options]", "Check the performance of the etcd cluster", check::perf).flags(&[
+        s("load", "s", "The performance check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)"),
+        s("prefix", "/etcdctl-check-perf/", "The prefix for writing the performance check's keys."),
+        b("auto-compact", "Compact storage with last revision after test is finished."),
+        b("auto-defrag", "Defragment storage after test is finished."),
+    ]),
     Command::leaf("datascale", "datascale [options]", "Check the memory usage of holding data for different workloads on a given server endpoint.", not_implemented),
 ];
 
@@ -457,7 +462,7 @@ const ROOT_SUBS: &[Command] = &[
         "move-leader",
         "move-leader <transferee-member-id>",
         "Transfers leadership to another etcd cluster member.",
-        not_implemented,
+        move_leader::run,
     ),
     Command::leaf(
         "watch",
@@ -494,8 +499,41 @@ const ROOT_SUBS: &[Command] = &[
         "make-mirror",
         "make-mirror [options] <destination>",
         "Makes a mirror at the destination etcd cluster",
-        not_implemented,
-    ),
+        mirror::run,
+    )
+    .flags(&[
+        s("prefix", "", "Key-value prefix to mirror"),
+        s(
+            "dest-prefix",
+            "",
+            "destination prefix to mirror a prefix to a different prefix in the destination cluster",
+        ),
+        b(
+            "no-dest-prefix",
+            "mirror key-values to the root of the destination cluster",
+        ),
+        s(
+            "dest-cert",
+            "",
+            "Identify secure client using this TLS certificate file for the destination cluster",
+        ),
+        s(
+            "dest-key",
+            "",
+            "Identify secure client using this TLS key file",
+        ),
+        s(
+            "dest-cacert",
+            "",
+            "Verify certificates of TLS enabled secure servers using this CA bundle",
+        ),
+        Spec::new(
+            "dest-insecure-transport",
+            Kind::Bool,
+            "true",
+            "Disable transport security for client connections",
+        ),
+    ]),
     Command::leaf(
         "migrate",
         "migrate",
@@ -506,14 +544,16 @@ const ROOT_SUBS: &[Command] = &[
         "lock",
         "lock <lockname> [exec-command arg1 arg2 ...]",
         "Acquires a named lock",
-        not_implemented,
-    ),
+        lock::run,
+    )
+    .flags(&[Spec::new("ttl", Kind::Int64, "10", "timeout for session")]),
     Command::leaf(
         "elect",
         "elect <election-name> [proposal]",
         "Observes and participates in leader election",
-        not_implemented,
-    ),
+        elect::run,
+    )
+    .flags(&[b("listen", "observation mode").short('l')]),
     Command::group(
         "auth",
         "auth <enable or disable>",

@@ -103,7 +103,10 @@ pub fn list(inv: &Invocation) -> CtlResult {
 }
 
 /// One keep-alive round trip on a fresh stream.
-async fn keep_alive_once(client: &mut Client, id: i64) -> Result<LeaseKeepAliveResponse, RpcError> {
+pub(super) async fn keep_alive_once(
+    client: &mut Client,
+    id: i64,
+) -> Result<LeaseKeepAliveResponse, RpcError> {
     let deadline = Instant::now() + client.command_timeout();
     let ch = client.channel(deadline).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(1);

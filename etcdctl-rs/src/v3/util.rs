@@ -40,6 +40,70 @@ pub fn read_stdin() -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// SIGINT and SIGTERM, caught like Go's `signal.Notify(c, SIGINT, SIGTERM)`:
+/// once created, these signals no longer end the process.
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts catching the signals (must run inside the runtime).
+    pub fn catch() -> CtlResult<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let fail = |e: std::io::Error| CtlError::new(super::error::EXIT_ERROR, e.to_string());
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).map_err(fail)?,
+            term: signal(SignalKind::terminate()).map_err(fail)?,
+        })
+    }
+
+    /// Completes when either signal arrives.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Go's name of a signal, as `exec.ExitError` prints it (`signal: killed`).
+fn signal_name(sig: i32) -> String {
+    match sig {
+        1 => "hangup".into(),
+        2 => "interrupt".into(),
+        3 => "quit".into(),
+        6 => "aborted".into(),
+        9 => "killed".into(),
+        11 => "segmentation fault".into(),
+        13 => "broken pipe".into(),
+        15 => "terminated".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// The error Go's `exec.Cmd.Run` returns for a finished (or unstartable)
+/// command, `None` on success.
+pub fn exec_error(prog: &str, result: std::io::Result<std::process::ExitStatus>) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    match result {
+        Ok(s) if s.success() => None,
+        Ok(s) => Some(match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(sig)) => format!("signal: {}", signal_name(sig)),
+            (None, None) => "exit status -1".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !prog.contains('/') => Some(format!(
+            "exec: {}: executable file not found in $PATH",
+            super::gofmt::quote(prog.as_bytes())
+        )),
+        Err(e) => Some(format!(
+            "fork/exec {prog}: {}",
+            super::snapshot::go_errno(&e)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::prefix_end;

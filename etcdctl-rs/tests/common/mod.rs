@@ -26,7 +26,7 @@ pub fn reference_available() -> bool {
     ok
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -43,35 +43,104 @@ pub struct Etcd {
     pub member_id: u64,
 }
 
+/// How to launch one member.
+pub struct Member<'a> {
+    pub bin: &'a str,
+    pub name: &'a str,
+    /// The data dir (inside `dir` or `dir` itself).
+    pub data_dir: &'a Path,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub initial_cluster: &'a str,
+}
+
 impl Etcd {
     pub fn start() -> Etcd {
         let dir = tempfile::tempdir().expect("temp dir");
         let client_port = free_port();
         let peer_port = free_port();
-        let client = format!("http://127.0.0.1:{client_port}");
-        let peer = format!("http://127.0.0.1:{peer_port}");
-        let child = Command::new(ETCD)
+        let cluster = format!("default=http://127.0.0.1:{peer_port}");
+        let data_dir = dir.path().to_path_buf();
+        let mut etcd = Etcd::spawn(
+            &Member {
+                bin: ETCD,
+                name: "default",
+                data_dir: &data_dir,
+                client_port,
+                peer_port,
+                initial_cluster: &cluster,
+            },
+            dir,
+        );
+        etcd.wait_ready();
+        etcd
+    }
+
+    /// Launches a member without waiting for it; `dir` is removed on drop.
+    pub fn spawn(m: &Member, dir: tempfile::TempDir) -> Etcd {
+        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let child = Command::new(m.bin)
+            .args(["--name", m.name])
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(m.data_dir)
             .args(["--listen-client-urls", &client])
             .args(["--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
+            .args(["--initial-cluster", m.initial_cluster])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start etcd");
-        let mut etcd = Etcd {
+        Etcd {
             child,
             _dir: dir,
-            client_port,
-            peer_port,
+            client_port: m.client_port,
+            peer_port: m.peer_port,
             cluster_id: 0,
             member_id: 0,
-        };
-        etcd.wait_ready();
-        etcd
+        }
+    }
+
+    /// Starts an `n`-member Go etcd cluster on loopback.
+    pub fn start_cluster(n: usize) -> Vec<Etcd> {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let cluster: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}"))
+            .collect();
+        let cluster = cluster.join(",");
+        let mut members: Vec<Etcd> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (c, p))| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let data_dir = dir.path().to_path_buf();
+                let name = format!("m{i}");
+                Etcd::spawn(
+                    &Member {
+                        bin: ETCD,
+                        name: &name,
+                        data_dir: &data_dir,
+                        client_port: *c,
+                        peer_port: *p,
+                        initial_cluster: &cluster,
+                    },
+                    dir,
+                )
+            })
+            .collect();
+        for m in &mut members {
+            m.wait_ready();
+        }
+        members
+    }
+
+    /// The process id, to signal the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn endpoint(&self) -> String {
@@ -79,7 +148,7 @@ impl Etcd {
     }
 
     /// Polls until the server answers a status request (at most 30s).
-    fn wait_ready(&mut self) {
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = self.endpoint();
         while Instant::now() < deadline {
@@ -178,6 +247,7 @@ impl<'a> Side<'a> {
             .map(|a| {
                 let mut a = a
                     .replace("$EP", &self.etcd.endpoint())
+                    .replace("$MID", &format!("{:x}", self.etcd.member_id))
                     .replace("$DIR", &self.dir.path().to_string_lossy());
                 for (k, v) in &self.vars {
                     a = a.replace(&format!("${k}"), v);
@@ -398,4 +468,137 @@ pub fn compare_streaming(go: &mut Side, rs: &mut Side, args: &str, lines: usize)
     let g = go.run_until_lines(args, lines);
     let r = rs.run_until_lines(args, lines);
     (g != r).then(|| format!("`{args}`\n  go: {g:?}\n  rs: {r:?}"))
+}
+
+/// A client running in the background with its output in files; killed
+/// (SIGKILL) when dropped if it is still running.
+pub struct Proc {
+    child: Child,
+    _dir: tempfile::TempDir,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+    pub code: Option<i32>,
+}
+
+impl Proc {
+    /// Starts `bin` with `args` (no `--endpoints` added).
+    pub fn spawn(bin: &str, args: &[&str]) -> Proc {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("out");
+        let err = dir.path().join("err");
+        let child = Command::new(bin)
+            .args(args)
+            .env_remove("ETCDCTL_API")
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn client");
+        Proc {
+            child,
+            _dir: dir,
+            out,
+            err,
+            code: None,
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read(&self.out)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read(&self.err)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Waits (at most `limit`) until stdout has `lines` lines.
+    pub fn wait_lines(&mut self, lines: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.stdout().lines().count() >= lines {
+                return true;
+            }
+            if self.exited() {
+                return self.stdout().lines().count() >= lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Whether the process has exited (recording its exit code).
+    pub fn exited(&mut self) -> bool {
+        if self.code.is_some() {
+            return true;
+        }
+        match self.child.try_wait() {
+            Ok(Some(s)) => {
+                self.code = Some(s.code().unwrap_or(-1));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends SIGINT (as Ctrl-C would) to this process only.
+    pub fn interrupt(&self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits (at most `limit`) for the exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.exited() {
+                return self.code;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if !self.exited() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Masks runs of 12 or more lowercase hex digits (lease and member ids).
+pub fn mask_ids(s: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in s.chars().chain(std::iter::once('\u{0}')) {
+        if c.is_ascii_digit() || ('a'..='f').contains(&c) {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 12 {
+            out.push_str("<ID>");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        if c != '\u{0}' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs a client to completion (bounded) and returns (stdout, stderr, code).
+pub fn run_client(bin: &str, args: &[&str]) -> (String, String, Option<i32>) {
+    let mut p = Proc::spawn(bin, args);
+    let code = p.wait_exit(Duration::from_secs(60));
+    (p.stdout(), p.stderr(), code)
 }

@@ -9,7 +9,9 @@ use etcd_proto::etcdserverpb::{
 };
 use etcd_proto::mvccpb::KeyValue;
 
-use super::{alarm_name, event_type_name, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp};
+use super::{
+    alarm_name, event_type_name, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp,
+};
 use crate::v3::error::{CtlError, CtlResult};
 use crate::v3::gofmt::{go_string_slice, quote};
 
@@ -200,6 +202,14 @@ impl Printer for FieldsPrinter {
             o.println(&format!("\"AlarmType\" : {}", alarm_name(a.alarm)));
             o.println("");
         }
+        Ok(())
+    }
+
+    fn db_status(&self, o: &mut Out, r: &DbStatus) -> CtlResult {
+        o.println(&format!("\"Hash\" : {}", r.hash));
+        o.println(&format!("\"Revision\" : {}", r.revision));
+        o.println(&format!("\"Keys\" : {}", r.total_key));
+        o.println(&format!("\"Size\" : {}", r.total_size));
         Ok(())
     }
 }

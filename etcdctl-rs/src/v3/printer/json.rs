@@ -6,13 +6,13 @@ use etcd_proto::etcdserverpb::{
     response_op, AlarmResponse, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse,
     LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
     Member, MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
-    MemberUpdateResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
-    TxnResponse,
+    MemberUpdateResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
+    ResponseOp, StatusResponse, TxnResponse,
 };
 use etcd_proto::mvccpb::{Event, KeyValue};
 
 use super::jsonw::{self, list, Obj};
-use super::{EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp};
+use super::{DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp};
 use crate::v3::error::CtlResult;
 
 /// The JSON printer.
@@ -345,6 +345,28 @@ impl Printer for JsonPrinter {
         let s = Obj::new()
             .opt_raw("header", opt_header(&r.header))
             .list_omit("alarms", alarms)
+            .finish();
+        o.println(&s);
+        Ok(())
+    }
+
+    fn move_leader(
+        &self,
+        o: &mut Out,
+        _leader: u64,
+        _target: u64,
+        r: &MoveLeaderResponse,
+    ) -> CtlResult {
+        o.println(&Obj::new().opt_raw("header", opt_header(&r.header)).finish());
+        Ok(())
+    }
+
+    fn db_status(&self, o: &mut Out, r: &DbStatus) -> CtlResult {
+        let s = Obj::new()
+            .num("hash", r.hash)
+            .num("revision", r.revision)
+            .num("totalKey", r.total_key)
+            .num("totalSize", r.total_size)
             .finish();
         o.println(&s);
         Ok(())

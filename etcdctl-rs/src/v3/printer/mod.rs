@@ -17,7 +17,7 @@ use etcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
 };
 use etcd_proto::mvccpb::Event;
 
@@ -106,6 +106,15 @@ pub struct EpHashKv {
     pub resp: HashKvResponse,
 }
 
+/// What `snapshot status` reports about a snapshot file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbStatus {
+    pub hash: u32,
+    pub revision: i64,
+    pub total_key: usize,
+    pub total_size: u64,
+}
+
 /// Every kind of output etcdctl prints through its display printer.
 pub trait Printer {
     /// The `-w` value, for "<format> not supported as output format".
@@ -177,6 +186,18 @@ pub trait Printer {
         self.unsupported()
     }
     fn alarm(&self, _o: &mut Out, _r: &AlarmResponse) -> CtlResult {
+        self.unsupported()
+    }
+    fn move_leader(
+        &self,
+        _o: &mut Out,
+        _leader: u64,
+        _target: u64,
+        _r: &MoveLeaderResponse,
+    ) -> CtlResult {
+        self.unsupported()
+    }
+    fn db_status(&self, _o: &mut Out, _r: &DbStatus) -> CtlResult {
         self.unsupported()
     }
 }
@@ -321,4 +342,16 @@ pub fn endpoint_hashkv_rows(list: &[EpHashKv]) -> (Vec<&'static str>, Vec<Vec<St
         .map(|h| vec![h.ep.clone(), h.resp.hash.to_string()])
         .collect();
     (hdr, rows)
+}
+
+/// `makeDBStatusTable`.
+pub fn db_status_rows(ds: &DbStatus) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let hdr = vec!["hash", "revision", "total keys", "total size"];
+    let row = vec![
+        format!("{:x}", ds.hash),
+        ds.revision.to_string(),
+        ds.total_key.to_string(),
+        super::gofmt::humanize_bytes(ds.total_size),
+    ];
+    (hdr, vec![row])
 }

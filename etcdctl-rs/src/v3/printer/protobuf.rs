@@ -6,7 +6,7 @@ use etcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use prost::Message;
 
@@ -104,6 +104,15 @@ impl Printer for ProtobufPrinter {
         emit(o, r)
     }
     fn alarm(&self, o: &mut Out, r: &AlarmResponse) -> CtlResult {
+        emit(o, r)
+    }
+    fn move_leader(
+        &self,
+        o: &mut Out,
+        _leader: u64,
+        _target: u64,
+        r: &MoveLeaderResponse,
+    ) -> CtlResult {
         emit(o, r)
     }
 }

@@ -4,13 +4,13 @@ use etcd_proto::etcdserverpb::{
     response_op, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    PutResponse, RangeResponse, TxnResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse,
 };
 use etcd_proto::mvccpb::KeyValue;
 
 use super::{
-    alarm_member_text, endpoint_hashkv_rows, endpoint_status_rows, event_type_name,
-    member_list_rows, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp,
+    alarm_member_text, db_status_rows, endpoint_hashkv_rows, endpoint_status_rows, event_type_name,
+    member_list_rows, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp,
 };
 use crate::v3::error::CtlResult;
 use crate::v3::gofmt;
@@ -222,6 +222,27 @@ impl Printer for SimplePrinter {
     fn alarm(&self, o: &mut Out, r: &AlarmResponse) -> CtlResult {
         for a in &r.alarms {
             o.println(&alarm_member_text(a.member_id, a.alarm));
+        }
+        Ok(())
+    }
+
+    fn move_leader(
+        &self,
+        o: &mut Out,
+        leader: u64,
+        target: u64,
+        _r: &MoveLeaderResponse,
+    ) -> CtlResult {
+        o.println(&format!(
+            "Leadership transferred from {leader:x} to {target:x}"
+        ));
+        Ok(())
+    }
+
+    fn db_status(&self, o: &mut Out, r: &DbStatus) -> CtlResult {
+        let (_, rows) = db_status_rows(r);
+        for row in rows {
+            o.println(&row.join(", "));
         }
         Ok(())
     }

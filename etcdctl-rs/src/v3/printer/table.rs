@@ -5,8 +5,8 @@ use etcd_proto::etcdserverpb::MemberListResponse;
 
 use super::tablewriter::render;
 use super::{
-    endpoint_hashkv_rows, endpoint_health_rows, endpoint_status_rows, member_list_rows, EpHashKv,
-    EpHealth, EpStatus, Out, Printer,
+    db_status_rows, endpoint_hashkv_rows, endpoint_health_rows, endpoint_status_rows,
+    member_list_rows, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer,
 };
 use crate::v3::error::CtlResult;
 
@@ -38,6 +38,12 @@ impl Printer for TablePrinter {
 
     fn endpoint_hashkv(&self, o: &mut Out, r: &[EpHashKv]) -> CtlResult {
         let (hdr, rows) = endpoint_hashkv_rows(r);
+        o.print(&render(&hdr, &rows));
+        Ok(())
+    }
+
+    fn db_status(&self, o: &mut Out, r: &DbStatus) -> CtlResult {
+        let (hdr, rows) = db_status_rows(r);
         o.print(&render(&hdr, &rows));
         Ok(())
     }
