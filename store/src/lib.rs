@@ -14,7 +14,10 @@
 //! - [`history`]: events per revision, for watchers to catch up from.
 //! - [`snapshot`]: consistent whole-store copies.
 //! - [`validate`]: the request checks etcd makes before consensus.
+//! - [`auth`]: users, roles and key-range permission checks (not yet wired
+//!   to the log and the services).
 
+pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod history;
