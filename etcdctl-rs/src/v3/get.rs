@@ -19,14 +19,7 @@ pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
             "get command needs one argument as key and an optional argument as range_end",
         ));
     }
-    let prefix = f.get_bool("prefix");
-    let from_key = f.get_bool("from-key");
-    if prefix && from_key {
-        return Err(CtlError::new(
-            EXIT_BAD_ARGS,
-            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
-        ));
-    }
+    let (prefix, from_key) = super::util::prefix_or_from_key(f)?;
     let mut req = RangeRequest::default();
     match f.get_string("consistency").as_str() {
         "s" => req.serializable = true,

@@ -97,6 +97,19 @@ fn flag_specs(path: &[&'static Command]) -> Vec<Spec> {
 }
 
 /// cobra's `stripFlags`: the non-flag words of `args`.
+/// Whether `s` is a flag whose value is the next word (`--name v`, `-n v`),
+/// as cobra decides when it looks for subcommand words.
+fn flag_takes_value(s: &str, fs: &FlagSet) -> bool {
+    if let Some(name) = s.strip_prefix("--") {
+        !s.contains('=') && fs.is_bool(name) != Some(true)
+    } else {
+        s.starts_with('-')
+            && !s.contains('=')
+            && s.chars().count() == 2
+            && s.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
+    }
+}
+
 fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
     let mut words = Vec::new();
     let mut i = 0;
@@ -106,14 +119,7 @@ fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
         if s == "--" {
             break;
         }
-        let takes_value = if let Some(name) = s.strip_prefix("--") {
-            !s.contains('=') && fs.is_bool(name) != Some(true)
-        } else {
-            s.starts_with('-')
-                && !s.contains('=')
-                && s.chars().count() == 2
-                && s.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
-        };
+        let takes_value = flag_takes_value(s, fs);
         if takes_value {
             if args.len() - i <= 1 {
                 break;
@@ -134,14 +140,7 @@ fn args_minus_first(args: &[String], x: &str, fs: &FlagSet) -> Vec<String> {
         if s == "--" {
             break;
         }
-        let takes_value = if let Some(name) = s.strip_prefix("--") {
-            !s.contains('=') && fs.is_bool(name) != Some(true)
-        } else {
-            s.starts_with('-')
-                && !s.contains('=')
-                && s.chars().count() == 2
-                && s.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
-        };
+        let takes_value = flag_takes_value(s, fs);
         if takes_value {
             pos += 2;
             continue;

@@ -104,6 +104,20 @@ pub fn exec_error(prog: &str, result: std::io::Result<std::process::ExitStatus>)
     }
 }
 
+/// The `--prefix` and `--from-key` flags of get and del, which exclude each
+/// other (etcdctl's message and exit code).
+pub fn prefix_or_from_key(f: &super::flags::FlagSet) -> crate::v3::CtlResult<(bool, bool)> {
+    let prefix = f.get_bool("prefix");
+    let from_key = f.get_bool("from-key");
+    if prefix && from_key {
+        return Err(crate::v3::CtlError::new(
+            crate::v3::error::EXIT_BAD_ARGS,
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
+    }
+    Ok((prefix, from_key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::prefix_end;
