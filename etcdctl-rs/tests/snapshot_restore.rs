@@ -116,7 +116,9 @@ fn save_status_restore_round_trip() {
     );
     assert!(table.starts_with("+--"), "{table}");
     assert!(
-        table.contains("|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
+        // the hash column is as wide as the hash, which Go prints without
+        // leading zeros, so only the fixed-width columns are matched exactly.
+        table.contains("HASH") && table.contains(" | REVISION | TOTAL KEYS | TOTAL SIZE |"),
         "{table}"
     );
     assert!(table.contains(&format!("| {} |", parts[0])), "{table}");
