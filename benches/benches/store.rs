@@ -67,6 +67,7 @@ impl Bench {
             id: index,
             op: Some(op),
             proposed_at_ms: 0,
+            ..Default::default()
         };
         let applied = self.store.apply(index, 1, &req).expect("apply");
         black_box(applied);

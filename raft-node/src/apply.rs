@@ -21,6 +21,7 @@ use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType};
 use tokio::sync::{oneshot, watch};
 
+use crate::auth::TokenProvider;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
 use crate::membership::Membership;
@@ -70,6 +71,8 @@ pub struct Applier {
     pub my_id: u64,
     /// Applied index at the last snapshot mark.
     pub last_snapshot: u64,
+    /// Simple tokens are assigned and dropped as auth entries apply.
+    pub tokens: Arc<TokenProvider>,
 }
 
 /// Changes raft's configuration for a committed ConfChange; answers the new
@@ -237,11 +240,24 @@ impl Applier {
         Ok(())
     }
 
-    /// Keeps the leader's lease clock in step with applied lease changes.
+    /// Keeps the leader's lease clock in step with applied lease changes,
+    /// and this member's simple tokens with applied auth changes.
     fn after_apply(&self, req: &RaftRequest, applied: &Applied) {
         match (&req.op, applied) {
             (_, Applied::LeaseGrant(g)) => self.lessor.grant(g.id, g.ttl),
             (Some(Op::LeaseRevoke(r)), _) => self.lessor.remove(r.id),
+            _ => {}
+        }
+        let TokenProvider::Simple(simple) = self.tokens.as_ref() else {
+            return;
+        };
+        match (&req.op, applied) {
+            (_, Applied::Authenticated { user, token }) if !token.is_empty() => {
+                simple.assign(token, user)
+            }
+            (Some(Op::UserDelete(u)), _) => simple.invalidate_user(&u.name),
+            (Some(Op::UserChangePassword(u)), _) => simple.invalidate_user(&u.name),
+            (Some(Op::AuthDisable(_)), _) => simple.clear(),
             _ => {}
         }
     }

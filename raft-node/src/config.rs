@@ -95,6 +95,19 @@ pub struct Config {
     #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
     pub max_txn_ops: u32,
 
+    /// Auth token type and its options: `simple`, or
+    /// `jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>[,ttl=<duration>]`.
+    #[arg(long, env = "ETCD_AUTH_TOKEN", default_value = "simple")]
+    pub auth_token: String,
+
+    /// Time to live of simple auth tokens, in seconds (refreshed on use).
+    #[arg(long, env = "ETCD_AUTH_TOKEN_TTL", default_value_t = 300)]
+    pub auth_token_ttl: u64,
+
+    /// bcrypt cost for hashing auth passwords (4..=31).
+    #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = 10)]
+    pub bcrypt_cost: u32,
+
     /// Interpret 'auto-compaction-retention' as 'periodic' or 'revision'.
     #[arg(long, env = "ETCD_AUTO_COMPACTION_MODE", default_value = "periodic")]
     pub auto_compaction_mode: String,

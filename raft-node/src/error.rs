@@ -2,6 +2,7 @@
 //! gRPC status etcd would send (code and exact message), like etcd's
 //! `v3rpc/rpctypes`.
 
+use etcd_store::auth::AuthError;
 use etcd_store::StoreError;
 use tonic::{Code, Status};
 
@@ -72,6 +73,35 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::TooManyOps
         | StoreError::DuplicateKey => Code::InvalidArgument,
         StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
+        StoreError::Auth(a) => auth_code(a),
+    }
+}
+
+fn auth_code(e: &AuthError) -> Code {
+    match e {
+        AuthError::UserEmpty
+        | AuthError::RoleEmpty
+        | AuthError::AuthFailed
+        | AuthError::InvalidAuthMgmt
+        | AuthError::AuthOldRevision
+        | AuthError::PermissionNotGiven => Code::InvalidArgument,
+        AuthError::PermissionDenied => Code::PermissionDenied,
+        AuthError::InvalidAuthToken => Code::Unauthenticated,
+        AuthError::RootUserNotExist
+        | AuthError::RootRoleNotExist
+        | AuthError::UserAlreadyExist
+        | AuthError::UserNotFound
+        | AuthError::RoleAlreadyExist
+        | AuthError::RoleNotFound
+        | AuthError::RoleNotGranted
+        | AuthError::PermissionNotGranted
+        | AuthError::AuthNotEnabled => Code::FailedPrecondition,
+    }
+}
+
+impl From<AuthError> for ServerError {
+    fn from(e: AuthError) -> Self {
+        ServerError::Store(StoreError::Auth(e))
     }
 }
 
@@ -117,6 +147,26 @@ mod tests {
                 ServerError::NoSpace,
                 Code::ResourceExhausted,
                 "etcdserver: mvcc: database space exceeded",
+            ),
+            (
+                AuthError::InvalidAuthToken.into(),
+                Code::Unauthenticated,
+                "etcdserver: invalid auth token",
+            ),
+            (
+                AuthError::PermissionDenied.into(),
+                Code::PermissionDenied,
+                "etcdserver: permission denied",
+            ),
+            (
+                AuthError::UserEmpty.into(),
+                Code::InvalidArgument,
+                "etcdserver: user name is empty",
+            ),
+            (
+                AuthError::RootUserNotExist.into(),
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
             ),
             (
                 ServerError::NoLeader,

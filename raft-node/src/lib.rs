@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod auth;
 pub mod bootstrap;
 pub mod compactor;
 pub mod config;
@@ -155,6 +156,13 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     lessor.promote(&store);
 
     let peer_client_tls = tls::peer_client_config(&config).map_err(StartError::Config)?;
+    let tokens = Arc::new(
+        auth::TokenProvider::from_flags(
+            &config.auth_token,
+            std::time::Duration::from_secs(config.auth_token_ttl),
+        )
+        .map_err(StartError::Config)?,
+    );
     let transport: Arc<dyn transport::Outbox> = Arc::new(Transport::new(
         identity.cluster_id,
         identity.member_id,
@@ -204,6 +212,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         snapshot_count: config.snapshot_count,
         my_id: identity.member_id,
         last_snapshot: store.applied_index(),
+        tokens: tokens.clone(),
     };
     let mut threads = Vec::new();
     let fatal = fatal_tx.clone();
@@ -244,6 +253,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         waiters,
         applied_rx,
         info,
+        tokens,
     ));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

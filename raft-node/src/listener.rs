@@ -14,6 +14,9 @@ use tokio::task::JoinSet;
 
 use tokio_rustls::TlsAcceptor;
 
+use tower::Layer;
+
+use crate::auth::ClientCommonName;
 use crate::h2_authority::AuthorityFix;
 
 /// TLS for one listener.
@@ -43,13 +46,14 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
                     let _ = tcp.set_nodelay(true);
-                    let service = TowerToHyperService::new(router.clone());
+                    let router = router.clone();
                     let builder = builder.clone();
                     let tls = tls.clone();
                     conns.spawn(async move {
                         let result = match tls {
                             None => {
                                 let io = TokioIo::new(AuthorityFix::new(tcp));
+                                let service = TowerToHyperService::new(router);
                                 builder.serve_connection_with_upgrades(io, service).await
                             }
                             Some(tls) => {
@@ -82,6 +86,25 @@ pub async fn serve(
                                         return;
                                     }
                                 }
+                                // The verified client certificate names the
+                                // user of requests that bring no token.
+                                let common_name = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(crate::tls::common_name)
+                                    .map(ClientCommonName);
+                                let service = TowerToHyperService::new(
+                                    tower::util::MapRequestLayer::new(
+                                        move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                                            if let Some(cn) = &common_name {
+                                                req.extensions_mut().insert(cn.clone());
+                                            }
+                                            req
+                                        },
+                                    )
+                                    .layer(router),
+                                );
                                 let io = TokioIo::new(AuthorityFix::new(stream));
                                 builder.serve_connection_with_upgrades(io, service).await
                             }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use etcd_proto::etcdrs::peer_client::PeerClient;
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::{
-    LearnerReadyRequest, LeaseRemainingRequest, LeaseRenewRequest, RaftRequest,
+    AuthInfo, LearnerReadyRequest, LeaseRemainingRequest, LeaseRenewRequest, RaftRequest,
 };
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
@@ -26,6 +26,7 @@ use tokio::sync::{oneshot, watch};
 use tonic::transport::Channel;
 
 use crate::apply::Waiters;
+use crate::auth::TokenProvider;
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
@@ -53,6 +54,8 @@ pub struct EtcdServer {
     /// TLS for reaching `https://` peers.
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     request_timeout: Duration,
+    /// Auth tokens (`--auth-token`), shared with the apply thread.
+    pub tokens: Arc<TokenProvider>,
 }
 
 impl EtcdServer {
@@ -68,6 +71,7 @@ impl EtcdServer {
         waiters: Arc<Waiters>,
         applied_rx: watch::Receiver<u64>,
         info: Arc<Mutex<RaftInfo>>,
+        tokens: Arc<TokenProvider>,
     ) -> Self {
         // etcd's request id scheme: member id in the top 16 bits, then a
         // millisecond timestamp and a counter, so ids never repeat across
@@ -94,6 +98,7 @@ impl EtcdServer {
             leader_channel: Mutex::new(None),
             peer_tls,
             request_timeout,
+            tokens,
         }
     }
 
@@ -136,8 +141,43 @@ impl EtcdServer {
         }
     }
 
-    /// Replicates `op` through the raft log and returns what applying it gave.
+    /// Replicates `op`, a request of the cluster itself (never refused by
+    /// auth), through the raft log and returns what applying it gave.
     pub async fn propose(&self, op: Op) -> Result<Applied, ServerError> {
+        self.propose_request(op, None).await
+    }
+
+    /// Replicates a client's `op`: checked against the auth state now (a
+    /// refusal never reaches the log) and again when applied.
+    pub async fn propose_as(&self, op: Op, auth: AuthInfo) -> Result<Applied, ServerError> {
+        self.store.authorize(&auth, &op)?;
+        self.propose_request(op, Some(auth)).await
+    }
+
+    /// The user a client request runs as (see [`crate::auth::identity`]).
+    pub async fn auth_info<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
+        crate::auth::identity::resolve(self, req.metadata(), req.extensions().get()).await
+    }
+
+    /// Refuses unless the request's user holds the root role.
+    pub async fn require_admin<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
+        let info = self.auth_info(req).await?;
+        self.store.with_auth(|a| a.check_admin(&info))?;
+        Ok(info)
+    }
+
+    /// Refuses unless the request comes from a known user.
+    pub async fn require_user<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
+        let info = self.auth_info(req).await?;
+        self.store.with_auth(|a| a.check_authenticated(&info))?;
+        Ok(info)
+    }
+
+    async fn propose_request(
+        &self,
+        op: Op,
+        auth: Option<AuthInfo>,
+    ) -> Result<Applied, ServerError> {
         self.wait_leader().await?;
         let id = self.next_id();
         let req = RaftRequest {
@@ -146,6 +186,7 @@ impl EtcdServer {
             proposed_at_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
+            auth,
         };
         let data = req.encode_to_vec();
         if data.len() > self.config.max_request_bytes as usize {

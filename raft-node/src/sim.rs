@@ -154,6 +154,9 @@ impl Sim {
             snapshot_count: self.snapshot_count,
             my_id: id,
             last_snapshot: store.applied_index(),
+            tokens: Arc::new(crate::auth::TokenProvider::Simple(
+                crate::auth::tokens::SimpleTokens::new(std::time::Duration::from_secs(300)),
+            )),
         };
         let node = Node::new(NodeParts {
             settings: NodeSettings {
@@ -296,6 +299,7 @@ impl Sim {
                 ..Default::default()
             })),
             proposed_at_ms: 0,
+            ..Default::default()
         };
         let sn = self.node(via)?;
         let rx = sn.waiters.register(id);

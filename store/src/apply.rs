@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use etcd_proto::etcdrs::raft_request::Op;
-use etcd_proto::etcdrs::RaftRequest;
+use etcd_proto::etcdrs::{AuthenticateApply, RaftRequest};
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use etcd_proto::etcdserverpb::request_op::Request;
@@ -29,6 +29,7 @@ use etcd_proto::mvccpb::event::EventType;
 use etcd_proto::mvccpb::{Event, KeyValue};
 use prost::Message;
 
+use crate::auth::AuthError;
 use crate::backend::{Backend, WriteBatch};
 use crate::error::StoreError;
 use crate::history::RevisionEvents;
@@ -47,6 +48,16 @@ pub enum Applied {
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
     Alarm(AlarmResponse),
+    /// An auth management request succeeded; the auth revision after it.
+    Auth {
+        auth_revision: u64,
+    },
+    /// A password check was replicated: the user and its simple token
+    /// (`<prefix>.<raft index>`, empty when no prefix was proposed).
+    Authenticated {
+        user: String,
+        token: String,
+    },
     /// The entry carried nothing for the store (or was applied before).
     Nothing,
 }
@@ -66,6 +77,19 @@ impl Store {
         if index <= st.applied_index {
             return Ok(Applied::Nothing);
         }
+        if let (Some(info), Some(op)) = (&req.auth, &req.op) {
+            // Checked again here, against the auth state at this point of
+            // the log: a permission revoked by an earlier entry holds.
+            let refused = st
+                .auth
+                .authorize(info, op, &|id| crate::store::lease_keys(&st, id))
+                .err();
+            if let Some(e) = refused {
+                WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl)
+                    .commit(index, term)?;
+                return Err(StoreError::Auth(e));
+            }
+        }
         let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
         let result = match &req.op {
             Some(Op::Put(p)) => txn.put_request(p).map(Applied::Put),
@@ -75,6 +99,20 @@ impl Store {
             Some(Op::LeaseGrant(g)) => txn.lease_grant(g).map(Applied::LeaseGrant),
             Some(Op::LeaseRevoke(r)) => txn.lease_revoke(r.id).map(Applied::LeaseRevoke),
             Some(Op::Alarm(a)) => Ok(Applied::Alarm(txn.alarm(a))),
+            Some(Op::Authenticate(a)) => txn.authenticate(index, a),
+            Some(
+                op @ (Op::AuthEnable(_)
+                | Op::AuthDisable(_)
+                | Op::UserAdd(_)
+                | Op::UserDelete(_)
+                | Op::UserChangePassword(_)
+                | Op::UserGrantRole(_)
+                | Op::UserRevokeRole(_)
+                | Op::RoleAdd(_)
+                | Op::RoleDelete(_)
+                | Op::RoleGrantPermission(_)
+                | Op::RoleRevokePermission(_)),
+            ) => txn.auth_change(op),
             Some(Op::LeaseCheckpoint(_))
             | Some(Op::MemberAttributes(_))
             | Some(Op::MemberUpdate(_))
@@ -557,6 +595,62 @@ impl<'a> WriteTxn<'a> {
             header: header(self.st.current_rev),
             alarms,
         }
+    }
+
+    /// Applies one auth management request to a copy of the auth state and
+    /// stages the new state row; the copy replaces the state only if the
+    /// request succeeded.
+    fn auth_change(&mut self, op: &Op) -> Result<Applied, StoreError> {
+        let mut auth = self.st.auth.clone();
+        match op {
+            Op::AuthEnable(_) => auth.enable()?,
+            Op::AuthDisable(_) => auth.disable(),
+            Op::UserAdd(u) => {
+                let no_password = u.options.as_ref().is_some_and(|o| o.no_password);
+                auth.user_add(&u.name, &u.hashed_password, no_password)?
+            }
+            Op::UserDelete(u) => auth.user_delete(&u.name)?,
+            Op::UserChangePassword(u) => auth.user_change_password(&u.name, &u.hashed_password)?,
+            Op::UserGrantRole(g) => auth.user_grant_role(&g.user, &g.role)?,
+            Op::UserRevokeRole(r) => auth.user_revoke_role(&r.name, &r.role)?,
+            Op::RoleAdd(r) => auth.role_add(&r.name)?,
+            Op::RoleDelete(r) => auth.role_delete(&r.role)?,
+            Op::RoleGrantPermission(g) => {
+                let perm = g.perm.clone().ok_or(AuthError::PermissionNotGiven)?;
+                auth.role_grant_permission(&g.name, perm)?
+            }
+            Op::RoleRevokePermission(r) => {
+                auth.role_revoke_permission(&r.role, &r.key, &r.range_end)?
+            }
+            _ => return Ok(Applied::Nothing),
+        }
+        if auth != self.st.auth {
+            self.batch
+                .put(rows::AUTH_STATE.to_vec(), auth.to_record().encode_to_vec());
+        }
+        let auth_revision = auth.revision;
+        self.st.auth = auth;
+        Ok(Applied::Auth { auth_revision })
+    }
+
+    /// A replicated successful login: the user must still exist (it may
+    /// have been deleted between the password check and this entry).
+    fn authenticate(&mut self, index: u64, a: &AuthenticateApply) -> Result<Applied, StoreError> {
+        if !self.st.auth.enabled {
+            return Err(AuthError::AuthNotEnabled.into());
+        }
+        if !self.st.auth.users.contains_key(&a.name) {
+            return Err(AuthError::AuthFailed.into());
+        }
+        let token = if a.token_prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}.{index}", a.token_prefix)
+        };
+        Ok(Applied::Authenticated {
+            user: a.name.clone(),
+            token,
+        })
     }
 
     /// True once the request has changed any state.

@@ -16,7 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use etcd_proto::authpb::permission::Type as PermType;
-use etcd_proto::authpb::Permission;
+use etcd_proto::authpb::{Permission, Role, User as UserRecord, UserAddOptions};
+use etcd_proto::etcdrs::{AuthInfo, AuthStateRecord};
 
 /// The role with every permission.
 pub const ROOT: &str = "root";
@@ -48,6 +49,16 @@ pub enum AuthError {
     InvalidAuthMgmt,
     #[error("etcdserver: permission denied")]
     PermissionDenied,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    #[error("etcdserver: permission not given")]
+    PermissionNotGiven,
 }
 
 /// A user as stored.
@@ -262,6 +273,138 @@ impl AuthState {
     /// Whether `user` holds the root role.
     pub fn is_root(&self, user: &str) -> bool {
         self.users.get(user).is_some_and(|u| u.roles.contains(ROOT))
+    }
+
+    /// May the request of `info` read (or write) `[key, range_end)`? The
+    /// checks of etcd's `isOpPermitted`, in its order: anything goes while
+    /// auth is off; a request without a user is refused; so is one checked
+    /// against an older auth revision (the client re-authenticates and
+    /// retries); then the user's permissions decide.
+    pub fn check_op(
+        &self,
+        info: &AuthInfo,
+        key: &[u8],
+        range_end: &[u8],
+        write: bool,
+    ) -> Result<(), AuthError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if info.revision == 0 || info.username.is_empty() {
+            return Err(AuthError::UserEmpty);
+        }
+        if info.revision < self.revision {
+            return Err(AuthError::AuthOldRevision);
+        }
+        if self.is_allowed(&info.username, key, range_end, write) {
+            Ok(())
+        } else {
+            Err(AuthError::PermissionDenied)
+        }
+    }
+
+    /// Is the user of `info` an administrator (holder of the root role)?
+    pub fn check_admin(&self, info: &AuthInfo) -> Result<(), AuthError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if info.username.is_empty() {
+            return Err(AuthError::UserEmpty);
+        }
+        let user = self
+            .users
+            .get(&info.username)
+            .ok_or(AuthError::UserNotFound)?;
+        if user.roles.contains(ROOT) {
+            Ok(())
+        } else {
+            Err(AuthError::PermissionDenied)
+        }
+    }
+
+    /// Is there any valid user behind `info` (for RPCs that need a login
+    /// but no particular permission, e.g. LeaseGrant or MemberList)?
+    pub fn check_authenticated(&self, info: &AuthInfo) -> Result<(), AuthError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if info.username.is_empty() {
+            return Err(AuthError::UserEmpty);
+        }
+        if !self.users.contains_key(&info.username) {
+            return Err(AuthError::UserNotFound);
+        }
+        Ok(())
+    }
+
+    /// The user as the API shows it (password hash left out).
+    pub fn user_roles(&self, name: &str) -> Result<Vec<String>, AuthError> {
+        let user = self.users.get(name).ok_or(AuthError::UserNotFound)?;
+        Ok(user.roles.iter().cloned().collect())
+    }
+
+    /// The permissions of a role, sorted by key.
+    pub fn role_permissions(&self, name: &str) -> Result<Vec<Permission>, AuthError> {
+        self.roles.get(name).cloned().ok_or(AuthError::RoleNotFound)
+    }
+
+    /// The persisted form (one store row, part of every snapshot).
+    pub fn to_record(&self) -> AuthStateRecord {
+        AuthStateRecord {
+            enabled: self.enabled,
+            revision: self.revision,
+            users: self
+                .users
+                .iter()
+                .map(|(name, u)| UserRecord {
+                    name: name.as_bytes().to_vec(),
+                    password: u.password_hash.as_bytes().to_vec(),
+                    roles: u.roles.iter().cloned().collect(),
+                    options: Some(UserAddOptions {
+                        no_password: u.no_password,
+                    }),
+                })
+                .collect(),
+            roles: self
+                .roles
+                .iter()
+                .map(|(name, perms)| Role {
+                    name: name.as_bytes().to_vec(),
+                    key_permission: perms.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn from_record(r: AuthStateRecord) -> AuthState {
+        AuthState {
+            enabled: r.enabled,
+            revision: r.revision,
+            users: r
+                .users
+                .into_iter()
+                .map(|u| {
+                    (
+                        String::from_utf8_lossy(&u.name).into_owned(),
+                        User {
+                            password_hash: String::from_utf8_lossy(&u.password).into_owned(),
+                            roles: u.roles.into_iter().collect(),
+                            no_password: u.options.is_some_and(|o| o.no_password),
+                        },
+                    )
+                })
+                .collect(),
+            roles: r
+                .roles
+                .into_iter()
+                .map(|role| {
+                    (
+                        String::from_utf8_lossy(&role.name).into_owned(),
+                        role.key_permission,
+                    )
+                })
+                .collect(),
+        }
     }
 }
 

@@ -27,6 +27,9 @@ pub enum StoreError {
     TooManyOps,
     #[error("etcdserver: duplicate key given in txn request")]
     DuplicateKey,
+    /// Refused by auth (RBAC or user/role management).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// The storage engine failed. Not deterministic across members: a member
     /// that sees this on the apply path must stop rather than diverge.
     #[error("storage backend: {0}")]

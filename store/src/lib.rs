@@ -14,10 +14,12 @@
 //! - [`history`]: events per revision, for watchers to catch up from.
 //! - [`snapshot`]: consistent whole-store copies.
 //! - [`validate`]: the request checks etcd makes before consensus.
-//! - [`auth`]: users, roles and key-range permission checks (not yet wired
-//!   to the log and the services).
+//! - [`auth`]: users, roles and key-range permission checks, applied from
+//!   the log like the data and persisted in one row; [`authorize`]: which
+//!   permission each (nested) request needs.
 
 pub mod auth;
+pub mod authorize;
 pub mod backend;
 pub mod error;
 pub mod history;

@@ -7,6 +7,7 @@
 //! | `l`    | lease id, big-endian       | granted TTL, big-endian i64        |
 //! | `a`    | member id, alarm type      | empty                              |
 //! | `c`    | name (cluster data)        | owned by raft-node                 |
+//! | `u`    | `auth`                     | `etcdrs.AuthStateRecord`, protobuf |
 
 use crate::revision::Revision;
 
@@ -15,6 +16,10 @@ pub const META: u8 = b'm';
 pub const LEASE: u8 = b'l';
 pub const ALARM: u8 = b'a';
 pub const CLUSTER: u8 = b'c';
+pub const AUTH: u8 = b'u';
+
+/// The single row holding users, roles and the auth flag and revision.
+pub const AUTH_STATE: &[u8] = b"uauth";
 
 pub const META_APPLIED_INDEX: &[u8] = b"mapplied_index";
 pub const META_APPLIED_TERM: &[u8] = b"mapplied_term";

@@ -16,6 +16,9 @@ use etcd_proto::mvccpb::KeyValue;
 use prost::Message;
 use tokio::sync::watch;
 
+use etcd_proto::etcdrs::{AuthInfo, AuthStateRecord};
+
+use crate::auth::AuthState;
 use crate::backend::Backend;
 use crate::error::StoreError;
 use crate::history::{EventHistory, RevisionEvents};
@@ -62,6 +65,7 @@ pub(crate) struct State {
     pub applied_term: u64,
     pub leases: BTreeMap<i64, LeaseEntry>,
     pub alarms: BTreeSet<(u64, i32)>,
+    pub auth: AuthState,
 }
 
 /// The MVCC key-value state machine.
@@ -114,6 +118,43 @@ impl Store {
 
     pub(crate) fn notify_revision(&self, rev: i64) {
         self.rev_tx.send_replace(rev);
+    }
+
+    /// Runs `f` on the current auth state (users, roles, permissions).
+    pub fn with_auth<T>(&self, f: impl FnOnce(&AuthState) -> T) -> T {
+        f(&self.read_state().auth)
+    }
+
+    /// Whether auth is on, and its revision.
+    pub fn auth_status(&self) -> (bool, u64) {
+        let st = self.read_state();
+        (st.auth.enabled, st.auth.revision)
+    }
+
+    /// Checks a request as the API layer receives it, against the current
+    /// state (the apply path checks again at the request's log position).
+    pub fn authorize(
+        &self,
+        info: &AuthInfo,
+        op: &etcd_proto::etcdrs::raft_request::Op,
+    ) -> Result<(), StoreError> {
+        let st = self.read_state();
+        st.auth
+            .authorize(info, op, &|id| lease_keys(&st, id))
+            .map_err(StoreError::Auth)
+    }
+
+    /// Checks a read of `[key, range_end)` against the current state.
+    pub fn authorize_read(
+        &self,
+        info: &AuthInfo,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<(), StoreError> {
+        self.read_state()
+            .auth
+            .check_op(info, key, range_end, false)
+            .map_err(StoreError::Auth)
     }
 
     /// A receiver that changes whenever a new revision is applied.
@@ -395,6 +436,14 @@ pub(crate) fn range(
 }
 
 /// Rebuilds the in-memory state from the rows.
+/// The keys attached to lease `id` (none if there is no such lease).
+pub(crate) fn lease_keys(st: &State, id: i64) -> Vec<Vec<u8>> {
+    st.leases
+        .get(&id)
+        .map(|l| l.keys.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
 fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
     let meta_u64 = |name: &[u8]| -> Result<u64, StoreError> {
         Ok(backend
@@ -430,6 +479,11 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
             alarms.insert((member, alarm));
         }
     }
+
+    let auth = match backend.get(rows::AUTH_STATE)? {
+        Some(row) => AuthState::from_record(AuthStateRecord::decode(row.as_slice())?),
+        None => AuthState::default(),
+    };
 
     let mut index = TreeIndex::default();
     // key -> lease of its newest live row, to re-attach keys to leases.
@@ -479,5 +533,6 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
         applied_term,
         leases,
         alarms,
+        auth,
     })
 }

@@ -135,6 +135,7 @@ fn apply_puts(store: &Store, from: u64, keys: &[&str]) {
                 ..Default::default()
             })),
             proposed_at_ms: 0,
+            ..Default::default()
         };
         store.apply(from + i as u64, 1, &req).unwrap();
     }

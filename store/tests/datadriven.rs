@@ -274,6 +274,7 @@ impl Harness {
             id: 0,
             op,
             proposed_at_ms: 0,
+            ..Default::default()
         };
         let before = self.store().status();
         let got = self.store().apply(index, TERM, &req);
@@ -600,6 +601,7 @@ fn check_snapshot(store: &Store) -> Vec<String> {
             id: 0,
             op: Some(op),
             proposed_at_ms: 0,
+            ..Default::default()
         };
         busy.apply(1000 + i as u64, 7, &req).expect("junk apply");
     }
@@ -954,6 +956,10 @@ fn render_applied(r: Result<Applied, StoreError>) -> Vec<String> {
                 out.push(format!("alarm member={} type={}", m.member_id, m.alarm));
             }
             out
+        }
+        Ok(Applied::Auth { auth_revision }) => vec![format!("auth_revision={auth_revision}")],
+        Ok(Applied::Authenticated { user, token }) => {
+            vec![format!("authenticated user={user} token={token}")]
         }
     }
 }

@@ -871,6 +871,7 @@ impl Sut {
             id: self.index,
             op: Some(op),
             proposed_at_ms: 0,
+            ..Default::default()
         };
         let got = self.store().apply(self.index, 3, &req);
         assert_eq!(got, self.twin.apply(self.index, 3, &req), "twin differs");

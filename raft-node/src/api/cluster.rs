@@ -115,6 +115,7 @@ impl ClusterService {
     async fn forward_remove_to_leader(
         &self,
         id: u64,
+        token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     ) -> Option<Result<Response<MemberRemoveResponse>, Status>> {
         let url = self
             .server
@@ -127,9 +128,14 @@ impl ClusterService {
             .connect()
             .await
             .ok()?;
+        // The caller's token goes along: the leader checks it again.
+        let mut forwarded = Request::new(MemberRemoveRequest { id });
+        if let Some(token) = token {
+            forwarded.metadata_mut().insert("token", token);
+        }
         Some(
             etcd_proto::etcdserverpb::cluster_client::ClusterClient::new(channel)
-                .member_remove(MemberRemoveRequest { id })
+                .member_remove(forwarded)
                 .await,
         )
     }
@@ -141,6 +147,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        self.server.require_admin(&req).await?;
         let r = req.into_inner();
         if r.peer_ur_ls.is_empty() {
             return Err(Status::invalid_argument(
@@ -188,6 +195,8 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.server.require_admin(&req).await?;
+        let token = req.metadata().get("token").cloned();
         let id = req.into_inner().id;
         let member = self.member(id)?;
         let info = self.server.raft_info();
@@ -195,7 +204,7 @@ impl Cluster for ClusterService {
             // The leader is being removed: let it hand over leadership first
             // by asking it directly. If it cannot be asked, remove it from
             // here; the others then elect a leader after a timeout.
-            if let Some(resp) = self.forward_remove_to_leader(id).await {
+            if let Some(resp) = self.forward_remove_to_leader(id, token).await {
                 return resp;
             }
         }
@@ -216,6 +225,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.server.require_admin(&req).await?;
         let r = req.into_inner();
         let mut member = self.member(r.id)?;
         let taken = self
@@ -240,6 +250,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
+        self.server.require_user(&req).await?;
         if req.into_inner().linearizable {
             self.server.read_barrier().await?;
         }
@@ -253,6 +264,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.server.require_admin(&req).await?;
         let id = req.into_inner().id;
         let member = self.member(id)?;
         if !member.is_learner {

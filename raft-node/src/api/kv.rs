@@ -37,6 +37,7 @@ fn txn_is_serializable(t: &TxnRequest) -> bool {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_range(&r).map_err(store_status)?;
         if !r.serializable && self.server.raft_info().is_learner {
@@ -45,16 +46,21 @@ impl Kv for KvService {
         if !r.serializable {
             self.server.read_barrier().await?;
         }
+        self.server
+            .store
+            .authorize_read(&auth, &r.key, &r.range_end)
+            .map_err(store_status)?;
         let mut resp = self.server.store.range(&r).map_err(store_status)?;
         self.server.fill(&mut resp.header);
         Ok(Response::new(resp))
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_put(&r).map_err(store_status)?;
         self.server.check_quota(r.encoded_len()).await?;
-        match self.server.propose(Op::Put(r)).await? {
+        match self.server.propose_as(Op::Put(r), auth).await? {
             Applied::Put(mut resp) => {
                 self.server.fill(&mut resp.header);
                 Ok(Response::new(resp))
@@ -67,9 +73,10 @@ impl Kv for KvService {
         &self,
         req: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_delete(&r).map_err(store_status)?;
-        match self.server.propose(Op::DeleteRange(r)).await? {
+        match self.server.propose_as(Op::DeleteRange(r), auth).await? {
             Applied::DeleteRange(mut resp) => {
                 self.server.fill(&mut resp.header);
                 Ok(Response::new(resp))
@@ -79,12 +86,17 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_txn(&r, self.server.config.max_txn_ops as usize).map_err(store_status)?;
         if validate::txn_is_read_only(&r) {
             if !txn_is_serializable(&r) {
                 self.server.read_barrier().await?;
             }
+            self.server
+                .store
+                .with_auth(|a| a.authorize_txn(&auth, &r))
+                .map_err(ServerError::from)?;
             if let Some(result) = self.server.store.txn_read_only(&r) {
                 let mut resp = result.map_err(store_status)?;
                 self.server.fill(&mut resp.header);
@@ -93,7 +105,7 @@ impl Kv for KvService {
         } else {
             self.server.check_quota(r.encoded_len()).await?;
         }
-        match self.server.propose(Op::Txn(r)).await? {
+        match self.server.propose_as(Op::Txn(r), auth).await? {
             Applied::Txn(mut resp) => {
                 self.server.fill(&mut resp.header);
                 Ok(Response::new(resp))
@@ -106,8 +118,9 @@ impl Kv for KvService {
         &self,
         req: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
-        match self.server.propose(Op::Compaction(r)).await? {
+        match self.server.propose_as(Op::Compaction(r), auth).await? {
             Applied::Compaction(mut resp) => {
                 self.server.fill(&mut resp.header);
                 Ok(Response::new(resp))

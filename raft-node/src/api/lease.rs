@@ -20,7 +20,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Shared;
-use crate::error::ServerError;
+use crate::error::{store_status, ServerError};
 
 pub struct LeaseService {
     pub server: Shared,
@@ -35,13 +35,14 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let mut r = req.into_inner();
         if r.id == 0 {
             // A positive id derived from the unique request id scheme.
             r.id = (self.server.next_id() & (i64::MAX as u64)) as i64;
         }
         self.server.check_quota(64).await?;
-        match self.server.propose(Op::LeaseGrant(r)).await? {
+        match self.server.propose_as(Op::LeaseGrant(r), auth).await? {
             Applied::LeaseGrant(mut resp) => {
                 self.server.fill(&mut resp.header);
                 Ok(Response::new(resp))
@@ -54,8 +55,9 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
-        match self.server.propose(Op::LeaseRevoke(r)).await? {
+        match self.server.propose_as(Op::LeaseRevoke(r), auth).await? {
             Applied::LeaseRevoke(mut resp) => {
                 self.server.fill(&mut resp.header);
                 Ok(Response::new(resp))
@@ -70,6 +72,7 @@ impl Lease for LeaseService {
         &self,
         req: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        self.server.require_user(&req).await?;
         let mut inbound = req.into_inner();
         let server = self.server.clone();
         let (tx, rx) = mpsc::channel(16);
@@ -102,8 +105,21 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let auth = self.server.require_user(&req).await?;
         let r = req.into_inner();
         self.server.read_barrier().await?;
+        if r.keys {
+            // Key names are data: listing them needs read permission on
+            // every one (etcd advisory GHSA-3p3v-v2hm-8j8x).
+            if let Some(lease) = self.server.store.lease(r.id) {
+                for key in &lease.keys {
+                    self.server
+                        .store
+                        .authorize_read(&auth, key, &[])
+                        .map_err(store_status)?;
+                }
+            }
+        }
         let header = Some(self.server.header());
         let resp = match self.server.store.lease(r.id) {
             None => LeaseTimeToLiveResponse {
@@ -137,8 +153,9 @@ impl Lease for LeaseService {
 
     async fn lease_leases(
         &self,
-        _req: Request<LeaseLeasesRequest>,
+        req: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        self.server.require_user(&req).await?;
         self.server.read_barrier().await?;
         let leases = self
             .server

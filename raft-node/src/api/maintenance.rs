@@ -13,7 +13,7 @@ use etcd_proto::etcdserverpb::{
     StatusResponse,
 };
 use etcd_store::snapshot::append_sha256;
-use etcd_store::Applied;
+use etcd_store::{Applied, StoreError};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -42,9 +42,27 @@ fn alarm_name(t: i32) -> &'static str {
     }
 }
 
+impl MaintenanceService {
+    /// The admin check of Defragment, Snapshot, Hash and HashKV. etcd
+    /// returns the auth layer's own error there, not its gRPC form: code
+    /// Unknown and an `auth: ` message, which clients print as is.
+    async fn require_admin_raw<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        match self.server.require_admin(req).await {
+            Ok(_) => Ok(()),
+            Err(ServerError::Store(StoreError::Auth(e))) => {
+                let text = e.to_string();
+                let bare = text.strip_prefix("etcdserver: ").unwrap_or(&text);
+                Err(Status::unknown(format!("auth: {bare}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let auth = self.server.require_user(&req).await?;
         let r = req.into_inner();
         if AlarmAction::try_from(r.action) == Ok(AlarmAction::Get) {
             let alarms = self
@@ -61,7 +79,7 @@ impl Maintenance for MaintenanceService {
                 alarms,
             }));
         }
-        match self.server.propose(Op::Alarm(r)).await? {
+        match self.server.propose_as(Op::Alarm(r), auth).await? {
             Applied::Alarm(mut resp) => {
                 resp.header = None;
                 Ok(Response::new(resp))
@@ -102,8 +120,9 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _req: Request<DefragmentRequest>,
+        req: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        self.require_admin_raw(&req).await?;
         let store = self.server.store.clone();
         tokio::task::spawn_blocking(move || store.defragment())
             .await
@@ -114,7 +133,8 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.require_admin_raw(&req).await?;
         let hash = self.server.store.hash_all().map_err(store_status)?;
         Ok(Response::new(HashResponse {
             header: Some(self.server.header()),
@@ -126,6 +146,7 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        self.require_admin_raw(&req).await?;
         let r = req.into_inner();
         let (hash, compact_revision, hash_revision) = self
             .server
@@ -144,8 +165,9 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _req: Request<SnapshotRequest>,
+        req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.require_admin_raw(&req).await?;
         let store = self.server.store.clone();
         let header = self.server.header();
         let mut body = tokio::task::spawn_blocking(move || store.snapshot())
@@ -184,6 +206,7 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        self.server.require_admin(&req).await?;
         let r = req.into_inner();
         let info = self.server.raft_info();
         if !info.is_leader {

@@ -18,6 +18,10 @@ use etcd_proto::etcdserverpb::watch_create_request::FilterType;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
 use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
+use etcd_store::auth::AuthError;
+use tonic::metadata::MetadataMap;
+
+use crate::auth::ClientCommonName;
 use etcd_proto::mvccpb::event::EventType;
 use etcd_proto::mvccpb::Event;
 use etcd_store::index::KeyRange;
@@ -56,10 +60,17 @@ impl Watch for WatchService {
         if require_leader && self.server.raft_info().leader == 0 {
             return Err(ServerError::NoLeader.to_status());
         }
+        // Who is watching is resolved again at every create, against the
+        // auth state of that moment, from the stream's credentials.
+        let credentials = (
+            req.metadata().clone(),
+            req.extensions().get::<ClientCommonName>().cloned(),
+        );
         let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let session = Session {
             server: self.server.clone(),
+            credentials,
             tx,
             watchers: BTreeMap::new(),
             next_auto_id: 0,
@@ -103,6 +114,7 @@ struct Closed;
 
 struct Session {
     server: Shared,
+    credentials: (MetadataMap, Option<ClientCommonName>),
     tx: mpsc::Sender<Result<WatchResponse, Status>>,
     watchers: BTreeMap<i64, Watcher>,
     next_auto_id: i64,
@@ -186,6 +198,13 @@ impl Session {
         let end = c.range_end;
         let mut resp = self.response(-1);
         resp.created = true;
+        if !self.may_watch(&key, &end).await {
+            // The whole watched range must be readable: events of keys
+            // outside the user's permission never go out.
+            resp.canceled = true;
+            resp.cancel_reason = AuthError::PermissionDenied.to_string();
+            return self.send(resp).await;
+        }
         if !end.is_empty() && end != [0] && key >= end {
             resp.canceled = true;
             resp.cancel_reason = "mvcc: watcher range is empty".into();
@@ -228,6 +247,15 @@ impl Session {
         );
         resp.watch_id = id;
         self.send(resp).await
+    }
+
+    /// Whether this stream's user may read all of `[key, end)`.
+    async fn may_watch(&self, key: &[u8], end: &[u8]) -> bool {
+        let (metadata, cn) = &self.credentials;
+        match crate::auth::identity::resolve(&self.server, metadata, cn.as_ref()).await {
+            Ok(info) => self.server.store.authorize_read(&info, key, end).is_ok(),
+            Err(_) => false,
+        }
     }
 
     /// Brings every watcher up to the store's current revision.
