@@ -166,8 +166,12 @@ impl RpcError {
 /// A transport failure (as opposed to an error the etcd server returned).
 fn is_transport_error(s: &Status) -> bool {
     let msg = s.message();
+    // Statuses from the server never carry a source error; the client's
+    // own failures (broken or closed connections) do.
     !msg.starts_with("etcdserver:")
-        && (s.code() == Code::Unavailable || msg.contains("transport error"))
+        && (s.code() == Code::Unavailable
+            || msg.contains("transport error")
+            || (s.code() == Code::Cancelled && std::error::Error::source(s).is_some()))
 }
 
 /// A client connection to one of the configured endpoints.
@@ -178,6 +182,10 @@ pub struct Client {
     /// A client dialing a single given endpoint (maintenance calls).
     passthrough: bool,
     conn: Option<Conn>,
+    /// Whether the current connection has answered a request.
+    proven: bool,
+    /// Whether a connection failed before answering anything.
+    rejected: bool,
     token: TokenInterceptor,
     next: usize,
     last_dial_error: String,
@@ -194,6 +202,8 @@ impl Client {
             target,
             passthrough: false,
             conn: None,
+            proven: false,
+            rejected: false,
             next: 0,
             last_dial_error: String::new(),
         }
@@ -209,6 +219,8 @@ impl Client {
             cfg,
             passthrough: true,
             conn: None,
+            proven: false,
+            rejected: false,
             next: 0,
             last_dial_error: String::new(),
         }
@@ -245,6 +257,7 @@ impl Client {
                 let ep = self.cfg.endpoints[self.next].clone();
                 match self.dial(&ep, budget).await {
                     Ok(ch) => {
+                        self.proven = false;
                         let conn = InterceptedService::new(ch, self.token.clone());
                         self.conn = Some(conn.clone());
                         return Ok(conn);
@@ -336,15 +349,35 @@ impl Client {
                 }
             };
             let status = match tokio::time::timeout_at(deadline, f(ch)).await {
-                Ok(Ok(resp)) => return Ok(resp.into_inner()),
+                Ok(Ok(resp)) => {
+                    self.proven = true;
+                    return Ok(resp.into_inner());
+                }
                 Ok(Err(status)) => status,
                 Err(_) => {
-                    let msg =
-                        grpc_error_string(Code::DeadlineExceeded, "context deadline exceeded");
+                    let msg = if self.rejected {
+                        self.balancer_error()
+                    } else {
+                        grpc_error_string(Code::DeadlineExceeded, "context deadline exceeded")
+                    };
                     self.warn(attempt, &msg);
                     return Err(RpcError::Deadline);
                 }
             };
+            if is_transport_error(&status) && !self.proven {
+                // The connection failed before it ever served a request
+                // (e.g. the server refused our certificate right after the
+                // TLS handshake): to clientv3 that is a dial that never
+                // succeeded, so the request is tried again until the deadline.
+                self.rejected = true;
+                self.last_dial_error = status.message().to_string();
+                self.reset();
+                let now = Instant::now();
+                if now < deadline {
+                    tokio::time::sleep((deadline - now).min(Duration::from_millis(25))).await;
+                }
+                continue;
+            }
             if is_transport_error(&status) {
                 self.reset();
                 if idempotent {
