@@ -193,6 +193,7 @@ const TEARDOWN: &[Case] = &[
     case("--user root:rootpw get foo"),
     case("--user root:bad get foo"),
     case("auth disable"),
+    case("--endpoints=127.0.0.1:1 --dial-timeout=1s --user a:b get x"),
 ];
 
 #[test]

@@ -177,6 +177,16 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("--cert= --key=x get tls", &[]),
 ];
 
+/// With auth enabled (root and alice exist; alice has no role).
+const AUTH_CASES: &[&str] = &[
+    "$GOOD --user root:rootpw get tls",
+    "$GOOD --user root:rootpw user list -w json",
+    "$GOOD --user root:bad get tls",
+    "$GOOD --user alice:apw get tls",
+    "$GOOD --user alice:apw put tls x",
+    "$GOOD --user nobody:x get tls",
+];
+
 /// Polls (at most 30s) until the Go etcdctl can write over mTLS.
 fn wait_ready(r: &Runner) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -235,11 +245,25 @@ fn tls_flags_match_go_etcdctl() {
         ));
     }
 
+    // Password authentication over TLS: the token travels on the mTLS
+    // connection. Users are set up (and auth disabled again) with Go.
+    let setup = |args: &str| {
+        let out = runner.run(GO_ETCDCTL, &format!("{GOOD} {args}"), &[]);
+        assert!(out.status.success(), "{args}: {out:?}");
+    };
+    setup("user add root:rootpw");
+    setup("user add alice:apw");
+    setup("auth enable");
+    for args in AUTH_CASES {
+        failures.extend(runner.compare(&args.replace("$GOOD", GOOD), &[]));
+    }
+    setup("--user root:rootpw auth disable");
+
     assert!(
         failures.is_empty(),
         "{} of {} TLS command lines differ:\n{}",
         failures.len(),
-        CASES.len() + 1,
+        CASES.len() + 1 + AUTH_CASES.len(),
         failures.join("\n")
     );
 }
