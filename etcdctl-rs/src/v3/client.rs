@@ -4,13 +4,17 @@
 //! reports failures the way clientv3 does (including its warning log line).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::{Code, Request, Status};
 
-use super::logline;
+use super::{logline, tls};
 
 /// Connection settings taken from the global flags.
 #[derive(Debug, Clone)]
@@ -21,7 +25,29 @@ pub struct ConnConfig {
     pub command_timeout: Duration,
     pub keepalive_time: Duration,
     pub keepalive_timeout: Duration,
+    /// The TLS settings of the flags; `None` dials plaintext unless an
+    /// endpoint is `https://` (see [`super::tls`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The auth token (from `Authenticate`), sent with every request.
+    pub token: Option<String>,
 }
+
+/// Puts the auth token into the `token` metadata of every request, as
+/// clientv3's per-RPC credentials do.
+#[derive(Clone)]
+pub struct TokenInterceptor(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for TokenInterceptor {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            req.metadata_mut().insert("token", token.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A connection to one endpoint, with the auth token attached to requests.
+pub type Conn = InterceptedService<Channel, TokenInterceptor>;
 
 /// Why an RPC failed.
 #[derive(Debug, Clone)]
@@ -140,8 +166,12 @@ impl RpcError {
 /// A transport failure (as opposed to an error the etcd server returned).
 fn is_transport_error(s: &Status) -> bool {
     let msg = s.message();
+    // Statuses from the server never carry a source error; the client's
+    // own failures (broken or closed connections) do.
     !msg.starts_with("etcdserver:")
-        && (s.code() == Code::Unavailable || msg.contains("transport error"))
+        && (s.code() == Code::Unavailable
+            || msg.contains("transport error")
+            || (s.code() == Code::Cancelled && std::error::Error::source(s).is_some()))
 }
 
 /// A client connection to one of the configured endpoints.
@@ -151,7 +181,12 @@ pub struct Client {
     target: String,
     /// A client dialing a single given endpoint (maintenance calls).
     passthrough: bool,
-    conn: Option<Channel>,
+    conn: Option<Conn>,
+    /// Whether the current connection has answered a request.
+    proven: bool,
+    /// Whether a connection failed before answering anything.
+    rejected: bool,
+    token: TokenInterceptor,
     next: usize,
     last_dial_error: String,
 }
@@ -160,12 +195,15 @@ impl Client {
     /// A balanced client over all configured endpoints.
     pub fn new(cfg: ConnConfig) -> Self {
         let first = cfg.endpoints.first().cloned().unwrap_or_default();
-        let target = format!("endpoint://client-{}/{first}", logline::uuid4());
+        let target = format!("endpoint://client-{}/{}", logline::uuid4(), host_of(&first));
         Client {
+            token: token_interceptor(&cfg),
             cfg,
             target,
             passthrough: false,
             conn: None,
+            proven: false,
+            rejected: false,
             next: 0,
             last_dial_error: String::new(),
         }
@@ -176,10 +214,13 @@ impl Client {
         let mut cfg = cfg.clone();
         cfg.endpoints = vec![strip_scheme(endpoint).to_string()];
         Client {
-            target: format!("passthrough:///{}", cfg.endpoints[0]),
+            target: format!("passthrough:///{}", host_of(&cfg.endpoints[0])),
+            token: token_interceptor(&cfg),
             cfg,
             passthrough: true,
             conn: None,
+            proven: false,
+            rejected: false,
             next: 0,
             last_dial_error: String::new(),
         }
@@ -198,7 +239,7 @@ impl Client {
     }
 
     /// A connected channel, trying each endpoint in turn until `deadline`.
-    pub async fn channel(&mut self, deadline: Instant) -> Result<Channel, RpcError> {
+    pub async fn channel(&mut self, deadline: Instant) -> Result<Conn, RpcError> {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
@@ -216,8 +257,10 @@ impl Client {
                 let ep = self.cfg.endpoints[self.next].clone();
                 match self.dial(&ep, budget).await {
                     Ok(ch) => {
-                        self.conn = Some(ch.clone());
-                        return Ok(ch);
+                        self.proven = false;
+                        let conn = InterceptedService::new(ch, self.token.clone());
+                        self.conn = Some(conn.clone());
+                        return Ok(conn);
                     }
                     Err(e) => self.last_dial_error = e,
                 }
@@ -232,23 +275,27 @@ impl Client {
     }
 
     async fn dial(&self, ep: &str, budget: Duration) -> Result<Channel, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{ep}"))
+        let addr = host_of(ep);
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| e.to_string())?
             .connect_timeout(budget)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(self.cfg.keepalive_time)
             .keep_alive_timeout(self.cfg.keepalive_timeout);
-        match tokio::time::timeout(budget, endpoint.connect()).await {
-            Ok(Ok(ch)) => Ok(ch),
-            Ok(Err(e)) => {
-                let refused = format!("{e:?}").contains("ConnectionRefused");
-                Err(if refused {
-                    format!("dial tcp {ep}: connect: connection refused")
-                } else {
-                    format!("dial tcp {ep}: i/o timeout")
-                })
+        let connect = async {
+            match tls::for_endpoint(ep, &self.cfg.tls) {
+                None => endpoint.connect().await,
+                Some(config) => {
+                    endpoint
+                        .connect_with_connector(tls::connector(config))
+                        .await
+                }
             }
-            Err(_) => Err(format!("dial tcp {ep}: i/o timeout")),
+        };
+        match tokio::time::timeout(budget, connect).await {
+            Ok(Ok(ch)) => Ok(ch),
+            Ok(Err(e)) => Err(tls::dial_error(addr, &e)),
+            Err(_) => Err(format!("dial tcp {addr}: i/o timeout")),
         }
     }
 
@@ -274,7 +321,7 @@ impl Client {
     /// errors, like clientv3's retry interceptor does for repeatable calls.
     pub async fn unary<T, F, Fut>(&mut self, idempotent: bool, f: F) -> Result<T, RpcError>
     where
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(Conn) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.cfg.command_timeout;
@@ -289,7 +336,7 @@ impl Client {
         mut f: F,
     ) -> Result<T, RpcError>
     where
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(Conn) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let mut attempt = 0u32;
@@ -302,15 +349,35 @@ impl Client {
                 }
             };
             let status = match tokio::time::timeout_at(deadline, f(ch)).await {
-                Ok(Ok(resp)) => return Ok(resp.into_inner()),
+                Ok(Ok(resp)) => {
+                    self.proven = true;
+                    return Ok(resp.into_inner());
+                }
                 Ok(Err(status)) => status,
                 Err(_) => {
-                    let msg =
-                        grpc_error_string(Code::DeadlineExceeded, "context deadline exceeded");
+                    let msg = if self.rejected {
+                        self.balancer_error()
+                    } else {
+                        grpc_error_string(Code::DeadlineExceeded, "context deadline exceeded")
+                    };
                     self.warn(attempt, &msg);
                     return Err(RpcError::Deadline);
                 }
             };
+            if is_transport_error(&status) && !self.proven {
+                // The connection failed before it ever served a request
+                // (e.g. the server refused our certificate right after the
+                // TLS handshake): to clientv3 that is a dial that never
+                // succeeded, so the request is tried again until the deadline.
+                self.rejected = true;
+                self.last_dial_error = status.message().to_string();
+                self.reset();
+                let now = Instant::now();
+                if now < deadline {
+                    tokio::time::sleep((deadline - now).min(Duration::from_millis(25))).await;
+                }
+                continue;
+            }
             if is_transport_error(&status) {
                 self.reset();
                 if idempotent {
@@ -330,6 +397,21 @@ impl Client {
             return Err(RpcError::Status(status));
         }
     }
+}
+
+fn token_interceptor(cfg: &ConnConfig) -> TokenInterceptor {
+    TokenInterceptor(
+        cfg.token
+            .as_deref()
+            .and_then(|t| MetadataValue::try_from(t).ok()),
+    )
+}
+
+/// An endpoint without its scheme: the address clientv3 dials and logs.
+pub fn host_of(ep: &str) -> &str {
+    ep.strip_prefix("https://")
+        .or_else(|| ep.strip_prefix("http://"))
+        .unwrap_or(ep)
 }
 
 /// Strips `http://` from an endpoint, as clientv3 does when dialing.

@@ -5,8 +5,8 @@
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::flags::{Kind, Spec};
 use super::{
-    alarm, check, compaction, defrag, del, elect, endpoint, get, global, lease, lock, member,
-    mirror, move_leader, put, snapshot, snapshot_file, txn, version, watch, Invocation,
+    alarm, auth, check, compaction, defrag, del, elect, endpoint, get, global, lease, lock, member,
+    mirror, move_leader, put, role, snapshot, snapshot_file, txn, user, version, watch, Invocation,
 };
 
 /// A command handler.
@@ -277,13 +277,13 @@ const AUTH_SUBS: &[Command] = &[
         "enable",
         "enable",
         "Enables authentication",
-        not_implemented,
+        auth::enable_command,
     ),
     Command::leaf(
         "disable",
         "disable",
         "Disables authentication",
-        not_implemented,
+        auth::disable_command,
     ),
 ];
 
@@ -292,68 +292,106 @@ const USER_SUBS: &[Command] = &[
         "add",
         "add <user name or user:password> [options]",
         "Adds a new user",
-        not_implemented,
-    ),
+        user::add,
+    )
+    .flags(&[
+        Spec::new(
+            "interactive",
+            Kind::Bool,
+            "true",
+            "Read password from stdin instead of interactive terminal",
+        ),
+        s(
+            "new-user-password",
+            "",
+            "Supply password from the command line flag",
+        ),
+        b(
+            "no-password",
+            "Create a user without password (CN based auth only)",
+        ),
+    ]),
     Command::leaf(
         "delete",
         "delete <user name>",
         "Deletes a user",
-        not_implemented,
+        user::delete,
     ),
     Command::leaf(
         "get",
         "get <user name> [options]",
         "Gets detailed information of a user",
-        not_implemented,
-    ),
-    Command::leaf("list", "list", "Lists all users", not_implemented),
+        user::get,
+    )
+    .flags(&[b("detail", "Show permissions of roles granted to the user")]),
+    Command::leaf("list", "list", "Lists all users", user::list),
     Command::leaf(
         "passwd",
         "passwd <user name> [options]",
         "Changes password of user",
-        not_implemented,
-    ),
+        user::passwd,
+    )
+    .flags(&[Spec::new(
+        "interactive",
+        Kind::Bool,
+        "true",
+        "If true, read password from stdin instead of interactive terminal",
+    )]),
     Command::leaf(
         "grant-role",
         "grant-role <user name> <role name>",
         "Grants a role to a user",
-        not_implemented,
+        user::grant_role,
     ),
     Command::leaf(
         "revoke-role",
         "revoke-role <user name> <role name>",
         "Revokes a role from a user",
-        not_implemented,
+        user::revoke_role,
     ),
 ];
 
 const ROLE_SUBS: &[Command] = &[
-    Command::leaf("add", "add <role name>", "Adds a new role", not_implemented),
+    Command::leaf("add", "add <role name>", "Adds a new role", role::add),
     Command::leaf(
         "delete",
         "delete <role name>",
         "Deletes a role",
-        not_implemented,
+        role::delete,
     ),
     Command::leaf(
         "get",
         "get <role name>",
         "Gets detailed information of a role",
-        not_implemented,
+        role::get,
     ),
-    Command::leaf("list", "list", "Lists all roles", not_implemented),
+    Command::leaf("list", "list", "Lists all roles", role::list),
     Command::leaf(
         "grant-permission",
         "grant-permission [options] <role name> <permission type> <key> [endkey]",
         "Grants a key to a role",
-        not_implemented,
-    ),
+        role::grant_permission,
+    )
+    .flags(&[
+        b("prefix", "grant a prefix permission"),
+        b(
+            "from-key",
+            "grant a permission of keys that are greater than or equal to the given key using byte compare",
+        ),
+    ]),
     Command::leaf(
         "revoke-permission",
         "revoke-permission <role name> <key> [endkey]",
         "Revokes a key from a role",
-        not_implemented,
-    ),
+        role::revoke_permission,
+    )
+    .flags(&[
+        b("prefix", "revoke a prefix permission"),
+        b(
+            "from-key",
+            "revoke a permission of keys that are greater than or equal to the given key using byte compare",
+        ),
+    ]),
 ];
 
 const CHECK_SUBS: &[Command] = &[

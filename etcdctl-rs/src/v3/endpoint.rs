@@ -81,7 +81,7 @@ pub fn health(inv: &Invocation) -> CtlResult {
     let printer = global::display(&flags)?;
     let setup = Setup {
         endpoints: flags.get_slice("endpoints"),
-        conn: global::conn_config(&flags),
+        conn: global::conn_config(&flags)?,
         printer,
         hex: flags.get_bool("hex"),
         flags,

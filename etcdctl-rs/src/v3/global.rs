@@ -9,7 +9,8 @@ use super::client::{strip_scheme, ConnConfig};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR};
 use super::flags::{FlagSet, Kind, Spec};
 use super::printer::{self, Printer};
-use super::{logline, usage, Invocation};
+use super::tls::{self, SecureFlags};
+use super::{auth, logline, usage, Invocation};
 
 /// The persistent flags of the root command.
 pub const GLOBAL_FLAGS: &[Spec] = &[
@@ -177,9 +178,21 @@ fn duration(flags: &FlagSet, name: &str) -> Duration {
     Duration::from_nanos(flags.get_duration(name).max(0) as u64)
 }
 
-/// Connection settings from (env-applied) flags.
-pub fn conn_config(flags: &FlagSet) -> ConnConfig {
-    ConnConfig {
+/// The secure-connection flags.
+fn secure_flags(flags: &FlagSet) -> SecureFlags {
+    SecureFlags {
+        cert: flags.get_string("cert"),
+        key: flags.get_string("key"),
+        cacert: flags.get_string("cacert"),
+        insecure_transport: flags.get_bool("insecure-transport"),
+        insecure_skip_verify: flags.get_bool("insecure-skip-tls-verify"),
+    }
+}
+
+/// Connection settings from (env-applied) flags, TLS included (bad TLS
+/// files end etcdctl with exit code 128, as `newClientCfg` does); no token.
+pub fn conn_config(flags: &FlagSet) -> CtlResult<ConnConfig> {
+    Ok(ConnConfig {
         endpoints: flags
             .get_slice("endpoints")
             .iter()
@@ -189,7 +202,9 @@ pub fn conn_config(flags: &FlagSet) -> ConnConfig {
         command_timeout: duration(flags, "command-timeout"),
         keepalive_time: duration(flags, "keepalive-time"),
         keepalive_timeout: duration(flags, "keepalive-timeout"),
-    }
+        tls: tls::client_config(&secure_flags(flags))?,
+        token: None,
+    })
 }
 
 /// etcdctl's checks of the TLS file flags.
@@ -205,28 +220,8 @@ fn check_tls_flags(flags: &FlagSet) -> CtlResult {
     Ok(())
 }
 
-/// Rejects what etcdctl-rs cannot do yet: TLS, auth and DNS discovery.
+/// Rejects what etcdctl-rs cannot do yet: DNS discovery.
 fn check_supported(flags: &FlagSet) -> CtlResult {
-    let tls = ["cert", "key", "cacert"]
-        .iter()
-        .any(|n| !flags.get_string(n).is_empty())
-        || !flags.get_bool("insecure-transport")
-        || flags
-            .get_slice("endpoints")
-            .iter()
-            .any(|e| e.starts_with("https://") || e.starts_with("unixs://"));
-    if tls {
-        return Err(CtlError::new(
-            EXIT_ERROR,
-            "etcdctl-rs: TLS connections are not supported yet",
-        ));
-    }
-    if !flags.get_string("user").is_empty() {
-        return Err(CtlError::new(
-            EXIT_ERROR,
-            "etcdctl-rs: authentication (--user) is not supported yet",
-        ));
-    }
     if !flags.get_string("discovery-srv").is_empty() {
         return Err(CtlError::new(
             EXIT_ERROR,
@@ -250,11 +245,16 @@ pub fn setup(inv: &Invocation) -> CtlResult<Setup> {
         }
     }
     check_tls_flags(&flags)?;
+    let credentials = auth::credentials(&flags)?;
     let printer = display(&flags)?;
     check_supported(&flags)?;
+    let mut conn = conn_config(&flags)?;
+    if let Some((name, password)) = credentials {
+        conn.token = inv.block_on(auth::token(&conn, &name, &password))??;
+    }
     Ok(Setup {
         endpoints: flags.get_slice("endpoints"),
-        conn: conn_config(&flags),
+        conn,
         printer,
         hex: flags.get_bool("hex"),
         flags,

@@ -80,6 +80,9 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut dest_conn = setup.conn.clone();
     dest_conn.endpoints = vec![strip_scheme(dest).to_string()];
+    // The destination is dialed without the source's TLS settings and token.
+    dest_conn.tls = None;
+    dest_conn.token = None;
     let prefix = flags.get_string("prefix");
     let opts = Options {
         prefix: prefix.clone(),

@@ -4,6 +4,7 @@
 
 mod alarm;
 mod argify;
+mod auth;
 mod check;
 mod client;
 mod commands;
@@ -25,13 +26,17 @@ mod logline;
 mod member;
 mod mirror;
 mod move_leader;
+mod password;
 mod printer;
 mod put;
+mod role;
 mod snapshot;
 mod snapshot_file;
 mod tabwriter;
+mod tls;
 mod txn;
 mod usage;
+mod user;
 mod util;
 mod version;
 mod watch;

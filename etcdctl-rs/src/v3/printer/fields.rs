@@ -10,7 +10,8 @@ use etcd_proto::etcdserverpb::{
 use etcd_proto::mvccpb::KeyValue;
 
 use super::{
-    alarm_name, event_type_name, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp,
+    alarm_name, event_type_name, AuthResult, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer,
+    WatchResp,
 };
 use crate::v3::error::{CtlError, CtlResult};
 use crate::v3::gofmt::{go_string_slice, quote};
@@ -36,9 +37,41 @@ fn hdr(o: &mut Out, h: &Option<ResponseHeader>) -> CtlResult {
     Ok(())
 }
 
+/// The Go name of a permission type (`READ`, `WRITE`, `READWRITE`).
+fn perm_type_name(t: i32) -> String {
+    etcd_proto::authpb::permission::Type::try_from(t)
+        .map(|t| t.as_str_name().to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
 impl Printer for FieldsPrinter {
     fn format(&self) -> &'static str {
         "fields"
+    }
+
+    fn auth(&self, o: &mut Out, r: &AuthResult) -> CtlResult {
+        if matches!(r, AuthResult::UserGet(..) | AuthResult::UserList(_)) {
+            return self.unsupported();
+        }
+        hdr(o, r.header())?;
+        match r {
+            AuthResult::RoleGet(_, resp) => {
+                for p in &resp.perm {
+                    o.println(&format!("\"PermType\" :  {}", perm_type_name(p.perm_type)));
+                    o.println(&format!("\"Key\" : {}", quote(&p.key)));
+                    o.println(&format!("\"RangeEnd\" : {}", quote(&p.range_end)));
+                }
+            }
+            AuthResult::RoleList(resp) => {
+                o.print("\"Roles\" :");
+                for role in &resp.roles {
+                    o.print(&format!(" {}", quote(role.as_bytes())));
+                }
+                o.print("\n");
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn del(&self, o: &mut Out, r: &DeleteRangeResponse) -> CtlResult {

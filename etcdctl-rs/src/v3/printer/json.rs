@@ -12,7 +12,7 @@ use etcd_proto::etcdserverpb::{
 use etcd_proto::mvccpb::{Event, KeyValue};
 
 use super::jsonw::{self, list, Obj};
-use super::{DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp};
+use super::{AuthResult, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp};
 use crate::v3::error::CtlResult;
 
 /// The JSON printer.
@@ -162,9 +162,49 @@ fn promoted_header(h: &Option<ResponseHeader>) -> Obj {
     o
 }
 
+/// authpb's `Permission` (`permType` is omitted when READ).
+fn permission(p: &etcd_proto::authpb::Permission) -> String {
+    Obj::new()
+        .num_omit("permType", p.perm_type)
+        .bytes_omit("key", &p.key)
+        .bytes_omit("range_end", &p.range_end)
+        .finish()
+}
+
+fn strings(v: &[String]) -> Vec<String> {
+    v.iter().map(|s| jsonw::string(s.as_bytes())).collect()
+}
+
+/// The auth responses: the header plus the response's own fields.
+fn auth(r: &AuthResult) -> String {
+    let mut o = Obj::new();
+    o.opt_raw("header", opt_header(r.header()));
+    match r {
+        AuthResult::RoleGet(_, resp) => {
+            o.list_omit("perm", resp.perm.iter().map(permission).collect());
+        }
+        AuthResult::RoleList(resp) => {
+            o.list_omit("roles", strings(&resp.roles));
+        }
+        AuthResult::UserGet(_, resp) => {
+            o.list_omit("roles", strings(&resp.roles));
+        }
+        AuthResult::UserList(resp) => {
+            o.list_omit("users", strings(&resp.users));
+        }
+        _ => {}
+    }
+    o.finish()
+}
+
 impl Printer for JsonPrinter {
     fn format(&self) -> &'static str {
         "json"
+    }
+
+    fn auth(&self, o: &mut Out, r: &AuthResult) -> CtlResult {
+        o.println(&auth(r));
+        Ok(())
     }
 
     fn del(&self, o: &mut Out, r: &DeleteRangeResponse) -> CtlResult {

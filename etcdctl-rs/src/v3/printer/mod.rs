@@ -19,6 +19,13 @@ use etcd_proto::etcdserverpb::{
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
     MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
 };
+use etcd_proto::etcdserverpb::{
+    AuthRoleAddResponse, AuthRoleDeleteResponse, AuthRoleGetResponse,
+    AuthRoleGrantPermissionResponse, AuthRoleListResponse, AuthRoleRevokePermissionResponse,
+    AuthUserAddResponse, AuthUserChangePasswordResponse, AuthUserDeleteResponse,
+    AuthUserGetResponse, AuthUserGrantRoleResponse, AuthUserListResponse,
+    AuthUserRevokeRoleResponse,
+};
 use etcd_proto::mvccpb::Event;
 
 use super::error::{CtlError, CtlResult, EXIT_BAD_FEATURE};
@@ -115,6 +122,53 @@ pub struct DbStatus {
     pub total_size: u64,
 }
 
+/// The result of a `user` or `role` command, with the names the command
+/// was given (etcdctl's printer calls `UserAdd(user, resp)`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthResult<'a> {
+    RoleAdd(&'a str, AuthRoleAddResponse),
+    RoleGet(&'a str, AuthRoleGetResponse),
+    RoleDelete(&'a str, AuthRoleDeleteResponse),
+    RoleList(AuthRoleListResponse),
+    RoleGrantPermission(&'a str, AuthRoleGrantPermissionResponse),
+    /// Role, key and range end as the command computed them.
+    RoleRevokePermission(
+        &'a str,
+        &'a [u8],
+        &'a [u8],
+        AuthRoleRevokePermissionResponse,
+    ),
+    UserAdd(&'a str, AuthUserAddResponse),
+    UserGet(&'a str, AuthUserGetResponse),
+    UserList(AuthUserListResponse),
+    UserChangePassword(AuthUserChangePasswordResponse),
+    /// User and role.
+    UserGrantRole(&'a str, &'a str, AuthUserGrantRoleResponse),
+    UserRevokeRole(&'a str, &'a str, AuthUserRevokeRoleResponse),
+    UserDelete(&'a str, AuthUserDeleteResponse),
+}
+
+impl AuthResult<'_> {
+    /// The response header, whatever the response.
+    pub fn header(&self) -> &Option<ResponseHeader> {
+        match self {
+            AuthResult::RoleAdd(_, r) => &r.header,
+            AuthResult::RoleGet(_, r) => &r.header,
+            AuthResult::RoleDelete(_, r) => &r.header,
+            AuthResult::RoleList(r) => &r.header,
+            AuthResult::RoleGrantPermission(_, r) => &r.header,
+            AuthResult::RoleRevokePermission(_, _, _, r) => &r.header,
+            AuthResult::UserAdd(_, r) => &r.header,
+            AuthResult::UserGet(_, r) => &r.header,
+            AuthResult::UserList(r) => &r.header,
+            AuthResult::UserChangePassword(r) => &r.header,
+            AuthResult::UserGrantRole(_, _, r) => &r.header,
+            AuthResult::UserRevokeRole(_, _, r) => &r.header,
+            AuthResult::UserDelete(_, r) => &r.header,
+        }
+    }
+}
+
 /// Every kind of output etcdctl prints through its display printer.
 pub trait Printer {
     /// The `-w` value, for "<format> not supported as output format".
@@ -198,6 +252,9 @@ pub trait Printer {
         self.unsupported()
     }
     fn db_status(&self, _o: &mut Out, _r: &DbStatus) -> CtlResult {
+        self.unsupported()
+    }
+    fn auth(&self, _o: &mut Out, _r: &AuthResult) -> CtlResult {
         self.unsupported()
     }
 }

@@ -10,7 +10,7 @@ use etcd_proto::etcdserverpb::{
 };
 use prost::Message;
 
-use super::{Out, Printer, WatchResp};
+use super::{AuthResult, Out, Printer, WatchResp};
 use crate::v3::error::{CtlError, CtlResult, EXIT_BAD_FEATURE};
 
 /// The protobuf printer.
@@ -31,6 +31,24 @@ fn header_only(o: &mut Out, h: &Option<ResponseHeader>) -> CtlResult {
 impl Printer for ProtobufPrinter {
     fn format(&self) -> &'static str {
         "protobuf"
+    }
+
+    fn auth(&self, o: &mut Out, r: &AuthResult) -> CtlResult {
+        match r {
+            AuthResult::RoleAdd(_, x) => emit(o, x),
+            AuthResult::RoleGet(_, x) => emit(o, x),
+            AuthResult::RoleDelete(_, x) => emit(o, x),
+            AuthResult::RoleList(x) => emit(o, x),
+            AuthResult::RoleGrantPermission(_, x) => emit(o, x),
+            AuthResult::RoleRevokePermission(_, _, _, x) => emit(o, x),
+            AuthResult::UserAdd(_, x) => emit(o, x),
+            AuthResult::UserGet(_, x) => emit(o, x),
+            AuthResult::UserList(x) => emit(o, x),
+            AuthResult::UserChangePassword(x) => emit(o, x),
+            AuthResult::UserGrantRole(_, _, x) => emit(o, x),
+            AuthResult::UserRevokeRole(_, _, x) => emit(o, x),
+            AuthResult::UserDelete(_, x) => emit(o, x),
+        }
     }
 
     fn del(&self, o: &mut Out, r: &DeleteRangeResponse) -> CtlResult {

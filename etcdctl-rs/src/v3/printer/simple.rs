@@ -1,5 +1,7 @@
 //! `-w simple` (the default): etcdctl's human-oriented plain text output.
 
+use etcd_proto::authpb::permission::Type;
+use etcd_proto::authpb::Permission;
 use etcd_proto::etcdserverpb::{
     response_op, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
@@ -10,10 +12,11 @@ use etcd_proto::mvccpb::KeyValue;
 
 use super::{
     alarm_member_text, db_status_rows, endpoint_hashkv_rows, endpoint_status_rows, event_type_name,
-    member_list_rows, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp,
+    member_list_rows, AuthResult, DbStatus, EpHashKv, EpHealth, EpStatus, Out, Printer, WatchResp,
 };
 use crate::v3::error::CtlResult;
 use crate::v3::gofmt;
+use crate::v3::util::prefix_end;
 
 /// The simple printer; `value_only` is `get --print-value-only`.
 pub struct SimplePrinter {
@@ -56,6 +59,11 @@ fn cluster_id(h: &Option<etcd_proto::etcdserverpb::ResponseHeader>) -> u64 {
 impl Printer for SimplePrinter {
     fn format(&self) -> &'static str {
         "simple"
+    }
+
+    fn auth(&self, o: &mut Out, r: &AuthResult) -> CtlResult {
+        auth(o, r);
+        Ok(())
     }
 
     fn is_simple(&self) -> bool {
@@ -245,6 +253,98 @@ impl Printer for SimplePrinter {
             o.println(&row.join(", "));
         }
         Ok(())
+    }
+}
+
+/// One permission line of `role get`: a key, or a range (with its prefix
+/// when the range is exactly one).
+fn permission_line(o: &mut Out, p: &Permission) {
+    o.print("\t");
+    if p.range_end.is_empty() {
+        o.write_bytes(&p.key);
+        o.print("\n");
+        return;
+    }
+    o.print("[");
+    o.write_bytes(&p.key);
+    if p.range_end == b"\0" {
+        o.print(", <open ended>");
+    } else {
+        o.print(", ");
+        o.write_bytes(&p.range_end);
+        o.print(")");
+    }
+    if prefix_end(&p.key) == p.range_end {
+        o.print(" (prefix ");
+        o.write_bytes(&p.key);
+        o.print(")");
+    }
+    o.print("\n");
+}
+
+/// etcdctl's simple output of the user and role commands.
+fn auth(o: &mut Out, r: &AuthResult) {
+    match r {
+        AuthResult::RoleAdd(role, _) => o.println(&format!("Role {role} created")),
+        AuthResult::RoleGet(role, resp) => {
+            o.println(&format!("Role {role}"));
+            o.println("KV Read:");
+            let read = [Type::Read as i32, Type::Readwrite as i32];
+            for p in resp.perm.iter().filter(|p| read.contains(&p.perm_type)) {
+                permission_line(o, p);
+            }
+            o.println("KV Write:");
+            let write = [Type::Write as i32, Type::Readwrite as i32];
+            for p in resp.perm.iter().filter(|p| write.contains(&p.perm_type)) {
+                permission_line(o, p);
+            }
+        }
+        AuthResult::RoleDelete(role, _) => o.println(&format!("Role {role} deleted")),
+        AuthResult::RoleList(resp) => {
+            for role in &resp.roles {
+                o.println(role);
+            }
+        }
+        AuthResult::RoleGrantPermission(role, _) => o.println(&format!("Role {role} updated")),
+        AuthResult::RoleRevokePermission(role, key, end, _) => {
+            if end.is_empty() {
+                o.print("Permission of key ");
+                o.write_bytes(key);
+                o.println(&format!(" is revoked from role {role}"));
+            } else if *end == b"\0" {
+                o.print("Permission of range [");
+                o.write_bytes(key);
+                o.println(&format!(", <open ended> is revoked from role {role}"));
+            } else {
+                o.print("Permission of range [");
+                o.write_bytes(key);
+                o.print(", ");
+                o.write_bytes(end);
+                o.println(&format!(") is revoked from role {role}"));
+            }
+        }
+        AuthResult::UserAdd(user, _) => o.println(&format!("User {user} created")),
+        AuthResult::UserGet(user, resp) => {
+            o.println(&format!("User: {user}"));
+            o.print("Roles:");
+            for role in &resp.roles {
+                o.print(&format!(" {role}"));
+            }
+            o.print("\n");
+        }
+        AuthResult::UserList(resp) => {
+            for user in &resp.users {
+                o.println(user);
+            }
+        }
+        AuthResult::UserChangePassword(_) => o.println("Password updated"),
+        AuthResult::UserGrantRole(user, role, _) => {
+            o.println(&format!("Role {role} is granted to user {user}"))
+        }
+        AuthResult::UserRevokeRole(user, role, _) => {
+            o.println(&format!("Role {role} is revoked from user {user}"))
+        }
+        AuthResult::UserDelete(user, _) => o.println(&format!("User {user} deleted")),
     }
 }
 
