@@ -524,9 +524,11 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     let mut router = routes
         .into_axum_router()
         .merge(api::http::router(server.clone()));
-    if server.config.enable_v2 {
-        router = router.merge(v2::router(server.clone()));
-    }
+    router = router.merge(if server.config.enable_v2 {
+        v2::router(server.clone())
+    } else {
+        v2::not_found_router()
+    });
     router.layer(axum::middleware::from_fn_with_state(server, learner_guard))
 }
 
