@@ -17,6 +17,17 @@
 //! `<ID:member>` ([`mask_responder`]). The order of keys attached to a lease is sorted (etcd itself returns them
 //! in Go map order). Revisions, key versions and compact revisions are
 //! deliberately NOT masked: they must match exactly.
+//!
+//! v2 indexes (etcdctl `ETCDCTL_API=2`) are the exception: etcd's v2 store
+//! counts its own index (starting after its membership entries) while
+//! etcd-rs shows v3 revisions, so their absolute values differ. Each
+//! distinct v2 index becomes `<V2IDX n>`, numbered by first appearance in
+//! the run ([`Normalizer::mask_v2_indexes`]): equal indexes stay equal and
+//! their order of appearance must match, only the numbers go. Only the
+//! places etcdctl v2 prints an index are touched: `Created-Index:`,
+//! `Modified-Index:` and `Index:` lines, `createdIndex`/`modifiedIndex` JSON
+//! fields, the `[N]` ending a v2 error line, and the 20-digit names of
+//! in-order keys. v2 expiration timestamps (wall clock) become `<TIME>`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +44,26 @@ const MASKED_TABLE_COLUMNS: [&str; 6] = [
     "RAFT APPLIED INDEX",
     "TOOK",
 ];
+
+/// Where etcdctl v2 prints an index (see the module essay).
+static V2_INDEXES: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"(?m)^(?:Created-Index|Modified-Index|Index): (\d+)$",
+        r#"|"(?:createdIndex|modifiedIndex)":(\d+)"#,
+        r"|(?m)^Error: +\d+: .*\[(\d+)\]$",
+        r"|/(\d{20})\b",
+    ))
+});
+
+/// `Error:  101: Compare failed ([A != B]) [N]` with a prevIndex compare;
+/// `[value != value] [A != B]` when both were compared.
+static V2_INDEX_COMPARE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?m)(^Error: +101: Compare failed \((?:\[[^\]]*\] )?\[)(\d+) != (\d+)\]")
+});
+
+/// v2 expiration times (JSON and `-o extended` forms).
+static V2_EXPIRATION: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"("expiration":")\d{4}-\d\d-\d\dT[0-9:.]+Z(")"#));
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("normalisation regexes are valid")
@@ -142,6 +173,8 @@ pub struct Normalizer {
     /// Known IDs too short in hex for the generic ID pattern.
     short_hex: Vec<(Regex, String)>,
     ids: HashMap<u64, usize>,
+    /// v2 indexes by first appearance.
+    v2_indexes: HashMap<u64, usize>,
 }
 
 impl Normalizer {
@@ -153,6 +186,7 @@ impl Normalizer {
             named: HashMap::new(),
             short_hex: Vec::new(),
             ids: HashMap::new(),
+            v2_indexes: HashMap::new(),
         }
     }
 
@@ -194,7 +228,38 @@ impl Normalizer {
                 .replace_all(&out, regex::NoExpand(placeholder))
                 .into_owned();
         }
+        out = self.mask_v2_indexes(&out);
         self.mask_ids(&out)
+    }
+
+    /// See the module essay: v2 indexes numbered by first appearance.
+    pub fn mask_v2_indexes(&mut self, text: &str) -> String {
+        let out = V2_EXPIRATION.replace_all(text, "${1}<TIME>${2}");
+        let seen = &mut self.v2_indexes;
+        let mut number = |v: &str| {
+            v.parse::<u64>().map_or_else(
+                |_| v.to_string(),
+                |v| {
+                    let next = seen.len() + 1;
+                    format!("<V2IDX{}>", *seen.entry(v).or_insert(next))
+                },
+            )
+        };
+        // A failed compare by index shows both indexes in its cause.
+        let out = V2_INDEX_COMPARE.replace_all(&out, |caps: &Captures<'_>| {
+            format!("{}{} != {}]", &caps[1], number(&caps[2]), number(&caps[3]))
+        });
+        V2_INDEXES
+            .replace_all(&out, |caps: &Captures<'_>| {
+                let whole = caps.get(0).expect("group 0 always matches");
+                let Some(num) = (1..=4).find_map(|i| caps.get(i)) else {
+                    return whole.as_str().to_string();
+                };
+                let w = whole.as_str();
+                let (start, end) = (num.start() - whole.start(), num.end() - whole.start());
+                format!("{}{}{}", &w[..start], number(num.as_str()), &w[end..])
+            })
+            .into_owned()
     }
 
     fn mask_ports(&self, text: &str) -> String {
@@ -520,6 +585,28 @@ mod tests {
         assert_eq!(
             out,
             r#"{"header":{"revision":3,"raft_term":"MASKED"},"kvs":[{"create_revision":2,"mod_revision":3,"version":2}]}"#
+        );
+    }
+
+    #[test]
+    fn v2_indexes_numbered_by_first_appearance() {
+        let mut n = normalizer();
+        let out = n.normalize(concat!(
+            "Key: /a\nCreated-Index: 4\nModified-Index: 7\nTTL: 0\nIndex: 7\n",
+            "{\"node\":{\"key\":\"/q/00000000000000000004\",\"createdIndex\":4,",
+            "\"expiration\":\"2026-11-24T02:01:51.6Z\"}}\n",
+            "Error:  100: Key not found (/nope) [9]\n",
+            "Error:  101: Compare failed ([4 != 7]) [9]\n",
+        ));
+        assert_eq!(
+            out,
+            concat!(
+                "Key: /a\nCreated-Index: <V2IDX1>\nModified-Index: <V2IDX2>\nTTL: 0\nIndex: <V2IDX2>\n",
+                "{\"node\":{\"key\":\"/q/<V2IDX1>\",\"createdIndex\":<V2IDX1>,",
+                "\"expiration\":\"<TIME>\"}}\n",
+                "Error:  100: Key not found (/nope) [<V2IDX3>]\n",
+                "Error:  101: Compare failed ([<V2IDX1> != <V2IDX2>]) [<V2IDX3>]\n",
+            )
         );
     }
 

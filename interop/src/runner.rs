@@ -371,7 +371,11 @@ impl Runner<'_> {
     fn etcdctl_command(&mut self, endpoints: &[String], args: &[String], line: usize) -> Command {
         let mut cmd = Command::new(self.etcdctl);
         scrub_env(&mut cmd);
-        cmd.env("ETCDCTL_API", "3")
+        let (api, args) = match args.split_first() {
+            Some((first, rest)) if first == script::V2_MARKER => ("2", rest),
+            _ => ("3", args),
+        };
+        cmd.env("ETCDCTL_API", api)
             .arg(format!("--endpoints={}", endpoints.join(",")));
         for arg in args {
             let expanded = self.expand(arg, line);

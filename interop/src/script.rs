@@ -21,6 +21,8 @@
 //!   (only before the first command of the file).
 //! * `@capture VAR REGEX` sets `$VAR` to capture group 1 of REGEX applied to
 //!   the raw stdout of the previous command (e.g. a lease ID).
+//! * `ETCDCTL_API=2 etcdctl ARGS...` (in any of these forms) runs the
+//!   v2 client (`@server-flags --enable-v2` serves the v2 API on both).
 //! * `@bg NAME etcdctl ARGS...` starts etcdctl in the background.
 //! * `@await NAME lines N` waits (deadline 10s) until background NAME printed
 //!   at least N stdout lines, kills it and compares everything it printed;
@@ -68,6 +70,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use regex::Regex;
+
+/// Written before `etcdctl` (`ETCDCTL_API=2 etcdctl get /a`, also after
+/// `@on`, `@bg NAME` or `@until SECS REGEX`): runs etcdctl with the v2 API;
+/// the harness then puts `--endpoints` before the v2 command as usual.
+pub const V2_MARKER: &str = "ETCDCTL_API=2";
 
 /// How long `@await` waits for a background command.
 pub const AWAIT_DEADLINE: Duration = Duration::from_secs(10);
@@ -263,6 +270,14 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
             message,
         };
         let mut words = split_words(trimmed).map_err(err)?;
+        // `ETCDCTL_API=2 etcdctl ARGS` runs the v2 client: the marker travels
+        // as the first argument (see [`V2_MARKER`]).
+        if let Some(i) = words
+            .windows(2)
+            .position(|w| w[0] == V2_MARKER && w[1] == "etcdctl")
+        {
+            words.swap(i, i + 1);
+        }
 
         // A trailing `<<TAG` turns the following lines into stdin.
         let mut stdin = None;

@@ -175,6 +175,11 @@ pub struct Config {
     #[arg(long, env = "ETCD_PEER_AUTO_TLS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub peer_auto_tls: bool,
 
+    /// Serve etcd's v2 HTTP API (`/v2/keys`, `/v2/members`, `/v2/stats`,
+    /// `/v2/machines`) on the client URLs, emulated on the v3 store.
+    #[arg(long, env = "ETCD_ENABLE_V2", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_v2: bool,
+
     /// Allowed CN for inter-peer authentication.
     #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_CN", default_value = "")]
     pub peer_cert_allowed_cn: String,

@@ -30,6 +30,7 @@ pub mod server;
 pub mod sim;
 pub mod tls;
 pub mod transport;
+pub mod v2;
 pub mod wal;
 
 use std::net::SocketAddr;
@@ -530,10 +531,15 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
         })
         .max_decoding_message_size(max_recv),
     );
-    routes
+    let mut router = routes
         .into_axum_router()
-        .merge(api::http::router(server.clone()))
-        .layer(axum::middleware::from_fn_with_state(server, learner_guard))
+        .merge(api::http::router(server.clone()));
+    router = router.merge(if server.config.enable_v2 {
+        v2::router(server.clone())
+    } else {
+        v2::not_found_router()
+    });
+    router.layer(axum::middleware::from_fn_with_state(server, learner_guard))
 }
 
 /// A learner serves only Status and serializable Range (which the KV service

@@ -1,0 +1,306 @@
+//! How a v2 node lives in the v3 keyspace, and how it is shown.
+//!
+//! Layout (documented in the module essay of `v2`): the node at v2 path
+//! `/a/b` is the v3 key `\0v2/a/b`; every v3 key starting with the bytes
+//! `\0v2` belongs to the v2 emulation (`\0v2!event` records what each v2
+//! write did, for watchers). A v3 client is very unlikely to use keys that
+//! begin with a NUL byte, and the range `[\0v2, \0v3)` isolates them.
+//!
+//! The v3 value of a node is `kind(1) created(8) expires(8) value`: kind is
+//! `d` (directory marker) or `f` (file); `created` is the node's v2
+//! createdIndex, or 0 for "the revision that wrote this row" (v2's `set`
+//! makes a new node even over an old one, so its createdIndex is the write's
+//! own index, which is unknown until the write commits); `expires` is the
+//! expiry time in Unix nanoseconds (0: permanent). The expiry itself is
+//! carried out by the v3 lease the row is attached to.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use etcd_proto::mvccpb::KeyValue;
+use serde::Serialize;
+
+/// Every node key starts with this.
+pub const NODE_PREFIX: &[u8] = b"\x00v2";
+/// Each v2 write also puts this key: `action\npath\nflags`.
+pub const EVENT_KEY: &[u8] = b"\x00v2!event";
+
+/// The v3 key of a v2 path (already clean, starting with `/`).
+pub fn v3_key(path: &str) -> Vec<u8> {
+    let mut k = NODE_PREFIX.to_vec();
+    k.extend_from_slice(path.as_bytes());
+    k
+}
+
+/// The v2 path of a v3 key, if it is a node key.
+pub fn path_of(key: &[u8]) -> Option<String> {
+    let rest = key.strip_prefix(NODE_PREFIX)?;
+    if !rest.starts_with(b"/") {
+        return None;
+    }
+    String::from_utf8(rest.to_vec()).ok()
+}
+
+/// The v3 range `[start, end)` holding every descendant of `path`.
+pub fn descendants(path: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut start = v3_key(path.trim_end_matches('/'));
+    start.push(b'/');
+    let mut end = start.clone();
+    *end.last_mut().expect("not empty") += 1;
+    (start, end)
+}
+
+/// The parent of a clean path (`/` for top-level nodes).
+pub fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The ancestors of a clean path, outermost first, excluding `/` and the
+/// path itself.
+pub fn ancestors(path: &str) -> Vec<&str> {
+    path.match_indices('/')
+        .skip(1)
+        .map(|(i, _)| &path[..i])
+        .collect()
+}
+
+/// Whether a node name is hidden (starts with `_`).
+pub fn is_hidden_name(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|n| n.starts_with('_'))
+}
+
+/// Cleans a key as etcd does: rooted at `/`, no empty, `.` or `..` segments.
+pub fn clean(raw: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in raw.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A decoded node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub path: String,
+    pub dir: bool,
+    pub value: String,
+    pub created: i64,
+    pub modified: i64,
+    /// Expiry in Unix nanoseconds, 0 when permanent.
+    pub expires: i64,
+    pub lease: i64,
+}
+
+/// Encodes a node row (see the module essay).
+pub fn encode(dir: bool, created: i64, expires: i64, value: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(17 + value.len());
+    v.push(if dir { b'd' } else { b'f' });
+    v.extend_from_slice(&created.to_be_bytes());
+    v.extend_from_slice(&expires.to_be_bytes());
+    v.extend_from_slice(value.as_bytes());
+    v
+}
+
+impl Node {
+    /// Decodes a v3 row; `None` for keys outside the v2 layout.
+    pub fn from_kv(kv: &KeyValue) -> Option<Node> {
+        let path = path_of(&kv.key)?;
+        let v = &kv.value;
+        if v.len() < 17 {
+            return None;
+        }
+        let dir = v[0] == b'd';
+        let created = i64::from_be_bytes(v[1..9].try_into().ok()?);
+        let expires = i64::from_be_bytes(v[9..17].try_into().ok()?);
+        Some(Node {
+            path,
+            dir,
+            value: String::from_utf8_lossy(&v[17..]).into_owned(),
+            created: if created == 0 {
+                kv.mod_revision
+            } else {
+                created
+            },
+            modified: kv.mod_revision,
+            expires,
+            lease: kv.lease,
+        })
+    }
+
+    /// The node as shown, without children.
+    pub fn json(&self, now: i64) -> NodeJson {
+        let (expiration, ttl) = expiration_and_ttl(self.expires, now);
+        NodeJson {
+            key: (self.path != "/").then(|| self.path.clone()),
+            value: (!self.dir).then(|| self.value.clone()),
+            dir: self.dir,
+            expiration,
+            ttl,
+            nodes: None,
+            modified_index: self.modified,
+            created_index: self.created,
+        }
+    }
+}
+
+/// v2's `expiration` (RFC 3339, UTC) and `ttl` (seconds left, rounded up).
+pub fn expiration_and_ttl(expires: i64, now: i64) -> (Option<String>, i64) {
+    if expires == 0 {
+        return (None, 0);
+    }
+    let left = expires - now;
+    let mut ttl = left / 1_000_000_000;
+    if left % 1_000_000_000 > 0 {
+        ttl += 1;
+    }
+    (Some(rfc3339_nano(expires)), ttl)
+}
+
+/// Now in Unix nanoseconds.
+pub fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Unix nanoseconds as Go's RFC3339Nano in UTC (trailing zeros of the
+/// fraction dropped).
+pub fn rfc3339_nano(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    if frac != 0 {
+        let f = format!("{frac:09}");
+        out.push('.');
+        out.push_str(f.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// A node as etcd's v2 JSON shows it (field order as etcd).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NodeJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub dir: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ttl: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeJson>>,
+    #[serde(rename = "modifiedIndex", skip_serializing_if = "is_zero")]
+    pub modified_index: i64,
+    #[serde(rename = "createdIndex", skip_serializing_if = "is_zero")]
+    pub created_index: i64,
+}
+
+/// A v2 event: `{"action","node","prevNode"}`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EventJson {
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeJson>,
+    #[serde(rename = "prevNode", skip_serializing_if = "Option::is_none")]
+    pub prev_node: Option<NodeJson>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(clean("a//b/./c/"), "/a/b/c");
+        assert_eq!(clean("/../x"), "/x");
+        assert_eq!(clean(""), "/");
+        assert_eq!(ancestors("/a/b/c"), vec!["/a", "/a/b"]);
+        assert!(ancestors("/a").is_empty());
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(parent("/a"), "/");
+        let (s, e) = descendants("/");
+        assert_eq!(
+            (s.as_slice(), e.as_slice()),
+            (&b"\x00v2/"[..], &b"\x00v20"[..])
+        );
+        assert_eq!(path_of(&v3_key("/a")).as_deref(), Some("/a"));
+        assert_eq!(path_of(EVENT_KEY), None);
+        assert!(is_hidden_name("/a/_b"));
+    }
+
+    #[test]
+    fn time_format_matches_go() {
+        assert_eq!(rfc3339_nano(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nano(1_795_917_646_171_302_123),
+            "2026-11-29T02:00:46.171302123Z"
+        );
+        assert_eq!(
+            rfc3339_nano(951_782_400_500_000_000),
+            "2000-02-29T00:00:00.5Z"
+        );
+    }
+
+    #[test]
+    fn ttl_rounds_up() {
+        assert_eq!(expiration_and_ttl(0, 5).1, 0);
+        assert_eq!(expiration_and_ttl(10_500_000_000, 0).1, 11);
+        assert_eq!(expiration_and_ttl(10_000_000_000, 0).1, 10);
+    }
+
+    #[test]
+    fn rows_round_trip() {
+        let kv = KeyValue {
+            key: v3_key("/a"),
+            value: encode(false, 0, 7, "x"),
+            mod_revision: 9,
+            ..Default::default()
+        };
+        let n = Node::from_kv(&kv).expect("node");
+        assert_eq!(
+            (n.created, n.modified, n.expires, n.value.as_str()),
+            (9, 9, 7, "x")
+        );
+    }
+}
