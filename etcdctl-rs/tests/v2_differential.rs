@@ -213,6 +213,16 @@ const SCRIPT: &[Line] = &[
     l(&["--debug", "set", "/dbg", "v x&y", "--ttl", "5"]),
     l(&["--debug", "--no-sync", "get", "--sort", "-q", "/dbg"]),
     l(&["--no-sync", "--total-timeout", "1ns", "get", "/dbg"]),
+    l(&["--debug", "--no-sync", "user", "list"]),
+    l(&["--debug", "member", "list"]),
+    l(&[
+        "--debug",
+        "--no-sync",
+        "watch",
+        "--after-index",
+        "1",
+        "/w/x",
+    ]),
     l(&["--peers", "http://$EP", "get", "/w/y"]),
     l(&["-C", "http://$EP", "get", "/w/y"]),
     // Last: adding a member that never starts costs the quorum.
