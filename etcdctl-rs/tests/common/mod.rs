@@ -79,8 +79,33 @@ impl Etcd {
         etcd
     }
 
+    /// A single-member etcd serving the v2 API too (`--enable-v2`).
+    pub fn start_v2() -> Etcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client_port = free_port();
+        let peer_port = free_port();
+        let cluster = format!("default=http://127.0.0.1:{peer_port}");
+        let data_dir = dir.path().to_path_buf();
+        let member = Member {
+            bin: ETCD,
+            name: "default",
+            data_dir: &data_dir,
+            client_port,
+            peer_port,
+            initial_cluster: &cluster,
+        };
+        let mut etcd = Etcd::spawn_with(&member, dir, &["--enable-v2"]);
+        etcd.wait_ready();
+        etcd
+    }
+
     /// Launches a member without waiting for it; `dir` is removed on drop.
     pub fn spawn(m: &Member, dir: tempfile::TempDir) -> Etcd {
+        Etcd::spawn_with(m, dir, &[])
+    }
+
+    /// [`Etcd::spawn`] with extra server flags.
+    pub fn spawn_with(m: &Member, dir: tempfile::TempDir, extra: &[&str]) -> Etcd {
         let client = format!("http://127.0.0.1:{}", m.client_port);
         let peer = format!("http://127.0.0.1:{}", m.peer_port);
         let child = Command::new(m.bin)
@@ -92,6 +117,7 @@ impl Etcd {
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", m.initial_cluster])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -486,6 +512,11 @@ pub struct Proc {
 impl Proc {
     /// Starts `bin` with `args` (no `--endpoints` added).
     pub fn spawn(bin: &str, args: &[&str]) -> Proc {
+        Proc::spawn_env(bin, args, &[])
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    pub fn spawn_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("out");
         let err = dir.path().join("err");
@@ -493,6 +524,7 @@ impl Proc {
             .args(args)
             .env_remove("ETCDCTL_API")
             .env_remove("ETCDCTL_ENDPOINTS")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).expect("stdout file"))
             .stderr(std::fs::File::create(&err).expect("stderr file"))
