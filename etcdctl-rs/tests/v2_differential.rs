@@ -288,8 +288,27 @@ impl Side<'_> {
         let s = mask_after(&s, "\"expiration\":\"", |c| c != '"');
         let s = mask_after(&s, "\"ttl\":", |c| c.is_ascii_digit());
         let s = mask_after(&s, "TTL: ", |c| c.is_ascii_digit());
-        mask_ids(&s)
+        mask_ids(&sort_initial_cluster(&s))
     }
+}
+
+/// `member add` lists the cluster in member-ID order, and IDs of added
+/// members are random: the entries of `ETCD_INITIAL_CLUSTER` are sorted.
+fn sort_initial_cluster(s: &str) -> String {
+    const MARKER: &str = "ETCD_INITIAL_CLUSTER=\"";
+    s.lines()
+        .map(|line| match line.strip_prefix(MARKER) {
+            Some(rest) => {
+                let list = rest.trim_end_matches('"');
+                let mut entries: Vec<&str> = list.split(',').collect();
+                entries.sort_unstable();
+                format!("{MARKER}{}\"", entries.join(","))
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if s.ends_with('\n') { "\n" } else { "" }
 }
 
 /// Replaces the run of characters after each `marker` accepted by `keep`.

@@ -274,6 +274,9 @@ impl Client {
             let deadline = if req.wait { None } else { self.deadline };
             let attempt = self.send(&ep, req);
             let result = match deadline {
+                // Go checks the context before sending: an expired
+                // deadline fails even a request that would be quick.
+                Some(d) if Instant::now() >= d => return Err(ClientError::Deadline),
                 Some(d) => {
                     match tokio::time::timeout(d.saturating_duration_since(Instant::now()), attempt)
                         .await
