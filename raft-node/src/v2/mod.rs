@@ -30,6 +30,8 @@
 //! `/v2/members`, `/v2/stats/*` and `/v2/machines`; [`form`] parses
 //! parameters, [`error`] holds the error table.
 
+pub mod auth;
+pub mod credentials;
 pub mod error;
 pub mod form;
 pub mod keys;
@@ -54,6 +56,8 @@ use error::V2Error;
 pub struct V2 {
     pub server: Shared,
     pub stats: StoreStats,
+    /// Recently verified Basic-auth passwords.
+    pub verified: credentials::VerifiedPasswords,
     /// When this member started serving, Unix nanoseconds.
     pub started: i64,
 }
@@ -63,6 +67,7 @@ pub fn router(server: Shared) -> Router {
     let v2 = Arc::new(V2 {
         server,
         stats: StoreStats::default(),
+        verified: Default::default(),
         started: node::now_nanos(),
     });
     Router::new()
@@ -76,6 +81,13 @@ pub fn router(server: Shared) -> Router {
         .route("/v2/stats/leader", get(members::stats_leader))
         .route("/v2/stats/store", get(members::stats_store))
         .route("/v2/machines", get(members::machines))
+        .route("/v2/auth/enable", any(auth::enable))
+        .route("/v2/auth/users", any(auth::users))
+        .route("/v2/auth/users/", any(auth::users))
+        .route("/v2/auth/users/{*name}", any(auth::user))
+        .route("/v2/auth/roles", any(auth::roles))
+        .route("/v2/auth/roles/", any(auth::roles))
+        .route("/v2/auth/roles/{*name}", any(auth::role))
         .with_state(v2)
         .merge(not_found_router())
 }
