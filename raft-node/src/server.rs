@@ -158,7 +158,10 @@ impl EtcdServer {
     pub async fn auth_info<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
         // A caller inside the server (the v2 API) that already checked who
         // asks; remote clients cannot set request extensions.
-        if let Some(user) = req.extensions().get::<crate::auth::identity::Authenticated>() {
+        if let Some(user) = req
+            .extensions()
+            .get::<crate::auth::identity::Authenticated>()
+        {
             return Ok(user.0.clone());
         }
         crate::auth::identity::resolve(self, req.metadata(), req.extensions().get()).await

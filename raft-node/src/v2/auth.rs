@@ -454,7 +454,10 @@ pub async fn role(
 }
 
 fn root_role_refused() -> Answer {
-    auth_fail(StatusCode::FORBIDDEN, "Cannot modify role root: is root role.")
+    auth_fail(
+        StatusCode::FORBIDDEN,
+        "Cannot modify role root: is root role.",
+    )
 }
 
 async fn put_role(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -> Outcome {
@@ -466,7 +469,8 @@ async fn put_role(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -> Outcome {
             "Role JSON name does not match the name in the URL",
         ));
     }
-    let updating = !PermissionsJson::is_empty(&input.grant) || !PermissionsJson::is_empty(&input.revoke);
+    let updating =
+        !PermissionsJson::is_empty(&input.grant) || !PermissionsJson::is_empty(&input.revoke);
     if !updating {
         if name == ROOT {
             return Err(root_role_refused());
@@ -511,8 +515,16 @@ async fn put_role(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -> Outcome {
             )
         })?;
     let mut new = old.clone();
-    let grant = input.grant.as_ref().map(Patterns::of_json).unwrap_or_default();
-    let revoke = input.revoke.as_ref().map(Patterns::of_json).unwrap_or_default();
+    let grant = input
+        .grant
+        .as_ref()
+        .map(Patterns::of_json)
+        .unwrap_or_default();
+    let revoke = input
+        .revoke
+        .as_ref()
+        .map(Patterns::of_json)
+        .unwrap_or_default();
     for (kind, wanted, have) in [
         ("read", &grant.read, &mut new.read),
         ("write", &grant.write, &mut new.write),

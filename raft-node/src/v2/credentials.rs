@@ -35,10 +35,15 @@ const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// Most remembered verifications (the cache is cleared when full).
 const VERIFIED_MAX: usize = 1024;
 
-/// Remembered password checks: (user, stored hash) -> (digest, when).
+/// (user, stored bcrypt hash).
+type Account = (String, String);
+/// SHA-256 of the verified password, and when it was verified.
+type Verified = ([u8; 32], Instant);
+
+/// Remembered password checks.
 #[derive(Default)]
 pub struct VerifiedPasswords {
-    entries: Mutex<HashMap<(String, String), ([u8; 32], Instant)>>,
+    entries: Mutex<HashMap<Account, Verified>>,
 }
 
 impl VerifiedPasswords {

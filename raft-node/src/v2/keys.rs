@@ -25,13 +25,13 @@ use etcd_store::{Applied, StoreError};
 use percent_encoding::percent_decode_str;
 use prost::Message;
 
+use super::credentials::{Caller, Unauthorized};
 use super::error::{self as e, V2Error};
 use super::form::{Form, KeyParams};
 use super::node::{
     self, ancestors, clean, descendants, encode, is_hidden_name, parent, v3_key, EventJson, Node,
     NodeJson, EVENT_KEY,
 };
-use super::credentials::{Caller, Unauthorized};
 use super::V2;
 use crate::error::ServerError;
 
@@ -730,7 +730,11 @@ impl V2 {
         let mut event = EventJson {
             action: plan.action.to_string(),
             node: Some(node),
-            prev_node: plan.prev.as_ref().filter(|_| show_prev).map(|n| n.json(now)),
+            prev_node: plan
+                .prev
+                .as_ref()
+                .filter(|_| show_prev)
+                .map(|n| n.json(now)),
         };
         if no_value_on_success && !plan.deleted {
             event.node = None;
