@@ -236,6 +236,7 @@ fn root() -> Node {
         modified: 0,
         expires: 0,
         lease: 0,
+        revision: 0,
     }
 }
 
@@ -487,7 +488,7 @@ impl V2 {
             match self.lookup(a, rev) {
                 Some(n) if !n.dir => return Err(V2Error::new(e::NOT_DIR, a, rev)),
                 Some(n) => {
-                    plan.compares.push(cmp_mod(a, n.modified));
+                    plan.compares.push(cmp_mod(a, n.revision));
                     if n.lease != 0 {
                         inherited = n.lease;
                     }
@@ -529,7 +530,7 @@ impl V2 {
         match self.lookup(path, rev) {
             Some(n) if n.dir => return Err(V2Error::new(e::NOT_FILE, path, rev)),
             Some(n) => {
-                plan.compares.push(cmp_mod(path, n.modified));
+                plan.compares.push(cmp_mod(path, n.revision));
                 plan.prev = Some(n);
             }
             None => plan.compares.push(cmp_absent(path)),
@@ -625,10 +626,14 @@ impl V2 {
             self.parent_lease(path, rev)
         };
         Ok(Plan {
-            compares: vec![cmp_mod(path, n.modified)],
+            compares: vec![cmp_mod(path, n.revision)],
             ops: vec![put_op(
                 v3_key(path),
-                encode(n.dir, n.created, expires, &value),
+                if n.dir {
+                    node::encode_kept_dir(n.created, expires, n.modified)
+                } else {
+                    encode(false, n.created, expires, &value)
+                },
                 lease,
             )],
             action: kind.action(),
@@ -650,7 +655,7 @@ impl V2 {
         let n = self.existing(path, rev)?;
         let dir = p.dir || p.recursive;
         let mut plan = Plan {
-            compares: vec![cmp_mod(path, n.modified)],
+            compares: vec![cmp_mod(path, n.revision)],
             ops: vec![del_op(v3_key(path), Vec::new())],
             action: "delete",
             path: path.to_string(),
@@ -688,7 +693,7 @@ impl V2 {
         }
         check_prev(&n, p.prev_value.as_deref(), p.prev_index, rev)?;
         Ok(Plan {
-            compares: vec![cmp_mod(path, n.modified)],
+            compares: vec![cmp_mod(path, n.revision)],
             ops: vec![del_op(v3_key(path), Vec::new())],
             action: "compareAndDelete",
             path: path.to_string(),
@@ -722,6 +727,7 @@ impl V2 {
                 modified: rev,
                 expires: plan.expires,
                 lease: 0,
+                revision: 0,
             }
             .json(now)
         };
@@ -763,6 +769,7 @@ mod tests {
             modified,
             expires: 0,
             lease: 0,
+            revision: modified,
         }
     }
 
