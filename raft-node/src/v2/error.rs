@@ -14,6 +14,7 @@ pub const NOT_FILE: u32 = 102;
 pub const NOT_DIR: u32 = 104;
 pub const NODE_EXIST: u32 = 105;
 pub const ROOT_READ_ONLY: u32 = 107;
+pub const UNAUTHORIZED: u32 = 110;
 pub const DIR_NOT_EMPTY: u32 = 108;
 pub const PREV_VALUE_REQUIRED: u32 = 201;
 pub const TTL_NAN: u32 = 202;
@@ -54,6 +55,7 @@ impl V2Error {
     pub fn status(&self) -> StatusCode {
         match self.code {
             KEY_NOT_FOUND => StatusCode::NOT_FOUND,
+            UNAUTHORIZED => StatusCode::UNAUTHORIZED,
             NOT_FILE | DIR_NOT_EMPTY => StatusCode::FORBIDDEN,
             TEST_FAILED | NODE_EXIST => StatusCode::PRECONDITION_FAILED,
             RAFT_INTERNAL | LEADER_ELECT => StatusCode::INTERNAL_SERVER_ERROR,
@@ -74,6 +76,7 @@ fn message(code: u32) -> &'static str {
         NOT_DIR => "Not a directory",
         NODE_EXIST => "Key already exists",
         ROOT_READ_ONLY => "Root is read only",
+        UNAUTHORIZED => "The request requires user authentication",
         DIR_NOT_EMPTY => "Directory not empty",
         PREV_VALUE_REQUIRED => "PrevValue is Required in POST form",
         TTL_NAN => "The given TTL in POST form is not a number",

@@ -25,6 +25,7 @@ use etcd_store::{Applied, StoreError};
 use percent_encoding::percent_decode_str;
 use prost::Message;
 
+use super::credentials::{Caller, Unauthorized};
 use super::error::{self as e, V2Error};
 use super::form::{Form, KeyParams};
 use super::node::{
@@ -44,6 +45,7 @@ pub async fn handle(State(v2): State<Arc<V2>>, req: Request) -> Response {
     let raw = req.uri().path().strip_prefix("/v2/keys").unwrap_or("/");
     let path = clean(&percent_decode_str(raw).decode_utf8_lossy());
     let query = req.uri().query().unwrap_or("").to_string();
+    let headers = req.headers().clone();
     let body = if method == "PUT" || method == "POST" {
         match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
             Ok(b) => b.to_vec(),
@@ -57,12 +59,20 @@ pub async fn handle(State(v2): State<Arc<V2>>, req: Request) -> Response {
         Ok(p) => p,
         Err(err) => return v2.error_response(&err),
     };
+    let reading = matches!(method.as_str(), "GET" | "HEAD");
+    let caller = match v2.caller(&headers).await {
+        Ok(c) => c,
+        Err(Unauthorized) => return v2.error_response(&unauthorized()),
+    };
+    if !v2.may_key_request(&caller, &method, &path, &params) {
+        return v2.error_response(&unauthorized());
+    }
     match method.as_str() {
         "GET" | "HEAD" if params.wait => {
             super::watch::wait(v2, path, params.recursive, params.wait_index).await
         }
-        "GET" | "HEAD" => v2.get(&path, &params).await,
-        "PUT" | "POST" | "DELETE" => v2.write(&method, &path, &params).await,
+        _ if reading => v2.get(&caller, &path, &params).await,
+        "PUT" | "POST" | "DELETE" => v2.write(&caller, &method, &path, &params).await,
         _ => {
             let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
             resp.headers_mut().insert(
@@ -70,6 +80,32 @@ pub async fn handle(State(v2): State<Arc<V2>>, req: Request) -> Response {
                 HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE"),
             );
             resp
+        }
+    }
+}
+
+/// etcd's answer to missing, wrong or insufficient credentials.
+fn unauthorized() -> V2Error {
+    V2Error::request(e::UNAUTHORIZED, "Insufficient credentials")
+}
+
+impl V2 {
+    /// The permission check of a keys request, before it looks at the
+    /// store (see [`super::credentials`]): reads need read on the node,
+    /// writes write; recursive reads, waits and deletes need the whole
+    /// subtree; POST creates a node below `path`, so it needs write there;
+    /// compare-and-swap/delete also read the node they compare.
+    fn may_key_request(&self, caller: &Caller, method: &str, path: &str, p: &KeyParams) -> bool {
+        match method {
+            "GET" | "HEAD" => self.may_tree(caller, path, p.recursive, false),
+            "POST" => self.may_node(caller, path, true) && self.may_below(caller, path, true),
+            "PUT" | "DELETE" => {
+                let compares = p.prev_index > 0 || p.prev_value.is_some();
+                let recursive = method == "DELETE" && p.recursive;
+                self.may_tree(caller, path, recursive, true)
+                    && (!compares || self.may_node(caller, path, false))
+            }
+            _ => true,
         }
     }
 }
@@ -159,7 +195,7 @@ impl V2 {
         json
     }
 
-    async fn get(&self, path: &str, p: &KeyParams) -> Response {
+    async fn get(&self, caller: &Caller, path: &str, p: &KeyParams) -> Response {
         if p.quorum {
             if let Err(err) = self.server.read_barrier().await {
                 return self.error_response(&internal(err));
@@ -168,6 +204,11 @@ impl V2 {
         let rev = self.server.store.current_revision();
         let now = node::now_nanos();
         match self.existing(path, rev) {
+            // A directory shows its children's values: they must be
+            // readable too.
+            Ok(n) if n.dir && !p.recursive && !self.may_below(caller, path, false) => {
+                self.error_response(&unauthorized())
+            }
             Ok(n) => {
                 self.stats.count("get", true);
                 let event = EventJson {
@@ -195,6 +236,7 @@ fn root() -> Node {
         modified: 0,
         expires: 0,
         lease: 0,
+        revision: 0,
     }
 }
 
@@ -338,12 +380,15 @@ impl Kind {
 }
 
 impl V2 {
-    async fn write(&self, method: &str, path: &str, p: &KeyParams) -> Response {
+    async fn write(&self, caller: &Caller, method: &str, path: &str, p: &KeyParams) -> Response {
         let kind = Kind::of(method, p);
         match self.write_kind(kind, path, p).await {
             Ok((plan, rev)) => {
                 self.stats.count(kind.action(), true);
-                self.answer(plan, rev, p.no_value_on_success)
+                // The previous value is a read: left out for writers who
+                // may not read the node.
+                let show_prev = self.may_node(caller, &plan.path, false);
+                self.answer(plan, rev, p.no_value_on_success, show_prev)
             }
             Err(err) => {
                 self.stats.count(kind.action(), false);
@@ -443,7 +488,7 @@ impl V2 {
             match self.lookup(a, rev) {
                 Some(n) if !n.dir => return Err(V2Error::new(e::NOT_DIR, a, rev)),
                 Some(n) => {
-                    plan.compares.push(cmp_mod(a, n.modified));
+                    plan.compares.push(cmp_mod(a, n.revision));
                     if n.lease != 0 {
                         inherited = n.lease;
                     }
@@ -485,7 +530,7 @@ impl V2 {
         match self.lookup(path, rev) {
             Some(n) if n.dir => return Err(V2Error::new(e::NOT_FILE, path, rev)),
             Some(n) => {
-                plan.compares.push(cmp_mod(path, n.modified));
+                plan.compares.push(cmp_mod(path, n.revision));
                 plan.prev = Some(n);
             }
             None => plan.compares.push(cmp_absent(path)),
@@ -581,10 +626,14 @@ impl V2 {
             self.parent_lease(path, rev)
         };
         Ok(Plan {
-            compares: vec![cmp_mod(path, n.modified)],
+            compares: vec![cmp_mod(path, n.revision)],
             ops: vec![put_op(
                 v3_key(path),
-                encode(n.dir, n.created, expires, &value),
+                if n.dir {
+                    node::encode_kept_dir(n.created, expires, n.modified)
+                } else {
+                    encode(false, n.created, expires, &value)
+                },
                 lease,
             )],
             action: kind.action(),
@@ -606,7 +655,7 @@ impl V2 {
         let n = self.existing(path, rev)?;
         let dir = p.dir || p.recursive;
         let mut plan = Plan {
-            compares: vec![cmp_mod(path, n.modified)],
+            compares: vec![cmp_mod(path, n.revision)],
             ops: vec![del_op(v3_key(path), Vec::new())],
             action: "delete",
             path: path.to_string(),
@@ -644,7 +693,7 @@ impl V2 {
         }
         check_prev(&n, p.prev_value.as_deref(), p.prev_index, rev)?;
         Ok(Plan {
-            compares: vec![cmp_mod(path, n.modified)],
+            compares: vec![cmp_mod(path, n.revision)],
             ops: vec![del_op(v3_key(path), Vec::new())],
             action: "compareAndDelete",
             path: path.to_string(),
@@ -656,7 +705,7 @@ impl V2 {
     }
 
     /// The response to a committed write at revision `rev`.
-    fn answer(&self, plan: Plan, rev: i64, no_value_on_success: bool) -> Response {
+    fn answer(&self, plan: Plan, rev: i64, no_value_on_success: bool, show_prev: bool) -> Response {
         let now = node::now_nanos();
         let mut node = if plan.deleted {
             NodeJson {
@@ -678,6 +727,7 @@ impl V2 {
                 modified: rev,
                 expires: plan.expires,
                 lease: 0,
+                revision: 0,
             }
             .json(now)
         };
@@ -686,7 +736,11 @@ impl V2 {
         let mut event = EventJson {
             action: plan.action.to_string(),
             node: Some(node),
-            prev_node: plan.prev.as_ref().map(|n| n.json(now)),
+            prev_node: plan
+                .prev
+                .as_ref()
+                .filter(|_| show_prev)
+                .map(|n| n.json(now)),
         };
         if no_value_on_success && !plan.deleted {
             event.node = None;
@@ -715,6 +769,7 @@ mod tests {
             modified,
             expires: 0,
             lease: 0,
+            revision: modified,
         }
     }
 

@@ -15,9 +15,11 @@ use etcd_proto::etcdserverpb::{MemberAddRequest, MemberRemoveRequest, MemberUpda
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Request};
 
+use super::credentials::Caller;
 use super::node::{now_nanos, rfc3339_nano};
 use super::V2;
 use crate::api::cluster::ClusterService;
+use crate::auth::identity::Authenticated;
 
 #[derive(Serialize)]
 struct MemberJson {
@@ -105,6 +107,10 @@ pub async fn members(
             v2.json_response(StatusCode::OK, body)
         }
         Method::POST => {
+            let caller = match admin(&v2, &headers).await {
+                Ok(c) => c,
+                Err(resp) => return resp,
+            };
             let urls = match peer_urls(&headers, &body) {
                 Ok(u) => u,
                 Err((code, msg)) => return message(&v2, code, &msg),
@@ -113,10 +119,13 @@ pub async fn members(
                 server: v2.server.clone(),
             };
             let added = service
-                .member_add(Request::new(MemberAddRequest {
-                    peer_ur_ls: urls,
-                    is_learner: false,
-                }))
+                .member_add(as_caller(
+                    &caller,
+                    MemberAddRequest {
+                        peer_ur_ls: urls,
+                        is_learner: false,
+                    },
+                ))
                 .await;
             match added {
                 Ok(resp) => {
@@ -135,6 +144,24 @@ pub async fn members(
         }
         _ => not_allowed("GET, HEAD, POST"),
     }
+}
+
+/// Membership changes need the root role while auth is on (etcd v2's
+/// `hasWriteRootAccess`); listing members does not.
+async fn admin(v2: &V2, headers: &HeaderMap) -> Result<Caller, Response> {
+    match v2.caller(headers).await {
+        Ok(c) if v2.is_admin(&c) => Ok(c),
+        _ => Err(super::auth::no_credentials()),
+    }
+}
+
+/// An in-process request to the cluster service as the verified caller.
+fn as_caller<T>(caller: &Caller, msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    if let Caller::User(info) = caller {
+        req.extensions_mut().insert(Authenticated(info.clone()));
+    }
+    req
 }
 
 fn not_allowed(allow: &'static str) -> Response {
@@ -163,6 +190,13 @@ pub async fn member(
             None => message(&v2, StatusCode::SERVICE_UNAVAILABLE, "During election"),
         };
     }
+    if !matches!(method, Method::DELETE | Method::PUT) {
+        return not_allowed("DELETE, PUT");
+    }
+    let caller = match admin(&v2, &headers).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     let Ok(member_id) = u64::from_str_radix(&id, 16) else {
         return message(&v2, StatusCode::NOT_FOUND, &format!("No such member: {id}"));
     };
@@ -171,7 +205,7 @@ pub async fn member(
     };
     let result = match method {
         Method::DELETE => service
-            .member_remove(Request::new(MemberRemoveRequest { id: member_id }))
+            .member_remove(as_caller(&caller, MemberRemoveRequest { id: member_id }))
             .await
             .map(|_| ()),
         Method::PUT => {
@@ -180,10 +214,13 @@ pub async fn member(
                 Err((code, msg)) => return message(&v2, code, &msg),
             };
             service
-                .member_update(Request::new(MemberUpdateRequest {
-                    id: member_id,
-                    peer_ur_ls: urls,
-                }))
+                .member_update(as_caller(
+                    &caller,
+                    MemberUpdateRequest {
+                        id: member_id,
+                        peer_ur_ls: urls,
+                    },
+                ))
                 .await
                 .map(|_| ())
         }

@@ -26,10 +26,37 @@
 //!   and then follow new revisions; an index below the compacted revision
 //!   gives error 401.
 //!
+//! - Auth: there is one auth state, v3's. `/v2/auth/*` ([`auth`]) shows
+//!   and changes v3 users and roles through the same log operations as the
+//!   v3 Auth service; a v2 path pattern is a v3 permission on the emulated
+//!   keys (`/foo` the key `\0v2/foo`, `/foo/*` the prefix `\0v2/foo/`).
+//!   While auth is on, a v2 request's HTTP Basic credentials name a v3 user
+//!   ([`credentials`]): reads need v3 read permission on the node's key,
+//!   writes write permission; recursive reads, waits and deletes, and
+//!   listing a directory, also need the subtree range; POST needs write
+//!   below the directory; compare-and-swap/delete also need read; the
+//!   previous value in a write's answer is left out for a user who may not
+//!   read it; membership changes need the root role (listing members and
+//!   stats stay open, as in etcd v2). The check happens before the write
+//!   is proposed; the proposal itself is the cluster's (its bookkeeping
+//!   rows, parent directories and the event key, are the emulation's, not
+//!   the user's).
+//!   Where etcd v2 and v3 differ, v3's rules win so that v2 opens no side
+//!   door: a request without credentials is refused (etcd v2 would use
+//!   its `guest` role, which enabling auth creates with full access; here
+//!   `guest` is an ordinary role and is not created); roles granted to a
+//!   user must exist; deleting a role revokes it from its users; a
+//!   recursive operation is allowed when the node and its subtree are
+//!   (etcd v2 wants one `/foo*` pattern). The `root` role is shown with
+//!   v2's fixed `/*` permissions and a v2 user named `root` gets it.
+//!
 //! [`keys`] serves `/v2/keys`, [`watch`] waits, [`members`] serves
-//! `/v2/members`, `/v2/stats/*` and `/v2/machines`; [`form`] parses
-//! parameters, [`error`] holds the error table.
+//! `/v2/members`, `/v2/stats/*` and `/v2/machines`, [`auth`] serves
+//! `/v2/auth`; [`form`] parses parameters, [`error`] holds the error
+//! table.
 
+pub mod auth;
+pub mod credentials;
 pub mod error;
 pub mod form;
 pub mod keys;
@@ -54,6 +81,8 @@ use error::V2Error;
 pub struct V2 {
     pub server: Shared,
     pub stats: StoreStats,
+    /// Recently verified Basic-auth passwords.
+    pub verified: credentials::VerifiedPasswords,
     /// When this member started serving, Unix nanoseconds.
     pub started: i64,
 }
@@ -63,6 +92,7 @@ pub fn router(server: Shared) -> Router {
     let v2 = Arc::new(V2 {
         server,
         stats: StoreStats::default(),
+        verified: Default::default(),
         started: node::now_nanos(),
     });
     Router::new()
@@ -76,6 +106,13 @@ pub fn router(server: Shared) -> Router {
         .route("/v2/stats/leader", get(members::stats_leader))
         .route("/v2/stats/store", get(members::stats_store))
         .route("/v2/machines", get(members::machines))
+        .route("/v2/auth/enable", any(auth::enable))
+        .route("/v2/auth/users", any(auth::users))
+        .route("/v2/auth/users/", any(auth::users))
+        .route("/v2/auth/users/{*name}", any(auth::user))
+        .route("/v2/auth/roles", any(auth::roles))
+        .route("/v2/auth/roles/", any(auth::roles))
+        .route("/v2/auth/roles/{*name}", any(auth::role))
         .with_state(v2)
         .merge(not_found_router())
 }

@@ -97,6 +97,9 @@ pub struct Node {
     /// Expiry in Unix nanoseconds, 0 when permanent.
     pub expires: i64,
     pub lease: i64,
+    /// The row's v3 mod revision (what a write's compare pins); differs
+    /// from `modified` for a directory whose TTL was updated.
+    pub revision: i64,
 }
 
 /// Encodes a node row (see the module essay).
@@ -106,6 +109,15 @@ pub fn encode(dir: bool, created: i64, expires: i64, value: &str) -> Vec<u8> {
     v.extend_from_slice(&created.to_be_bytes());
     v.extend_from_slice(&expires.to_be_bytes());
     v.extend_from_slice(value.as_bytes());
+    v
+}
+
+/// Encodes a directory row updated in place: etcd's v2 store keeps a
+/// directory's modifiedIndex when its TTL changes, so the row remembers it
+/// (a directory has no value, so it goes where a value would).
+pub fn encode_kept_dir(created: i64, expires: i64, modified: i64) -> Vec<u8> {
+    let mut v = encode(true, created, expires, "");
+    v.extend_from_slice(&modified.to_be_bytes());
     v
 }
 
@@ -120,18 +132,27 @@ impl Node {
         let dir = v[0] == b'd';
         let created = i64::from_be_bytes(v[1..9].try_into().ok()?);
         let expires = i64::from_be_bytes(v[9..17].try_into().ok()?);
+        let kept = match v.get(17..25) {
+            Some(m) if dir => i64::from_be_bytes(m.try_into().ok()?),
+            _ => 0,
+        };
         Some(Node {
             path,
             dir,
-            value: String::from_utf8_lossy(&v[17..]).into_owned(),
+            value: if dir {
+                String::new()
+            } else {
+                String::from_utf8_lossy(&v[17..]).into_owned()
+            },
             created: if created == 0 {
                 kv.mod_revision
             } else {
                 created
             },
-            modified: kv.mod_revision,
+            modified: if kept != 0 { kept } else { kv.mod_revision },
             expires,
             lease: kv.lease,
+            revision: kv.mod_revision,
         })
     }
 
@@ -301,6 +322,17 @@ mod tests {
         assert_eq!(
             (n.created, n.modified, n.expires, n.value.as_str()),
             (9, 9, 7, "x")
+        );
+        let kv = KeyValue {
+            key: v3_key("/d"),
+            value: encode_kept_dir(3, 7, 5),
+            mod_revision: 9,
+            ..Default::default()
+        };
+        let n = Node::from_kv(&kv).expect("dir");
+        assert_eq!(
+            (n.dir, n.created, n.modified, n.revision, n.value.as_str()),
+            (true, 3, 5, 9, "")
         );
     }
 }

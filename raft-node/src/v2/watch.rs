@@ -68,7 +68,11 @@ pub fn v2_event(revision: &RevisionEvents, now: i64) -> Option<V2Event> {
     let prev_dir = prev.as_ref().is_some_and(|p| p.dir);
     let node_json = if ev.r#type == EventType::Put as i32 {
         let n = Node::from_kv(ev.kv.as_ref()?)?;
-        n.json(now)
+        // The event's node shows the event's index, even for a directory
+        // that keeps its own (a TTL update).
+        let mut j = n.json(now);
+        j.modified_index = revision.revision;
+        j
     } else {
         NodeJson {
             key: Some(path.clone()),
