@@ -258,10 +258,17 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     ));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // As etcd, clients are served once this member's name and client URLs
+    // are in the (applied) member list, so no client sees it unpublished.
+    let (published_tx, published_rx) = watch::channel(false);
     let mut tasks = vec![
         tokio::spawn(expire_leases(server.clone(), shutdown_rx.clone())),
         tokio::spawn(compactor::run(server.clone(), shutdown_rx.clone())),
-        tokio::spawn(publish_attributes(server.clone(), shutdown_rx.clone())),
+        tokio::spawn(publish_attributes(
+            server.clone(),
+            published_tx,
+            shutdown_rx.clone(),
+        )),
     ];
     let peer_tls = tls::peer_server_config(&config).map_err(StartError::Config)?;
     for (addr, https) in config.peer_listeners().map_err(StartError::Config)? {
@@ -283,6 +290,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
                 acceptor: a,
                 allowed_cn: Some(config.peer_cert_allowed_cn.clone()).filter(|cn| !cn.is_empty()),
             }),
+            None,
             shutdown_rx.clone(),
         )));
     }
@@ -310,6 +318,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
                 acceptor: a,
                 allowed_cn: None,
             }),
+            Some(published_rx.clone()),
             shutdown_rx.clone(),
         )));
     }
@@ -459,20 +468,36 @@ async fn join_existing(config: &Config) -> Result<(Identity, Vec<MemberRecord>),
 }
 
 /// Publishes this member's name and client URLs through the log once a
-/// leader exists, so every member lists them (etcd's "publish").
-async fn publish_attributes(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
+/// leader exists, so every member lists them (etcd's "publish"), then
+/// reports it through `published`.
+async fn publish_attributes(
+    server: Arc<EtcdServer>,
+    published: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut applied = server.applied_rx.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
+        let urls = server.config.advertise_client_urls();
+        match server.membership.get(server.member_id) {
+            Some(m) if m.name == server.config.name && m.client_urls == urls => {
+                published.send_replace(true);
+                return;
+            }
+            _ => {}
+        }
         tokio::select! {
             _ = tick.tick() => {}
+            // Each applied entry may be the one that makes us a member
+            // with a leader, or our published attributes.
+            _ = applied.changed() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         if server.raft_info().leader == 0 {
             continue;
         }
-        let urls = server.config.advertise_client_urls();
         match server.membership.get(server.member_id) {
-            Some(m) if m.name == server.config.name && m.client_urls == urls => return,
+            Some(m) if m.name == server.config.name && m.client_urls == urls => continue,
             // Not yet in the applied member list: the log will get there.
             None => continue,
             Some(_) => {}

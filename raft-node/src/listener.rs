@@ -28,13 +28,21 @@ pub struct Tls {
 }
 
 /// Serves `router` on `listener` until `stop` turns true; over TLS when
-/// `tls` is given.
+/// `tls` is given. With `ready`, connections are accepted only once it
+/// turns true (the socket is bound already, so clients queue meanwhile).
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     tls: Option<Tls>,
+    ready: Option<watch::Receiver<bool>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    if let Some(mut ready) = ready {
+        tokio::select! {
+            _ = ready.wait_for(|r| *r) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
     let mut conns = JoinSet::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
