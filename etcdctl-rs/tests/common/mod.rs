@@ -637,3 +637,49 @@ pub fn run_client(bin: &str, args: &[&str]) -> (String, String, Option<i32>) {
     let code = p.wait_exit(Duration::from_secs(60));
     (p.stdout(), p.stderr(), code)
 }
+
+/// The etcd-rs server binary: `ETCD_RS_BIN` or `<target>/debug/etcd-rs`
+/// (build it first with `cargo build -p raft-node --bin etcd-rs`).
+pub fn etcd_rs_bin() -> String {
+    let path = std::env::var_os("ETCD_RS_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+                });
+            target.join("debug/etcd-rs")
+        });
+    assert!(
+        path.is_file(),
+        "{} does not exist: build it with `cargo build -p raft-node --bin etcd-rs`",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+impl Etcd {
+    /// A single-member etcd-rs (see [`etcd_rs_bin`]) on loopback.
+    pub fn start_rs() -> Etcd {
+        let bin = etcd_rs_bin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client_port = free_port();
+        let peer_port = free_port();
+        let cluster = format!("default=http://127.0.0.1:{peer_port}");
+        let data_dir = dir.path().join("data");
+        let mut etcd = Etcd::spawn(
+            &Member {
+                bin: &bin,
+                name: "default",
+                data_dir: &data_dir,
+                client_port,
+                peer_port,
+                initial_cluster: &cluster,
+            },
+            dir,
+        );
+        etcd.wait_ready();
+        etcd
+    }
+}
