@@ -683,3 +683,86 @@ impl Etcd {
         etcd
     }
 }
+
+/// A real etcd with an https client URL, the server certificate of the
+/// `etcd-certs` PKI in `pki`, and `--client-cert-auth`; killed on drop.
+pub struct TlsEtcd {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    pub pki: std::path::PathBuf,
+}
+
+impl TlsEtcd {
+    /// Starts it (with `extra` server flags) without waiting.
+    pub fn spawn(pki: &Path, extra: &[&str]) -> TlsEtcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let peer = free_port();
+        let client_url = format!("https://127.0.0.1:{port}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new(ETCD)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("default={peer_url}")])
+            .arg("--cert-file")
+            .arg(pki.join("server.pem"))
+            .arg("--key-file")
+            .arg(pki.join("server-key.pem"))
+            .arg("--trusted-ca-file")
+            .arg(pki.join("ca.pem"))
+            .arg("--client-cert-auth")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start etcd");
+        TlsEtcd {
+            child,
+            _dir: dir,
+            port,
+            pki: pki.to_path_buf(),
+        }
+    }
+
+    /// The v3 TLS flags of the root client certificate.
+    pub fn root_flags(&self) -> Vec<String> {
+        let p = |f: &str| self.pki.join(f).to_string_lossy().into_owned();
+        vec![
+            format!("--cacert={}", p("ca.pem")),
+            format!("--cert={}", p("client-root.pem")),
+            format!("--key={}", p("client-root-key.pem")),
+        ]
+    }
+
+    /// Polls (at most 30s) until the Go etcdctl can read over mTLS.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ep = format!("--endpoints=127.0.0.1:{}", self.port);
+        while Instant::now() < deadline {
+            let ok = Command::new(GO_ETCDCTL)
+                .arg(&ep)
+                .args(self.root_flags())
+                .args(["--dial-timeout=1s", "endpoint", "health"])
+                .env_remove("ETCDCTL_API")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("etcd with TLS on port {} did not become ready", self.port);
+    }
+}
+
+impl Drop for TlsEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
