@@ -23,7 +23,7 @@ mod global;
 mod gofmt;
 mod lease;
 mod lock;
-mod logline;
+pub(crate) mod logline;
 mod member;
 mod metrics;
 mod mirror;
