@@ -143,6 +143,56 @@ pub struct Args {
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Verify the servers' TLS certificates with this CA bundle (turns TLS on).
+    #[arg(long)]
+    pub cacert: Option<String>,
+
+    /// Client TLS certificate file (with --key; turns TLS on).
+    #[arg(long)]
+    pub cert: Option<String>,
+
+    /// Client TLS key file (with --cert).
+    #[arg(long)]
+    pub key: Option<String>,
+
+    /// Do not verify the servers' certificates (testing only).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// User to authenticate as: name or name:password.
+    #[arg(long)]
+    pub user: Option<String>,
+
+    /// Password of --user (instead of name:password).
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+/// The TLS settings of a run (present when TLS is on).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// CA bundle; the system bundle when absent.
+    pub cacert: Option<String>,
+    /// Client certificate and key (both or neither).
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub insecure_skip_verify: bool,
+}
+
+/// Who the run authenticates as.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A validated benchmark configuration.
@@ -165,6 +215,10 @@ pub struct BenchConfig {
     pub preload: bool,
     pub seed: u64,
     pub json: bool,
+    /// TLS for every connection, `None` for plain text.
+    pub tls: Option<TlsFiles>,
+    /// Credentials to authenticate with, if any.
+    pub credentials: Option<Credentials>,
 }
 
 /// Smallest value size of watch-latency: the value carries the put's
@@ -174,7 +228,16 @@ pub const WATCH_MIN_VAL_SIZE: usize = 8;
 impl BenchConfig {
     /// Checks `args` and builds the configuration of a run.
     pub fn from_args(args: &Args) -> Result<BenchConfig, String> {
-        let endpoints = parse_endpoints(&args.endpoints)?;
+        let mut endpoints = parse_endpoints(&args.endpoints)?;
+        let tls = tls_files(args, &endpoints)?;
+        if tls.is_some() {
+            for ep in &mut endpoints {
+                if let Some(rest) = ep.strip_prefix("http://") {
+                    *ep = format!("https://{rest}");
+                }
+            }
+        }
+        let credentials = credentials(args)?;
         if args.clients == 0 {
             return Err("--clients must be at least 1".into());
         }
@@ -226,6 +289,8 @@ impl BenchConfig {
             preload: !args.no_preload && args.op.reads(),
             seed: args.seed,
             json: args.json,
+            tls,
+            credentials,
         })
     }
 }
@@ -237,10 +302,73 @@ fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Splits a comma-separated endpoint list into `http://` URLs.
-///
-/// TLS is not supported (the harness is built without it), so `https://`
-/// endpoints are refused rather than silently spoken to in plain text.
+/// TLS is on when a TLS file is given or the endpoints are `https://`;
+/// then it applies to every endpoint, so plain and TLS endpoints cannot be
+/// mixed without TLS flags.
+fn tls_files(args: &Args, endpoints: &[String]) -> Result<Option<TlsFiles>, String> {
+    let nonempty = |v: &Option<String>, flag: &str| match v.as_deref() {
+        Some("") => Err(format!("{flag} is empty")),
+        other => Ok(other.map(str::to_string)),
+    };
+    let files = TlsFiles {
+        cacert: nonempty(&args.cacert, "--cacert")?,
+        cert: nonempty(&args.cert, "--cert")?,
+        key: nonempty(&args.key, "--key")?,
+        insecure_skip_verify: args.insecure_skip_tls_verify,
+    };
+    if files.cert.is_some() != files.key.is_some() {
+        return Err("--cert and --key must be given together".into());
+    }
+    let https = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
+    let flags = files.cacert.is_some() || files.cert.is_some();
+    if !flags && https > 0 && https < endpoints.len() {
+        return Err(
+            "http:// and https:// endpoints are mixed: give --cacert (or --cert/--key) to use TLS for all"
+                .into(),
+        );
+    }
+    if flags || https > 0 {
+        return Ok(Some(files));
+    }
+    if files.insecure_skip_verify {
+        return Err(
+            "--insecure-skip-tls-verify needs TLS (https:// endpoints or TLS files)".into(),
+        );
+    }
+    Ok(None)
+}
+
+/// `--user name[:password]` and `--password`.
+fn credentials(args: &Args) -> Result<Option<Credentials>, String> {
+    let Some(user) = args.user.as_deref() else {
+        if args.password.is_some() {
+            return Err("--password needs --user".into());
+        }
+        return Ok(None);
+    };
+    let (name, password) = match (user.split_once(':'), &args.password) {
+        (_, Some(p)) => (user, p.as_str()),
+        (Some((n, p)), None) => (n, p),
+        (None, None) => {
+            return Err(format!(
+                "--user {user} needs a password (--user name:password or --password)"
+            ))
+        }
+    };
+    if name.is_empty() {
+        return Err("--user has an empty name".into());
+    }
+    Ok(Some(Credentials {
+        user: name.to_string(),
+        password: password.to_string(),
+    }))
+}
+
+/// Splits a comma-separated endpoint list into `http://` (or `https://`)
+/// URLs; a bare `host:port` gets `http://`.
 pub fn parse_endpoints(list: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for raw in list.split(',') {
@@ -248,17 +376,14 @@ pub fn parse_endpoints(list: &str) -> Result<Vec<String>, String> {
         if ep.is_empty() {
             continue;
         }
-        if ep.starts_with("https://") {
-            return Err(format!("endpoint '{ep}': TLS is not supported"));
-        }
-        let url = if ep.starts_with("http://") {
+        let url = if ep.starts_with("http://") || ep.starts_with("https://") {
             ep.to_string()
         } else if ep.contains("://") {
             return Err(format!("endpoint '{ep}': unsupported scheme"));
         } else {
             format!("http://{ep}")
         };
-        let host_port = &url["http://".len()..];
+        let host_port = &url[url.find("://").unwrap_or(0) + 3..];
         if host_port.is_empty() || !host_port.contains(':') {
             return Err(format!("endpoint '{ep}': expected host:port"));
         }

@@ -8,12 +8,14 @@
 //! - [`config`]: command-line flags and their validation.
 //! - [`keys`]: the deterministic keys, values and random numbers workloads use.
 //! - [`report`]: latency percentiles and the stable text / JSON report.
+//! - [`connect`]: channels, TLS and the auth token.
 //! - [`load`]: the gRPC workloads themselves (put, range, txn, watch, mixed).
 //!
 //! The criterion micro-benchmarks of the store live in `benches/store.rs`
 //! and `compare.sh` runs this harness against real etcd and etcd-rs.
 
 pub mod config;
+pub mod connect;
 pub mod keys;
 pub mod load;
 pub mod report;

@@ -30,14 +30,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout_at;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::config::{BenchConfig, Op};
+use crate::connect::{connect_all, Conn};
 use crate::keys::{key, value, value_seq, Rng};
 use crate::report::{ErrorTally, Report};
 
-/// How long to wait for one connection to be established.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// After the last put of watch-latency, how long watchers may still take
 /// to deliver the outstanding events before they count as missing.
 const WATCH_GRACE: Duration = Duration::from_secs(5);
@@ -60,23 +58,6 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report, String> {
         Op::WatchLatency => watch_latency(&cfg, &channels, deadline).await,
         _ => measure(&cfg, &channels, deadline).await,
     }
-}
-
-async fn connect_all(cfg: &BenchConfig, deadline: Instant) -> Result<Vec<Channel>, String> {
-    let mut channels = Vec::with_capacity(cfg.conns);
-    for i in 0..cfg.conns {
-        let url = &cfg.endpoints[i % cfg.endpoints.len()];
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| format!("endpoint {url}: {e}"))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        let channel = timeout_at(deadline.into(), endpoint.connect())
-            .await
-            .map_err(|_| format!("connecting to {url}: duration limit reached"))?
-            .map_err(|e| format!("connecting to {url}: {e}"))?;
-        channels.push(channel);
-    }
-    Ok(channels)
 }
 
 /// Which requests a client loop issues.
@@ -157,7 +138,7 @@ impl From<tonic::Status> for ReqError {
 }
 
 async fn one_request(
-    kv: &mut KvClient<Channel>,
+    kv: &mut KvClient<Conn>,
     op: Op,
     key: Vec<u8>,
     seq: u64,
@@ -215,7 +196,7 @@ async fn client_loop(
     id: usize,
     cfg: Arc<BenchConfig>,
     shared: Arc<Shared>,
-    channel: Channel,
+    channel: Conn,
     phase: Phase,
 ) -> ClientResult {
     let mut kv = KvClient::new(channel);
@@ -295,7 +276,7 @@ async fn join_clients(handles: Vec<JoinHandle<ClientResult>>, deadline: Instant)
 
 fn spawn_clients(
     cfg: &Arc<BenchConfig>,
-    channels: &[Channel],
+    channels: &[Conn],
     shared: &Arc<Shared>,
     phase: Phase,
 ) -> Vec<JoinHandle<ClientResult>> {
@@ -315,7 +296,7 @@ fn spawn_clients(
 
 async fn preload(
     cfg: &Arc<BenchConfig>,
-    channels: &[Channel],
+    channels: &[Conn],
     deadline: Instant,
 ) -> Result<(), String> {
     let shared = Arc::new(Shared::new(cfg.key_space, deadline, None));
@@ -343,7 +324,7 @@ async fn preload(
 
 async fn measure(
     cfg: &Arc<BenchConfig>,
-    channels: &[Channel],
+    channels: &[Conn],
     deadline: Instant,
 ) -> Result<Report, String> {
     let shared = Arc::new(Shared::new(cfg.total, deadline, cfg.rate));
@@ -384,7 +365,7 @@ struct WatcherResult {
 /// last put count as errors.
 async fn watch_latency(
     cfg: &Arc<BenchConfig>,
-    channels: &[Channel],
+    channels: &[Conn],
     deadline: Instant,
 ) -> Result<Report, String> {
     let watched = key(0, cfg.key_size);

@@ -146,6 +146,13 @@ const ENABLED: &[Case] = &[
     case("put w3 leased --lease=$LEASE --user bob:bpw"),
     case("lease revoke $LEASE --user bob:bpw"),
     case("lease grant 100"),
+    // endpoint health authenticates each endpoint's client, as clientv3.
+    case("endpoint health"),
+    case("--user root:rootpw endpoint health"),
+    case("--user root:bad endpoint health"),
+    case("--user alice:apw endpoint health -w json"),
+    case("--user nobody:x endpoint health -w table"),
+    with_stdin("--user alice endpoint health -w json", "apw\n"),
 ];
 
 /// Changing passwords, revoking, deleting, disabling.

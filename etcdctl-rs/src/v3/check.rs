@@ -32,14 +32,24 @@ struct Load {
     duration: u32,
 }
 
-/// `checkPerfAlias` and `checkPerfCfgMap`.
+/// etcdctl's load aliases (`checkPerfAlias`, `checkDatascaleAlias`).
+pub(super) fn canonical_load(name: &str) -> Option<&'static str> {
+    match name {
+        "s" | "small" => Some("s"),
+        "m" | "medium" => Some("m"),
+        "l" | "large" => Some("l"),
+        "xl" | "xLarge" => Some("xl"),
+        _ => None,
+    }
+}
+
+/// `checkPerfCfgMap`.
 fn load(name: &str) -> Option<Load> {
-    let (limit, clients) = match name {
-        "s" | "small" => (150, 50),
-        "m" | "medium" => (1000, 200),
-        "l" | "large" => (8000, 500),
-        "xl" | "xLarge" => (15000, 1000),
-        _ => return None,
+    let (limit, clients) = match canonical_load(name)? {
+        "s" => (150, 50),
+        "m" => (1000, 200),
+        "l" => (8000, 500),
+        _ => (15000, 1000),
     };
     Some(Load {
         limit,
@@ -124,17 +134,17 @@ fn pb_duration(d: Duration) -> String {
 }
 
 /// The state of pb.v1's progress bar with etcdctl's "Bom !" format.
-struct Bar {
+pub(super) struct Bar {
     total: u64,
-    current: u64,
+    pub(super) current: u64,
     start: Instant,
-    change: Instant,
+    pub(super) change: Instant,
     /// Terminal width (0 when stdout is not a terminal: no bar is drawn).
     width: usize,
 }
 
 impl Bar {
-    fn new(total: u64) -> Self {
+    pub(super) fn new(total: u64) -> Self {
         let width = if std::io::stdout().is_terminal() {
             std::env::var("COLUMNS")
                 .ok()
@@ -193,7 +203,7 @@ impl Bar {
         format!("{out}{}", " ".repeat(pad))
     }
 
-    fn draw(&self, finished: bool) {
+    pub(super) fn draw(&self, finished: bool) {
         let mut o = std::io::stdout().lock();
         let _ = write!(o, "\r{}", self.line(finished));
         if finished {
@@ -239,7 +249,7 @@ struct Outcome {
     latency: Duration,
 }
 
-fn fail(msg: impl Into<String>) -> CtlError {
+pub(super) fn fail(msg: impl Into<String>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
@@ -269,10 +279,10 @@ pub fn perf(inv: &Invocation) -> CtlResult {
 }
 
 /// What to do after the writes.
-struct Finish {
-    compact: bool,
-    defrag: bool,
-    endpoints: Vec<String>,
+pub(super) struct Finish {
+    pub compact: bool,
+    pub defrag: bool,
+    pub endpoints: Vec<String>,
 }
 
 async fn run_perf(
@@ -387,8 +397,20 @@ async fn run_perf(
         })
         .await
         .map_err(|e| fail(e.message()))?;
+    let rev = deleted.header.map(|h| h.revision).unwrap_or(0);
+    compact_and_defrag(&mut first, conn, rev, &finish).await?;
+    Ok(verdict(&s, cfg.limit))
+}
+
+/// etcdctl's `compact` and `defrag` helpers after a check: compacts at
+/// `rev` and defragments every endpoint when asked, printing each step.
+pub(super) async fn compact_and_defrag(
+    first: &mut Client,
+    conn: &ConnConfig,
+    rev: i64,
+    finish: &Finish,
+) -> CtlResult {
     if finish.compact {
-        let rev = deleted.header.map(|h| h.revision).unwrap_or(0);
         println!("Compacting with revision {rev}");
         first
             .unary_until(
@@ -426,11 +448,11 @@ async fn run_perf(
             println!("Defragmented {q}");
         }
     }
-    Ok(verdict(&s, cfg.limit))
+    Ok(())
 }
 
 /// Go's `binary.PutVarint`: zig-zag then base-128 into the start of `buf`.
-fn put_varint(buf: &mut [u8], x: i64) {
+pub(super) fn put_varint(buf: &mut [u8], x: i64) {
     let mut ux = ((x << 1) ^ (x >> 63)) as u64;
     let mut i = 0;
     while ux >= 0x80 && i < buf.len() {

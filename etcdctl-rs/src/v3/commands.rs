@@ -5,8 +5,9 @@
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::flags::{Kind, Spec};
 use super::{
-    alarm, auth, check, compaction, defrag, del, elect, endpoint, get, global, lease, lock, member,
-    mirror, move_leader, put, role, snapshot, snapshot_file, txn, user, version, watch, Invocation,
+    alarm, auth, check, check_datascale, compaction, defrag, del, elect, endpoint, get, global,
+    lease, lock, member, mirror, move_leader, put, role, snapshot, snapshot_file, txn, user,
+    version, watch, Invocation,
 };
 
 /// A command handler.
@@ -401,7 +402,14 @@ const CHECK_SUBS: &[Command] = &[
         b("auto-compact", "Compact storage with last revision after test is finished."),
         b("auto-defrag", "Defragment storage after test is finished."),
     ]),
-    Command::leaf("datascale", "datascale [options]", "Check the memory usage of holding data for different workloads on a given server endpoint.", not_implemented),
+    Command::leaf("datascale", "datascale [options]", "Check the memory usage of holding data for different workloads on a given server endpoint.", check_datascale::datascale)
+        .long("If no endpoint is provided, localhost will be used. If multiple endpoints are provided, first endpoint will be used.")
+        .flags(&[
+            s("load", "s", "The datascale check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)"),
+            s("prefix", "/etcdctl-check-datascale/", "The prefix for writing the datascale check's keys."),
+            b("auto-compact", "Compact storage with last revision after test is finished."),
+            b("auto-defrag", "Defragment storage after test is finished."),
+        ]),
 ];
 
 const COMPLETION_SUBS: &[Command] = &[

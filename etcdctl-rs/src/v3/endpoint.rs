@@ -13,7 +13,7 @@ use super::global::Setup;
 use super::member::member_list;
 use super::printer::{EpHashKv, EpHealth, EpStatus};
 use super::util::print;
-use super::{global, gofmt, Invocation};
+use super::{auth, global, gofmt, Invocation};
 
 /// etcdctl's `endpointsFromCluster`.
 pub fn endpoints(inv: &Invocation, setup: &Setup) -> CtlResult<Vec<String>> {
@@ -37,9 +37,29 @@ pub fn endpoints(inv: &Invocation, setup: &Setup) -> CtlResult<Vec<String>> {
         .collect())
 }
 
-async fn check_health(conn: ConnConfig, ep: String) -> EpHealth {
+/// Checks one endpoint with its own client; like clientv3's dial, that
+/// client first authenticates (when credentials were given), and a failed
+/// authentication makes the endpoint unhealthy.
+async fn check_health(
+    conn: ConnConfig,
+    ep: String,
+    credentials: Option<(String, String)>,
+) -> EpHealth {
     let mut cfg = conn;
     cfg.endpoints = vec![super::client::strip_scheme(&ep).to_string()];
+    if let Some((name, password)) = &credentials {
+        match auth::token(&cfg, name, password).await {
+            Ok(token) => cfg.token = token,
+            Err(e) => {
+                return EpHealth {
+                    ep,
+                    health: false,
+                    took: String::new(),
+                    error: e.message().to_string(),
+                }
+            }
+        }
+    }
     let mut client = Client::new(cfg);
     let start = Instant::now();
     let result = client
@@ -79,6 +99,7 @@ async fn check_health(conn: ConnConfig, ep: String) -> EpHealth {
 pub fn health(inv: &Invocation) -> CtlResult {
     let flags = global::apply_env(inv)?;
     let printer = global::display(&flags)?;
+    let credentials = auth::credentials(&flags)?;
     let setup = Setup {
         endpoints: flags.get_slice("endpoints"),
         conn: global::conn_config(&flags)?,
@@ -92,8 +113,9 @@ pub fn health(inv: &Invocation) -> CtlResult {
         for ep in eps {
             let tx = tx.clone();
             let conn = setup.conn.clone();
+            let credentials = credentials.clone();
             tokio::spawn(async move {
-                let _ = tx.send(check_health(conn, ep).await);
+                let _ = tx.send(check_health(conn, ep, credentials).await);
             });
         }
         drop(tx);

@@ -126,9 +126,14 @@ pub fn snapshot_info(caller: &str, msg: &str, fields: &[String]) -> String {
 
 /// A capnslog line, e.g. `2026-11-23 23:57:33.136157 W | pkg/flags: ...`.
 pub fn capnslog(level: char, pkg: &str, msg: &str) -> String {
+    capnslog_plain(level, &format!("{pkg}: {msg}"))
+}
+
+/// A capnslog line without a package (Go's standard `log` through capnslog).
+pub fn capnslog_plain(level: char, msg: &str) -> String {
     let t = utc_now();
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06} {level} | {pkg}: {msg}\n",
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06} {level} | {msg}\n",
         t.year,
         t.month,
         t.day,

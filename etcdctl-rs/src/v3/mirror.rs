@@ -20,6 +20,7 @@ use etcd_proto::mvccpb::event::EventType;
 use super::client::{strip_scheme, Client, ConnConfig};
 use super::concurrency::{self, prefix_range, AbortOnDrop, EventStream};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
+use super::tls::{self, SecureFlags};
 use super::util::prefix_end;
 use super::{global, Invocation};
 
@@ -61,27 +62,20 @@ pub fn run(inv: &Invocation) -> CtlResult {
         ));
     };
     let flags = &inv.flags;
-    let (cert, key) = (flags.get_string("dest-cert"), flags.get_string("dest-key"));
-    if cert.is_empty() != key.is_empty() {
-        return Err(CtlError::new(
-            EXIT_BAD_ARGS,
-            format!("KeyFile and CertFile must both be present[key: {key}, cert: {cert}]"),
-        ));
-    }
-    if !cert.is_empty()
-        || !flags.get_string("dest-cacert").is_empty()
-        || !flags.get_bool("dest-insecure-transport")
-    {
-        return Err(CtlError::new(
-            EXIT_ERROR,
-            "etcdctl-rs: TLS connections are not supported yet",
-        ));
-    }
+    // Like etcdctl, the destination client is configured (and its TLS
+    // files read) before the source's; it has its own TLS flags and no
+    // credentials.
+    let dest_tls = tls::client_config(&SecureFlags {
+        cert: flags.get_string("dest-cert"),
+        key: flags.get_string("dest-key"),
+        cacert: flags.get_string("dest-cacert"),
+        insecure_transport: flags.get_bool("dest-insecure-transport"),
+        insecure_skip_verify: false,
+    })?;
     let setup = global::setup(inv)?;
     let mut dest_conn = setup.conn.clone();
     dest_conn.endpoints = vec![strip_scheme(dest).to_string()];
-    // The destination is dialed without the source's TLS settings and token.
-    dest_conn.tls = None;
+    dest_conn.tls = tls::for_endpoint(dest, &dest_tls);
     dest_conn.token = None;
     let prefix = flags.get_string("prefix");
     let opts = Options {

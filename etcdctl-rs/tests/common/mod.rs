@@ -637,3 +637,132 @@ pub fn run_client(bin: &str, args: &[&str]) -> (String, String, Option<i32>) {
     let code = p.wait_exit(Duration::from_secs(60));
     (p.stdout(), p.stderr(), code)
 }
+
+/// The etcd-rs server binary: `ETCD_RS_BIN` or `<target>/debug/etcd-rs`
+/// (build it first with `cargo build -p raft-node --bin etcd-rs`).
+pub fn etcd_rs_bin() -> String {
+    let path = std::env::var_os("ETCD_RS_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+                });
+            target.join("debug/etcd-rs")
+        });
+    assert!(
+        path.is_file(),
+        "{} does not exist: build it with `cargo build -p raft-node --bin etcd-rs`",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+impl Etcd {
+    /// A single-member etcd-rs (see [`etcd_rs_bin`]) on loopback.
+    pub fn start_rs() -> Etcd {
+        let bin = etcd_rs_bin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client_port = free_port();
+        let peer_port = free_port();
+        let cluster = format!("default=http://127.0.0.1:{peer_port}");
+        let data_dir = dir.path().join("data");
+        let mut etcd = Etcd::spawn(
+            &Member {
+                bin: &bin,
+                name: "default",
+                data_dir: &data_dir,
+                client_port,
+                peer_port,
+                initial_cluster: &cluster,
+            },
+            dir,
+        );
+        etcd.wait_ready();
+        etcd
+    }
+}
+
+/// A real etcd with an https client URL, the server certificate of the
+/// `etcd-certs` PKI in `pki`, and `--client-cert-auth`; killed on drop.
+pub struct TlsEtcd {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    pub pki: std::path::PathBuf,
+}
+
+impl TlsEtcd {
+    /// Starts it (with `extra` server flags) without waiting.
+    pub fn spawn(pki: &Path, extra: &[&str]) -> TlsEtcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let peer = free_port();
+        let client_url = format!("https://127.0.0.1:{port}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new(ETCD)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("default={peer_url}")])
+            .arg("--cert-file")
+            .arg(pki.join("server.pem"))
+            .arg("--key-file")
+            .arg(pki.join("server-key.pem"))
+            .arg("--trusted-ca-file")
+            .arg(pki.join("ca.pem"))
+            .arg("--client-cert-auth")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start etcd");
+        TlsEtcd {
+            child,
+            _dir: dir,
+            port,
+            pki: pki.to_path_buf(),
+        }
+    }
+
+    /// The v3 TLS flags of the root client certificate.
+    pub fn root_flags(&self) -> Vec<String> {
+        let p = |f: &str| self.pki.join(f).to_string_lossy().into_owned();
+        vec![
+            format!("--cacert={}", p("ca.pem")),
+            format!("--cert={}", p("client-root.pem")),
+            format!("--key={}", p("client-root-key.pem")),
+        ]
+    }
+
+    /// Polls (at most 30s) until the Go etcdctl can read over mTLS.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ep = format!("--endpoints=127.0.0.1:{}", self.port);
+        while Instant::now() < deadline {
+            let ok = Command::new(GO_ETCDCTL)
+                .arg(&ep)
+                .args(self.root_flags())
+                .args(["--dial-timeout=1s", "endpoint", "health"])
+                .env_remove("ETCDCTL_API")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("etcd with TLS on port {} did not become ready", self.port);
+    }
+}
+
+impl Drop for TlsEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,292 @@
+//! Connections of a run: gRPC channels, over TLS when asked, and the auth
+//! token every request carries when a user is given.
+//!
+//! TLS is used when any of `--cacert`, `--cert`, `--key` is set or an
+//! endpoint is `https://` (as etcdctl does): the server is verified against
+//! `--cacert` (or the system bundle) unless `--insecure-skip-tls-verify`,
+//! and `--cert`/`--key` are presented as the client certificate. The
+//! handshake is done by rustls (ring) through a tonic connector, so tonic
+//! itself needs no TLS feature. With `--user`, one `Authenticate` call on
+//! the first channel gets the token, and an interceptor puts it into the
+//! `token` metadata of every request, as clientv3 does. Each new channel
+//! is proven with one `Status` call before the run uses it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
+use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use etcd_proto::etcdserverpb::{AuthenticateRequest, StatusRequest};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::time::timeout_at;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::{BenchConfig, Credentials, TlsFiles};
+
+/// How long to wait for one connection to be established.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where Debian (and most Linux systems) keep the system CA bundle.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// Adds the auth token (if any) to every request.
+#[derive(Clone, Default)]
+pub struct Token(Option<AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(t) = &self.0 {
+            req.metadata_mut().insert("token", t.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A channel whose requests carry the run's token.
+pub type Conn = InterceptedService<Channel, Token>;
+
+/// Connects `--conns` channels round robin over the endpoints and, with
+/// credentials, authenticates once.
+pub async fn connect_all(cfg: &BenchConfig, deadline: Instant) -> Result<Vec<Conn>, String> {
+    let tls = match &cfg.tls {
+        Some(files) => Some(client_config(files)?),
+        None => None,
+    };
+    let mut channels = Vec::with_capacity(cfg.conns);
+    for i in 0..cfg.conns {
+        let url = &cfg.endpoints[i % cfg.endpoints.len()];
+        channels.push(connect(url, tls.clone(), deadline).await?);
+    }
+    let token = match &cfg.credentials {
+        Some(c) => Token(Some(authenticate(&channels[0], c, deadline).await?)),
+        None => Token(None),
+    };
+    Ok(channels
+        .into_iter()
+        .map(|ch| InterceptedService::new(ch, token.clone()))
+        .collect())
+}
+
+async fn connect(
+    url: &str,
+    tls: Option<Arc<ClientConfig>>,
+    deadline: Instant,
+) -> Result<Channel, String> {
+    // tonic dials the URI itself only for plain text; TLS goes through the
+    // connector, which needs an http:// URI to hand over.
+    let plain = url.replacen("https://", "http://", 1);
+    let endpoint = Endpoint::from_shared(plain)
+        .map_err(|e| format!("endpoint {url}: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    let connecting = async {
+        match tls {
+            None => endpoint.connect().await,
+            Some(config) => endpoint.connect_with_connector(connector(config)).await,
+        }
+    };
+    let channel = timeout_at(deadline.into(), connecting)
+        .await
+        .map_err(|_| format!("connecting to {url}: duration limit reached"))?
+        .map_err(|e| format!("connecting to {url}: {}", describe(&e)))?;
+    // With TLS 1.3 a server refuses a client certificate only after the
+    // client considers the handshake done, so one untimed Status call
+    // proves the connection before anything is measured.
+    let mut maintenance = MaintenanceClient::new(channel.clone());
+    timeout_at(deadline.into(), maintenance.status(StatusRequest {}))
+        .await
+        .map_err(|_| format!("connecting to {url}: duration limit reached"))?
+        .map_err(|s| format!("connecting to {url}: {}", status_text(&s)))?;
+    Ok(channel)
+}
+
+/// A failed call's message with its transport cause, if any.
+fn status_text(s: &tonic::Status) -> String {
+    match std::error::Error::source(s) {
+        Some(cause) => format!("{}: {}", s.message(), describe(cause)),
+        None => s.message().to_string(),
+    }
+}
+
+/// A transport error with its causes (the TLS reason is usually a cause).
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+async fn authenticate(
+    channel: &Channel,
+    credentials: &Credentials,
+    deadline: Instant,
+) -> Result<AsciiMetadataValue, String> {
+    let req = AuthenticateRequest {
+        name: credentials.user.clone(),
+        password: credentials.password.clone(),
+    };
+    let resp = timeout_at(
+        deadline.into(),
+        AuthClient::new(channel.clone()).authenticate(req),
+    )
+    .await
+    .map_err(|_| "authenticating: duration limit reached".to_string())?
+    .map_err(|s| format!("authenticating as {}: {}", credentials.user, s.message()))?;
+    resp.into_inner()
+        .token
+        .parse()
+        .map_err(|_| "authenticating: the server's token is not ASCII".to_string())
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read_pem(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))
+}
+
+fn certs_in(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read_pem(path)?)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(format!("{path}: no PEM certificate found"));
+    }
+    Ok(certs)
+}
+
+/// The rustls configuration the TLS flags ask for.
+pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    match &files.cacert {
+        Some(path) => {
+            for c in certs_in(path)? {
+                roots.add(c).map_err(|e| format!("{path}: {e}"))?;
+            }
+        }
+        None => {
+            if let Some(pem) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
+                for c in CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok) {
+                    let _ = roots.add(c);
+                }
+            }
+        }
+    }
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = if files.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    } else {
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => {
+            let chain = certs_in(cert)?;
+            let key_der = PrivateKeyDer::from_pem_slice(&read_pem(key)?)
+                .map_err(|_| format!("{key}: no PEM private key found"))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| format!("client certificate {cert}: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A connector for tonic: TCP, then the TLS handshake, to the URI's host.
+fn connector(
+    config: Arc<ClientConfig>,
+) -> impl tower::Service<
+    tonic::transport::Uri,
+    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    tower::service_fn(move |uri: tonic::transport::Uri| {
+        let config = config.clone();
+        async move {
+            let host = uri.host().unwrap_or("localhost").to_string();
+            let port = uri.port_u16().unwrap_or(2379);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let name = ServerName::try_from(bare.to_string())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        }
+    })
+}
+
+/// `--insecure-skip-tls-verify`: any server certificate is accepted (the
+/// handshake signatures are still checked).
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
