@@ -218,7 +218,8 @@ async fn peer_mtls_cluster_refuses_foreign_member() {
         .expect("endpoint")
         .connect_lazy();
     for _ in 0..10 {
-        let read = KvClient::new(foreign.clone()).range(RangeRequest {
+        let mut kv = KvClient::new(foreign.clone());
+        let read = kv.range(RangeRequest {
             key: b"secure".to_vec(),
             serializable: true,
             ..Default::default()
