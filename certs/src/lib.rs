@@ -13,7 +13,10 @@
 //! | `client-expired.pem`, `client-expired-key.pem` | a client cert that expired long ago |
 //! | `other-ca.pem`, `client-other-ca.pem`, `client-other-ca-key.pem` | a client cert from an unrelated CA |
 //!
-//! Keys are ECDSA P-256 in PKCS#8 PEM.
+//! Keys are ECDSA P-256 in PKCS#8 PEM. [`insecure`] holds the "verify
+//! nothing" server-certificate verifier the workspace's TLS clients share.
+
+pub mod insecure;
 
 use std::fs;
 use std::path::{Path, PathBuf};
