@@ -8,26 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::{free_port, run_client, Etcd, Member, GO_ETCDCTL, RS_ETCDCTL};
-
-fn etcd_rs() -> String {
-    let path = std::env::var_os("ETCD_RS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-            target.join("debug/etcd-rs")
-        });
-    assert!(
-        path.is_file(),
-        "{} does not exist: build it with `cargo build -p raft-node --bin etcd-rs`",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
-}
 
 fn ok(bin: &str, args: &[&str]) -> (String, String) {
     let (out, err, code) = run_client(bin, args);
@@ -56,7 +37,7 @@ fn save_status_restore_round_trip() {
     if !common::reference_available() {
         return;
     }
-    let bin = etcd_rs();
+    let bin = common::etcd_rs_bin();
     let dir = tempfile::tempdir().expect("temp dir");
     let (c1, p1) = (free_port(), free_port());
     let cluster1 = format!("n1=http://127.0.0.1:{p1}");
@@ -246,7 +227,7 @@ fn member_ids_match_etcd() {
 
 #[test]
 fn restore_defaults_like_etcdctl() {
-    let bin = etcd_rs();
+    let bin = common::etcd_rs_bin();
     if !common::reference_available() {
         return;
     }

@@ -10,59 +10,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, mask_volatile, wait_bounded, Proc, ETCD, GO_ETCDCTL, RS_ETCDCTL};
-
-/// A real etcd with an https client URL and `--client-cert-auth`.
-struct TlsEtcd {
-    child: Child,
-    _dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl TlsEtcd {
-    fn start(pki: &Path) -> TlsEtcd {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let peer = free_port();
-        let client_url = format!("https://127.0.0.1:{port}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(ETCD)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &client_url])
-            .args(["--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("default={peer_url}")])
-            .arg("--cert-file")
-            .arg(pki.join("server.pem"))
-            .arg("--key-file")
-            .arg(pki.join("server-key.pem"))
-            .arg("--trusted-ca-file")
-            .arg(pki.join("ca.pem"))
-            .arg("--client-cert-auth")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start etcd");
-        TlsEtcd {
-            child,
-            _dir: dir,
-            port,
-        }
-    }
-}
-
-impl Drop for TlsEtcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{mask_volatile, wait_bounded, Proc, TlsEtcd, GO_ETCDCTL, RS_ETCDCTL};
 
 /// Command-line words; `$PKI` is the certificate directory, `$PORT` the
 /// server's client port.
@@ -210,7 +162,7 @@ fn tls_flags_match_go_etcdctl() {
     let pki_dir = tempfile::tempdir().expect("temp dir");
     let pki = pki_dir.path().to_path_buf();
     etcd_certs::generate(&pki, &etcd_certs::PkiSpec::default()).expect("generate PKI");
-    let etcd = TlsEtcd::start(&pki);
+    let etcd = TlsEtcd::spawn(&pki, &[]);
     let runner = Runner {
         pki: pki.clone(),
         port: etcd.port,

@@ -255,30 +255,10 @@ fn skipped_on_etcd_rs(line: &Line, auth_on: bool) -> bool {
     auth_on && NOT_ON_ETCD_RS.iter().any(|(args, _)| *args == line.args)
 }
 
-/// The etcd-rs binary of this workspace (or `ETCD_RS_BIN`).
-fn etcd_rs() -> String {
-    let path = std::env::var_os("ETCD_RS_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
-                });
-            target.join("debug/etcd-rs")
-        });
-    assert!(
-        path.is_file(),
-        "{} does not exist: build it with `cargo build -p raft-node --bin etcd-rs`",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
-}
-
 /// A fresh single-member `etcd-rs --enable-v2`.
 fn start_etcd_rs_v2() -> Etcd {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bin = etcd_rs();
+    let bin = common::etcd_rs_bin();
     let (client_port, peer_port) = (free_port(), free_port());
     let cluster = format!("default=http://127.0.0.1:{peer_port}");
     let data_dir = dir.path().join("data");
