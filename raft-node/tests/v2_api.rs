@@ -52,7 +52,10 @@ async fn keys_semantics_match_etcd() {
     assert_eq!(
         r.body,
         format!(
-            r#"{{"action":"set","node":{{"key":"/foo","value":"bar","modifiedIndex":{idx},"createdIndex":{idx}}}}}"#
+            "{}\n",
+            format_args!(
+                r#"{{"action":"set","node":{{"key":"/foo","value":"bar","modifiedIndex":{idx},"createdIndex":{idx}}}}}"#
+            )
         )
     );
     let r = http(p, "PUT", "/v2/keys/foo", "value=baz");
@@ -152,7 +155,10 @@ async fn keys_semantics_match_etcd() {
     let r = http(p, "PUT", "/v2/keys/x?ttl=abc", "value=1");
     assert_eq!(
         r.body,
-        r#"{"errorCode":202,"message":"The given TTL in POST form is not a number","cause":"invalid value for \"ttl\"","index":0}"#
+        concat!(
+            r#"{"errorCode":202,"message":"The given TTL in POST form is not a number","cause":"invalid value for \"ttl\"","index":0}"#,
+            "\n"
+        )
     );
     assert_eq!(
         http(p, "GET", "/v2/keys/x?recursive=maybe", "").json()["errorCode"],
@@ -375,4 +381,60 @@ async fn v2_is_off_by_default_and_survives_restart() {
     })
     .await;
     assert_eq!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_waits_send_every_event_and_bodies_end_in_newlines() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = start_v2(&dir.path().join("data")).await;
+    let p = m.port;
+    let r = http(p, "PUT", "/v2/keys/s", "value=0");
+    assert!(
+        r.body.ends_with("}\n"),
+        "etcd ends JSON bodies with a newline"
+    );
+    assert!(http(p, "GET", "/v2/keys/none", "").body.ends_with("}\n"));
+
+    let mut watch = std::net::TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    watch
+        .write_all(
+            b"GET /v2/keys/s?wait=true&stream=true HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
+        .expect("send");
+    watch
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    // The response head arrives at once; events follow as they happen.
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("\r\n\r\n") {
+        assert!(std::time::Instant::now() < deadline, "no response head");
+        if let Ok(n) = watch.read(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    http(p, "PUT", "/v2/keys/s", "value=1");
+    http(p, "PUT", "/v2/keys/other", "value=x");
+    http(p, "PUT", "/v2/keys/s", "value=2");
+    http(p, "DELETE", "/v2/keys/s", "");
+    while seen.matches("\"action\"").count() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events missing: {seen}"
+        );
+        if let Ok(n) = watch.read(&mut buf) {
+            assert!(n > 0, "the stream ended early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let actions: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("{\"action\":\""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert_eq!(actions, ["set", "set", "delete"], "{seen}");
+    assert!(!seen.contains("/other"), "{seen}");
 }

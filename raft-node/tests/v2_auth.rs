@@ -33,7 +33,10 @@ async fn start_v2(dir: &std::path::Path) -> Member {
     m
 }
 
-const KEYS_401: &str = r#"{"errorCode":110,"message":"The request requires user authentication","cause":"Insufficient credentials","index":0}"#;
+const KEYS_401: &str = concat!(
+    r#"{"errorCode":110,"message":"The request requires user authentication","cause":"Insufficient credentials","index":0}"#,
+    "\n"
+);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn v2_and_v3_share_users_and_roles() {

@@ -63,8 +63,9 @@ impl V2Error {
         }
     }
 
+    /// The JSON body, newline-ended as etcd writes it.
     pub fn body(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        super::json_line(self)
     }
 }
 

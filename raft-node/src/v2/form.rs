@@ -77,6 +77,8 @@ pub struct KeyParams {
     pub recursive: bool,
     pub sorted: bool,
     pub wait: bool,
+    /// With `wait`: keep sending every matching event, not just the first.
+    pub stream: bool,
     pub dir: bool,
     pub quorum: bool,
     pub prev_value: Option<String>,
@@ -97,7 +99,7 @@ impl KeyParams {
         let wait = form.boolean("wait")?;
         let dir = form.boolean("dir")?;
         let quorum = form.boolean("quorum")?;
-        form.boolean("stream")?;
+        let stream = form.boolean("stream")?;
         if wait && method != "GET" {
             return Err(V2Error::request(
                 e::INVALID_FIELD,
@@ -151,6 +153,7 @@ impl KeyParams {
             recursive,
             sorted,
             wait,
+            stream,
             dir,
             quorum,
             prev_value,

@@ -32,7 +32,7 @@ use super::node::{
     self, ancestors, clean, descendants, encode, is_hidden_name, parent, v3_key, EventJson, Node,
     NodeJson, EVENT_KEY,
 };
-use super::V2;
+use super::{json_line, V2};
 use crate::error::ServerError;
 
 /// How often a write is decided again after losing a race.
@@ -69,7 +69,7 @@ pub async fn handle(State(v2): State<Arc<V2>>, req: Request) -> Response {
     }
     match method.as_str() {
         "GET" | "HEAD" if params.wait => {
-            super::watch::wait(v2, path, params.recursive, params.wait_index).await
+            super::watch::wait(v2, path, params.recursive, params.wait_index, params.stream).await
         }
         _ if reading => v2.get(&caller, &path, &params).await,
         "PUT" | "POST" | "DELETE" => v2.write(&caller, &method, &path, &params).await,
@@ -216,8 +216,7 @@ impl V2 {
                     node: Some(self.tree(&n, p.recursive, rev, now)),
                     prev_node: None,
                 };
-                let body = serde_json::to_string(&event).unwrap_or_default();
-                self.keys_response(StatusCode::OK, rev, Body::from(body))
+                self.keys_response(StatusCode::OK, rev, Body::from(json_line(&event)))
             }
             Err(err) => {
                 self.stats.count("get", false);
@@ -751,8 +750,7 @@ impl V2 {
         } else {
             StatusCode::OK
         };
-        let body = serde_json::to_string(&event).unwrap_or_default();
-        self.keys_response(status, rev, Body::from(body))
+        self.keys_response(status, rev, Body::from(json_line(&event)))
     }
 }
 

@@ -103,7 +103,7 @@ pub async fn members(
                 .iter()
                 .map(member_json)
                 .collect();
-            let body = serde_json::json!({ "members": list }).to_string();
+            let body = super::json_line(&serde_json::json!({ "members": list }));
             v2.json_response(StatusCode::OK, body)
         }
         Method::POST => {
@@ -130,13 +130,12 @@ pub async fn members(
             match added {
                 Ok(resp) => {
                     let m = resp.into_inner().member.unwrap_or_default();
-                    let body = serde_json::to_string(&MemberJson {
+                    let body = super::json_line(&MemberJson {
                         id: format!("{:x}", m.id),
                         name: m.name,
                         peer_urls: m.peer_ur_ls,
                         client_urls: m.client_ur_ls,
-                    })
-                    .unwrap_or_default();
+                    });
                     v2.json_response(StatusCode::CREATED, body)
                 }
                 Err(status) => status_message(&v2, status),
@@ -183,10 +182,7 @@ pub async fn member(
     if id == "leader" && matches!(method, Method::GET | Method::HEAD) {
         let leader = v2.server.raft_info().leader;
         return match v2.server.membership.get(leader) {
-            Some(m) => v2.json_response(
-                StatusCode::OK,
-                serde_json::to_string(&member_json(&m)).unwrap_or_default(),
-            ),
+            Some(m) => v2.json_response(StatusCode::OK, super::json_line(&member_json(&m))),
             None => message(&v2, StatusCode::SERVICE_UNAVAILABLE, "During election"),
         };
     }

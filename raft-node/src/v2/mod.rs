@@ -182,7 +182,9 @@ impl V2 {
         resp
     }
 
-    /// A JSON body with the cluster header (members API).
+    /// A JSON body with the cluster header (members API). Bodies etcd
+    /// writes with Go's `json.Encoder` end in `\n` ([`json_line`]); its
+    /// `{"message": ...}` errors do not.
     pub fn json_response(&self, status: StatusCode, body: String) -> Response {
         let mut resp = Response::new(Body::from(body));
         *resp.status_mut() = status;
@@ -194,6 +196,11 @@ impl V2 {
         self.cluster_header(h);
         resp
     }
+}
+
+/// A value as etcd writes it (Go's `json.Encoder`: one line, `\n`-ended).
+pub fn json_line<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default() + "\n"
 }
 
 /// etcd's `/v2/stats/store` counters (this member's own, as in etcd).

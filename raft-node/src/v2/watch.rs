@@ -6,7 +6,9 @@
 //! the `\0v2!event` row naming the action and path; a revision that only
 //! deleted v2 rows is a lease expiry (`expire`, on the shortest path it
 //! deleted). Refreshes are not reported, as in etcd. The response headers
-//! go out at once; the body follows when the event happens.
+//! go out at once; the body follows when the event happens. With
+//! `stream=true` every matching event follows, one JSON line each, until
+//! the client goes away.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use etcd_store::RevisionEvents;
 
 use super::error::{self as e, V2Error};
 use super::node::{self, path_of, EventJson, Node, NodeJson, EVENT_KEY};
-use super::{Stat, V2};
+use super::{json_line, Stat, V2};
 
 /// Revisions read per step of catching up.
 const BATCH: usize = 1000;
@@ -155,9 +157,15 @@ fn scan(
     }
 }
 
-pub async fn wait(v2: Arc<V2>, path: String, recursive: bool, wait_index: u64) -> Response {
+pub async fn wait(
+    v2: Arc<V2>,
+    path: String,
+    recursive: bool,
+    wait_index: u64,
+    stream: bool,
+) -> Response {
     let store = v2.server.store.clone();
-    let mut revisions = store.subscribe();
+    let revisions = store.subscribe();
     let current = store.current_revision();
     let since = if wait_index == 0 {
         current + 1
@@ -171,40 +179,103 @@ pub async fn wait(v2: Arc<V2>, path: String, recursive: bool, wait_index: u64) -
             current,
         )
     };
+    // The first event is looked for before answering: a cleared history is
+    // an error status, and an event already there answers at once.
     let next = match scan(&v2, &path, recursive, since) {
         Err(compacted) => return v2.error_response(&cleared(compacted)),
-        Ok(Ok(event)) => {
-            let body = serde_json::to_string(&event).unwrap_or_default();
-            return v2.keys_response(StatusCode::OK, current, Body::from(body));
+        Ok(Ok(event)) if !stream => {
+            return v2.keys_response(StatusCode::OK, current, Body::from(json_line(&event)));
         }
-        Ok(Err(next)) => next,
+        Ok(Ok(event)) => Found::Event(Box::new(event), since),
+        Ok(Err(next)) => Found::Nothing(next),
     };
-    let watcher = v2.clone();
-    let body = futures::stream::once(async move {
-        watcher.stats.inc(Stat::Watchers);
-        let _count = WatcherCount(watcher.clone());
-        let mut from = next;
-        loop {
-            if revisions.changed().await.is_err() {
-                return Err(std::io::Error::other("server stopped"));
+    let watcher = Watcher {
+        v2: v2.clone(),
+        path,
+        recursive,
+        revisions,
+        _count: WatcherCount::new(v2.clone()),
+    };
+    let lines = futures::stream::unfold(
+        (watcher, Some(next), false),
+        move |(mut w, next, done)| async move {
+            if done {
+                return None;
             }
-            match scan(&watcher, &path, recursive, from) {
+            let line = match next? {
+                Found::Event(event, at) => {
+                    // Continue after the event's revision.
+                    let after = event_revision(&event).map_or(at + 1, |r| r + 1);
+                    (json_line(&*event), Some(Found::Nothing(after)))
+                }
+                Found::Nothing(from) => match w.next_event(from).await {
+                    Ok((event, after)) => (json_line(&event), Some(Found::Nothing(after))),
+                    Err(Some(compacted)) => (cleared(compacted).body(), None),
+                    Err(None) => return None,
+                },
+            };
+            let (text, next) = line;
+            // Without `stream`, the first event ends the response.
+            let finished = !stream || next.is_none();
+            Some((
+                Ok::<_, std::io::Error>(text),
+                (w, if finished { None } else { next }, finished),
+            ))
+        },
+    );
+    v2.keys_response(StatusCode::OK, current, Body::from_stream(lines))
+}
+
+/// Where a wait stands: an event found at a revision, or the next revision
+/// to look at.
+enum Found {
+    Event(Box<EventJson>, i64),
+    Nothing(i64),
+}
+
+fn event_revision(event: &EventJson) -> Option<i64> {
+    event.node.as_ref().map(|n| n.modified_index)
+}
+
+/// One open wait: follows new revisions for the next matching event.
+struct Watcher {
+    v2: Arc<V2>,
+    path: String,
+    recursive: bool,
+    revisions: tokio::sync::watch::Receiver<i64>,
+    _count: WatcherCount,
+}
+
+impl Watcher {
+    /// The next matching event at or after revision `from`, with the
+    /// revision to continue from; `Err(Some(rev))` if history below `rev`
+    /// was compacted away, `Err(None)` if the server stopped.
+    async fn next_event(&mut self, mut from: i64) -> Result<(EventJson, i64), Option<i64>> {
+        loop {
+            match scan(&self.v2, &self.path, self.recursive, from) {
                 Ok(Ok(event)) => {
-                    let json = serde_json::to_string(&event).unwrap_or_default();
-                    return Ok::<_, std::io::Error>(json);
+                    let after = event_revision(&event).map_or(from + 1, |r| r + 1);
+                    return Ok((event, after));
                 }
                 Ok(Err(n)) => from = n,
-                Err(compacted) => {
-                    return Ok(serde_json::to_string(&cleared(compacted)).unwrap_or_default());
-                }
+                Err(compacted) => return Err(Some(compacted)),
+            }
+            if self.revisions.changed().await.is_err() {
+                return Err(None);
             }
         }
-    });
-    v2.keys_response(StatusCode::OK, current, Body::from_stream(body))
+    }
 }
 
 /// Keeps `/v2/stats/store`'s watcher count while a wait is open.
 struct WatcherCount(Arc<V2>);
+
+impl WatcherCount {
+    fn new(v2: Arc<V2>) -> Self {
+        v2.stats.inc(Stat::Watchers);
+        WatcherCount(v2)
+    }
+}
 
 impl Drop for WatcherCount {
     fn drop(&mut self) {
