@@ -102,7 +102,10 @@ mod tests {
         let e = V2Error::new(KEY_NOT_FOUND, "/a", 12);
         assert_eq!(
             e.body(),
-            r#"{"errorCode":100,"message":"Key not found","cause":"/a","index":12}"#
+            concat!(
+                r#"{"errorCode":100,"message":"Key not found","cause":"/a","index":12}"#,
+                "\n"
+            )
         );
         assert_eq!(e.status(), StatusCode::NOT_FOUND);
         assert_eq!(
