@@ -1,12 +1,20 @@
-//! The apply thread: committed entries, in log order, into the store.
+//! The apply thread: committed entries and leader snapshots, in log order,
+//! into the store.
 //!
 //! Each entry is applied with its raft index (the store persists that index
 //! in the same batch as the data), then the proposer waiting on the entry's
 //! request id is answered. Applying is the only place that writes the store,
-//! which keeps sled to a single writer. Every `snapshot_count` entries the
-//! store is flushed and the raft loop is told it may release the WAL.
+//! which keeps sled to a single writer. After each batch the raft loop is
+//! told how far the store got ([`NodeMsg::Applied`]): that, and nothing
+//! earlier, is what raft takes as applied. A committed ConfChange is handed
+//! to the raft loop when it is reached, so raft's configuration changes in
+//! log order with the store's member rows. A snapshot from the leader is
+//! installed in its place in the same order, after the entries queued before
+//! it. Every `snapshot_count` entries the store is flushed and the raft loop
+//! is told it may release the WAL.
 //!
-//! An error that is not deterministic (the disk failed) stops the member:
+//! An error that is not deterministic (the disk failed, the raft loop
+//! stopped) stops the member without recording the entry as applied:
 //! carrying on would let it diverge from the others.
 
 use std::collections::HashMap;
@@ -18,18 +26,28 @@ use etcd_proto::etcdrs::{ConfChangeContext, RaftRequest};
 use etcd_store::{Applied, Store, StoreError};
 use prost::Message;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType};
+use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType, SnapshotMetadata};
 use tokio::sync::{oneshot, watch};
 
 use crate::auth::TokenProvider;
 use crate::error::ServerError;
+use crate::failpoints::crash_point;
 use crate::lessor::Lessor;
 use crate::membership::Membership;
-use crate::node::NodeMsg;
+use crate::node::{ConfChangeOutcome, NodeMsg};
+use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
 
+/// What the raft loop hands the apply path, in log order.
 pub enum ApplyMsg {
+    /// Committed entries.
     Entries(Vec<Entry>),
+    /// A snapshot from the leader, already durable in its file and marked in
+    /// the WAL: install it into the store.
+    Snapshot {
+        meta: SnapshotMetadata,
+        data: Vec<u8>,
+    },
 }
 
 /// The result a proposer receives.
@@ -73,31 +91,86 @@ pub struct Applier {
     pub last_snapshot: u64,
     /// Simple tokens are assigned and dropped as auth entries apply.
     pub tokens: Arc<TokenProvider>,
+    /// Received snapshot files, deleted once the store holds them.
+    pub snaps: SnapFiles,
 }
 
-/// Changes raft's configuration for a committed ConfChange; answers the new
-/// configuration. On the apply thread this is a round trip to the raft loop.
-pub type ConfChanger<'a> = dyn FnMut(&ConfChange) -> Result<ConfState, String> + 'a;
+/// Hands the committed ConfChange at an index to raft and answers what
+/// became of it; an error means raft could not be asked (it stopped), which
+/// says nothing about the change. On the apply thread this is a round trip
+/// to the raft loop.
+pub type ConfChanger<'a> =
+    dyn FnMut(u64, &ConfChange) -> Result<ConfChangeOutcome, ServerError> + 'a;
 
 impl Applier {
     /// Applies batches until the channel closes; returns a fatal error if
     /// the store failed (or this member was removed from the cluster).
     pub fn run(mut self, rx: Receiver<ApplyMsg>) -> Result<(), ServerError> {
         let node_tx = self.node_tx.clone();
-        let mut via_raft_loop = |cc: &ConfChange| -> Result<ConfState, String> {
+        let mut via_raft_loop = |index: u64, cc: &ConfChange| {
             let (tx, rx) = std::sync::mpsc::channel();
             node_tx
                 .send(NodeMsg::ApplyConfChange {
+                    index,
                     cc: cc.clone(),
                     reply: tx,
                 })
-                .map_err(|_| "raft loop stopped".to_string())?;
-            rx.recv().map_err(|_| "raft loop stopped".to_string())?
+                .map_err(|_| ServerError::Stopped)?;
+            rx.recv().map_err(|_| ServerError::Stopped)
         };
-        while let Ok(ApplyMsg::Entries(entries)) = rx.recv() {
-            self.apply_batch(&entries, &mut via_raft_loop)?;
+        while let Ok(msg) = rx.recv() {
+            self.apply_msg(msg, &mut via_raft_loop)?;
         }
         Ok(())
+    }
+
+    /// Applies one message from the raft loop.
+    pub fn apply_msg(
+        &mut self,
+        msg: ApplyMsg,
+        conf: &mut ConfChanger<'_>,
+    ) -> Result<(), ServerError> {
+        match msg {
+            ApplyMsg::Entries(entries) => self.apply_batch(&entries, conf),
+            ApplyMsg::Snapshot { meta, data } => self.install_snapshot(&meta, &data),
+        }
+    }
+
+    /// Replaces the store with a leader's snapshot (durably), then the
+    /// member list and peers it carries.
+    fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetadata,
+        data: &[u8],
+    ) -> Result<(), ServerError> {
+        crash_point!("apply_snapshot_before_install");
+        self.store.install_snapshot(data).map_err(fatal)?;
+        crash_point!("apply_snapshot_after_install");
+        self.membership.reload(&self.store).map_err(fatal)?;
+        self.transport.set_peers(&self.peer_list());
+        self.last_snapshot = meta.index;
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            "installed snapshot from leader"
+        );
+        if let Err(e) = self.snaps.remove_up_to(meta.index) {
+            tracing::warn!(error = %e, "could not delete installed snapshot file");
+        }
+        self.publish_applied(meta.index);
+        Ok(())
+    }
+
+    /// Tells the server and the raft loop that the store reached `index`.
+    fn publish_applied(&self, index: u64) {
+        self.applied_tx.send_if_modified(|a| {
+            let newer = index > *a;
+            if newer {
+                *a = index;
+            }
+            newer
+        });
+        let _ = self.node_tx.send(NodeMsg::Applied(index));
     }
 
     /// Applies committed entries in order, then publishes the applied index
@@ -115,13 +188,7 @@ impl Applier {
             self.apply_entry(e, conf)?;
         }
         let (index, term) = (last.index, last.term);
-        self.applied_tx.send_if_modified(|a| {
-            let newer = index > *a;
-            if newer {
-                *a = index;
-            }
-            newer
-        });
+        self.publish_applied(index);
         if self.snapshot_count > 0
             && index.saturating_sub(self.last_snapshot) >= self.snapshot_count
         {
@@ -153,9 +220,21 @@ impl Applier {
                 ServerError::Internal(format!("bad conf change context at {}: {err}", e.index))
             })?
         };
-        let conf_state = match conf(&cc) {
-            Ok(cs) => cs,
-            Err(reason) => {
+        // An error here (raft could not be asked) is not the change's fault:
+        // it propagates and the index stays unapplied, to be replayed.
+        let outcome = hand_to_raft(conf, e.index, &cc)?;
+        let conf_state = match outcome {
+            ConfChangeOutcome::Applied(cs) => cs,
+            ConfChangeOutcome::Superseded(_) => {
+                // A snapshot already carried this change; the store gets its
+                // member rows when that snapshot is installed, next.
+                self.store
+                    .apply_cluster_rows(e.index, e.term, &[])
+                    .map_err(fatal)?;
+                self.waiters.trigger(ctx.request_id, Ok(Applied::Nothing));
+                return Ok(());
+            }
+            ConfChangeOutcome::Refused(reason) => {
                 tracing::warn!(index = e.index, %reason, "raft refused a membership change");
                 self.store
                     .apply_cluster_rows(e.index, e.term, &[])
@@ -236,6 +315,7 @@ impl Applier {
             Err(err) if err.is_deterministic() => Err(ServerError::Store(err)),
             Err(err) => return Err(fatal(err)),
         };
+        crash_point!("apply_before_reply");
         self.waiters.trigger(req.id, result);
         Ok(())
     }
@@ -261,6 +341,19 @@ impl Applier {
             _ => {}
         }
     }
+}
+
+/// Hands a committed ConfChange to raft. The failpoint stands for a raft
+/// loop that stopped while the apply path was reaching the change.
+fn hand_to_raft(
+    conf: &mut ConfChanger<'_>,
+    index: u64,
+    cc: &ConfChange,
+) -> Result<ConfChangeOutcome, ServerError> {
+    fail::fail_point!("conf_change_raft_unreachable", |_| Err(
+        ServerError::Stopped
+    ));
+    conf(index, cc)
 }
 
 fn fatal(e: StoreError) -> ServerError {

@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod compactor;
 pub mod config;
 pub mod error;
+pub mod failpoints;
 pub mod h2_authority;
 pub mod ids;
 pub mod lessor;
@@ -25,9 +26,11 @@ pub mod listener;
 pub mod membership;
 pub mod node;
 pub mod raft_storage;
+pub mod recovery;
 pub mod restore;
 pub mod server;
 pub mod sim;
+pub mod snap_files;
 pub mod tls;
 pub mod transport;
 pub mod v2;
@@ -59,7 +62,8 @@ pub use server::EtcdServer;
 use crate::apply::{Applier, Waiters};
 use crate::lessor::Lessor;
 use crate::membership::Membership;
-use crate::node::{Applying, Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::snap_files::SnapFiles;
 use crate::transport::Transport;
 use crate::wal::{Wal, DEFAULT_SEGMENT_BYTES};
 
@@ -135,6 +139,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             identity
         }
     };
+    let snaps = SnapFiles::new(&member_dir.join("snap"))?;
+    recovery::reconcile(&store, &membership, &mut wal, &mut recovered, &snaps)?;
     if membership.is_removed(identity.member_id) {
         return Err(StartError::Server(ServerError::Removed));
     }
@@ -193,12 +199,11 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         },
         wal,
         recovered,
+        snaps: snaps.clone(),
         store: store.clone(),
-        membership: membership.clone(),
         transport: transport.clone(),
         rx: node_rx,
-        apply: Applying::Thread(apply_tx),
-        applied_tx: applied_tx.clone(),
+        apply_tx,
         info: info.clone(),
         conf_state: membership::stored_conf_state(&store)?,
     })?;
@@ -214,6 +219,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         my_id: identity.member_id,
         last_snapshot: store.applied_index(),
         tokens: tokens.clone(),
+        snaps,
     };
     let mut threads = Vec::new();
     let fatal = fatal_tx.clone();
@@ -475,40 +481,35 @@ async fn publish_attributes(
     published: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // As etcd, publish through the log on every start, even when the stored
+    // record already matches: the publish entry is applied only after every
+    // entry committed before it, so a restarted member never serves a read
+    // older than what it served before it stopped.
     let mut applied = server.applied_rx.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
-        let urls = server.config.advertise_client_urls();
-        match server.membership.get(server.member_id) {
-            Some(m) if m.name == server.config.name && m.client_urls == urls => {
-                published.send_replace(true);
-                return;
-            }
-            _ => {}
-        }
         tokio::select! {
             _ = tick.tick() => {}
             // Each applied entry may be the one that makes us a member
-            // with a leader, or our published attributes.
+            // with a leader.
             _ = applied.changed() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if server.raft_info().leader == 0 {
-            continue;
-        }
-        match server.membership.get(server.member_id) {
-            Some(m) if m.name == server.config.name && m.client_urls == urls => continue,
+        if server.raft_info().leader == 0 || server.membership.get(server.member_id).is_none() {
             // Not yet in the applied member list: the log will get there.
-            None => continue,
-            Some(_) => {}
+            continue;
         }
         let attrs = Op::MemberAttributes(MemberAttributes {
             id: server.member_id,
             name: server.config.name.clone(),
-            client_urls: urls,
+            client_urls: server.config.advertise_client_urls(),
         });
-        if let Err(e) = server.propose(attrs).await {
-            tracing::debug!(error = %e, "publishing member attributes failed; retrying");
+        match server.propose(attrs).await {
+            Ok(_) => {
+                published.send_replace(true);
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "publishing member attributes failed; retrying"),
         }
     }
 }

@@ -7,6 +7,12 @@ use tracing_subscriber::EnvFilter;
 
 fn main() {
     let config = Config::parse();
+    // Test builds: crash points named in FAILPOINTS kill the process there.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = {
+        raft_node::failpoints::abort_on_crash();
+        fail::FailScenario::setup()
+    };
     let level = match config.log_level.as_str() {
         "panic" | "fatal" => "error",
         l => l,

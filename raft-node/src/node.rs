@@ -2,17 +2,30 @@
 //!
 //! Everything else talks to it through [`NodeMsg`] on a channel: proposals,
 //! messages from peers, read-index requests, membership changes, snapshot
-//! marks, shutdown. Each turn it ticks the clock when due, drains pending
-//! messages (so many proposals share one `Ready`, hence one WAL fsync) and
-//! processes the `Ready` in raft-rs's required order:
+//! marks, what the apply path has applied, shutdown. Each turn it ticks the
+//! clock when due, drains pending messages (so many proposals share one
+//! `Ready`, hence one WAL fsync) and processes the `Ready` in raft-rs's
+//! required order:
 //!
 //! 1. send messages a leader may send before persisting;
-//! 2. install a snapshot from the leader, if any (store first, then WAL mark);
-//! 3. hand committed entries to the apply thread;
+//! 2. a snapshot from the leader: its file, then its WAL mark, then it is
+//!    queued for the apply path (see `snap_files.rs`);
+//! 3. hand committed entries to the apply path;
 //! 4. append new entries and the hard state to the WAL, one fsync;
 //! 5. answer read-index requests whose read state arrived;
-//! 6. send messages that must follow persistence; `advance`; repeat for the
-//!    light ready.
+//! 6. send messages that must follow persistence; `advance_append`; repeat
+//!    for the light ready.
+//!
+//! **Applied means applied to the store.** raft-rs is told an index is
+//! applied only when the apply path reports it ([`NodeMsg::Applied`]), and a
+//! committed ConfChange changes raft's configuration only when the apply path
+//! reaches it in log order ([`NodeMsg::ApplyConfChange`]). raft-rs refuses to
+//! campaign while committed configuration changes are unapplied, so a member
+//! that restarts with membership still to replay cannot elect itself with a
+//! configuration it has outgrown. The one exception is a snapshot: raft
+//! restores its configuration from it at once, so its index counts as applied
+//! from the moment it is persisted, and configuration changes below it that
+//! were queued before it are answered as superseded.
 //!
 //! The loop runs on an OS thread, not a tokio task, because the fsync in
 //! step 4 blocks by design.
@@ -26,17 +39,31 @@ use etcd_store::Store;
 use raft::eraftpb::{ConfChange, ConfState, Entry, HardState, Message, Snapshot, SnapshotMetadata};
 use raft::storage::MemStorage;
 use raft::{ProgressState, RawNode, SnapshotStatus, StateRole, Storage};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
-use crate::apply::{Applier, ApplyMsg};
+use crate::apply::ApplyMsg;
 use crate::error::ServerError;
-use crate::membership::Membership;
+use crate::failpoints::crash_point;
 use crate::raft_storage::RaftStorage;
+use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
 use crate::wal::{Recovered, Wal};
 
 /// A reply channel the raft loop answers once.
 pub type Reply<T> = oneshot::Sender<Result<T, ServerError>>;
+
+/// What became of a committed ConfChange handed to raft by the apply path.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfChangeOutcome {
+    /// Raft's configuration changed; this is the new one.
+    Applied(ConfState),
+    /// Raft refused the change (deterministically: every member refuses it
+    /// at the same log position). The reason is kept for the proposer.
+    Refused(String),
+    /// A snapshot at or above the change's index already gave raft its
+    /// configuration; this is the current one.
+    Superseded(ConfState),
+}
 
 /// Requests to the raft loop.
 pub enum NodeMsg {
@@ -48,12 +75,15 @@ pub enum NodeMsg {
     Step(Message),
     /// Reply with an index that reads may be served at once applied.
     ReadIndex { reply: Reply<u64> },
-    /// A committed membership change is being applied: change raft's
-    /// configuration and reply with the new one.
+    /// The apply path reached the committed membership change at `index`:
+    /// change raft's configuration and reply with the outcome.
     ApplyConfChange {
+        index: u64,
         cc: ConfChange,
-        reply: std::sync::mpsc::Sender<Result<ConfState, String>>,
+        reply: Sender<ConfChangeOutcome>,
     },
+    /// The store has applied every entry up to `index`.
+    Applied(u64),
     /// Is learner `id` caught up enough with the leader to be promoted?
     LearnerReady { id: u64, reply: Reply<bool> },
     /// Hand leadership to `to`.
@@ -94,36 +124,46 @@ pub struct NodeSettings {
     pub fixed_election_timeout: bool,
 }
 
-/// Where committed entries go.
-pub enum Applying {
-    /// To the apply thread (the server).
-    Thread(Sender<ApplyMsg>),
-    /// Applied right away on the raft loop's own thread (the deterministic
-    /// simulation, where one thread runs everything).
-    Inline(Box<Applier>),
-}
-
 /// How many read-index requests may wait for one raft read state.
 const MAX_BATCH: usize = 4096;
+
+/// How long a read-index request waits before it is asked again (etcd's
+/// `readIndexRetryTime`): a leader drops it until it has committed an entry
+/// of its term, and a request sent to a leader that lost its role is lost.
+const READ_RETRY: Duration = Duration::from_millis(500);
+
+/// Read-index requests sharing one raft request context.
+struct PendingRead {
+    waiters: Vec<Reply<u64>>,
+    /// The tick count when the request was last sent to raft.
+    sent_at: u64,
+}
 
 pub struct Node {
     raw: RawNode<RaftStorage>,
     wal: Wal,
-    store: Arc<Store>,
-    membership: Arc<Membership>,
+    snaps: SnapFiles,
     transport: Arc<dyn Outbox>,
     rx: Receiver<NodeMsg>,
-    apply: Applying,
-    applied_tx: Arc<watch::Sender<u64>>,
+    apply_tx: Sender<ApplyMsg>,
     info: Arc<Mutex<RaftInfo>>,
     tick: Duration,
+    /// Ticks since start (read retries are timed in ticks).
+    ticks: u64,
+    read_retry_ticks: u64,
     /// Read-index requests by context, waiting for their read state.
-    pending_reads: HashMap<Vec<u8>, Vec<Reply<u64>>>,
+    pending_reads: HashMap<Vec<u8>, PendingRead>,
     read_seq: u64,
+    /// Membership proposals waiting until the previous change is applied
+    /// (raft-rs would silently turn them into empty entries).
+    deferred_conf_changes: Vec<(ConfChange, Reply<()>)>,
+    /// Index of the last snapshot raft restored from the leader: committed
+    /// configuration changes at or below it are already in raft's config.
+    snapshot_floor: u64,
     was_leader: bool,
     leader_epoch: u64,
-    /// The only voter campaigns as soon as raft lets it (not before its
-    /// bootstrap configuration entries are handed to the apply path).
+    /// The only voter campaigns as soon as raft lets it (raft refuses while
+    /// committed configuration changes are unapplied).
     campaign_alone: bool,
 }
 
@@ -131,13 +171,15 @@ pub struct Node {
 pub struct NodeParts {
     pub settings: NodeSettings,
     pub wal: Wal,
+    /// What the WAL held, already reconciled with the store
+    /// (`recovery::reconcile`).
     pub recovered: Recovered,
+    pub snaps: SnapFiles,
     pub store: Arc<Store>,
-    pub membership: Arc<Membership>,
     pub transport: Arc<dyn Outbox>,
     pub rx: Receiver<NodeMsg>,
-    pub apply: Applying,
-    pub applied_tx: Arc<watch::Sender<u64>>,
+    /// Committed entries and snapshots go here, in log order.
+    pub apply_tx: Sender<ApplyMsg>,
     pub info: Arc<Mutex<RaftInfo>>,
     /// The configuration as of the store's applied index, if the store has one.
     pub conf_state: Option<ConfState>,
@@ -154,25 +196,24 @@ impl Node {
             settings,
             wal,
             recovered,
+            snaps,
             store,
-            membership,
             transport,
             rx,
-            apply,
-            applied_tx,
+            apply_tx,
             info,
             conf_state,
         } = parts;
         let applied = store.applied_index();
         let mut meta = recovered.snapshot.clone();
-        let mut entries = recovered.entries;
+        let entries = recovered.entries;
         let wal_last = entries.last().map_or(meta.index, |e| e.index);
-        if applied > wal_last {
-            // The store is ahead of the log: a snapshot was installed and
-            // the member stopped before its WAL mark. The store is the truth.
-            meta.index = applied;
-            meta.term = store.status().applied_term;
-            entries.clear();
+        if applied > wal_last || applied < meta.index {
+            return Err(ServerError::Internal(format!(
+                "store applied index {applied} is outside the WAL [{}, {wal_last}]: \
+                 reconcile them before starting raft",
+                meta.index
+            )));
         }
         if let Some(cs) = conf_state {
             meta.set_conf_state(cs);
@@ -188,22 +229,20 @@ impl Node {
                 core.set_conf_state(meta.get_conf_state().clone());
             }
             core.append(&entries).map_err(|e| internal(&e))?;
-            let last = entries.last().map_or(meta.index, |e| e.index);
             let mut hs = recovered.hard_state.clone();
-            // raft-rs does not require the commit index to be persisted (it
-            // arrives in light readies), so the WAL's copy may lag. Whatever
-            // the snapshot mark covers or the store applied was committed.
-            hs.commit = hs.commit.max(meta.index).max(applied.min(last));
+            // The WAL's commit index may lag (a commit learnt after the last
+            // append is written with the next one). Whatever the snapshot
+            // mark covers or the store applied was committed.
+            hs.commit = hs.commit.max(meta.index).max(applied);
             if hs != HardState::default() {
                 core.set_hardstate(hs);
             }
         }
-        let commit = mem.rl().hard_state().commit;
         let cfg = raft::Config {
             id: settings.id,
             election_tick: settings.election_ticks,
             heartbeat_tick: 1,
-            applied: applied.max(meta.index).min(commit),
+            applied,
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
             check_quorum: true,
@@ -222,30 +261,32 @@ impl Node {
         };
         cfg.validate().map_err(|e| internal(&e))?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let alone =
-            meta.get_conf_state().voters == [settings.id] && !settings.fixed_election_timeout;
         let storage = RaftStorage {
             mem,
             store: store.clone(),
         };
         let raw = RawNode::new(&cfg, storage, &logger).map_err(|e| internal(&e))?;
+        let tick_ms = settings.tick.as_millis().max(1) as u64;
+        let read_retry_ticks = (READ_RETRY.as_millis() as u64).div_ceil(tick_ms).max(1);
 
         Ok(Node {
             raw,
             wal,
-            store,
-            membership,
+            snaps,
             transport,
             rx,
-            apply,
-            applied_tx,
+            apply_tx,
             info,
             tick: settings.tick,
+            ticks: 0,
+            read_retry_ticks,
             pending_reads: HashMap::new(),
             read_seq: 0,
+            deferred_conf_changes: Vec::new(),
+            snapshot_floor: meta.index,
             was_leader: false,
             leader_epoch: 0,
-            campaign_alone: alone,
+            campaign_alone: !settings.fixed_election_timeout,
         })
     }
 
@@ -261,7 +302,7 @@ impl Node {
         loop {
             let now = Instant::now();
             if now >= next_tick {
-                self.raw.tick();
+                self.tick();
                 next_tick = now + self.tick;
             }
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -287,22 +328,34 @@ impl Node {
                 self.request_read(reads);
             }
             self.on_ready()?;
-            if self.campaign_alone {
-                // Refused while committed configuration entries are not
-                // yet handed to the apply path; retried on the next turn.
-                if self.raw.raft.leader_id != raft::INVALID_ID {
-                    self.campaign_alone = false;
-                } else {
-                    let _ = self.raw.campaign();
-                    self.on_ready()?;
-                }
-            }
+            self.maybe_campaign_alone()?;
         }
+    }
+
+    /// A member that is the only voter of its configuration elects itself
+    /// without waiting for an election timeout. raft refuses while committed
+    /// configuration changes are unapplied (a restart replaying the log that
+    /// added other members), and once they apply the member is not alone.
+    fn maybe_campaign_alone(&mut self) -> Result<(), ServerError> {
+        if !self.campaign_alone {
+            return Ok(());
+        }
+        let r = &self.raw.raft;
+        let voters = r.prs().conf().voters();
+        let alone = voters.ids().len() == 1 && voters.contains(r.id);
+        if r.leader_id != raft::INVALID_ID || !alone {
+            self.campaign_alone = false;
+            return Ok(());
+        }
+        let _ = self.raw.campaign();
+        self.on_ready()
     }
 
     /// One clock tick (the simulation drives time itself).
     pub fn tick(&mut self) {
         self.raw.tick();
+        self.ticks += 1;
+        self.retry_reads();
     }
 
     /// Starts an election at once.
@@ -327,12 +380,15 @@ impl Node {
         self.on_ready()
     }
 
-    /// Messages the apply path sent to the loop (snapshot marks), handled.
-    pub fn drain_own_messages(&mut self) -> Result<(), ServerError> {
+    /// Messages the apply path sent to the loop (applied indexes, snapshot
+    /// marks), handled. Returns how many there were.
+    pub fn drain_own_messages(&mut self) -> Result<usize, ServerError> {
+        let mut n = 0;
         while let Ok(msg) = self.rx.try_recv() {
             self.step_msg(msg)?;
+            n += 1;
         }
-        Ok(())
+        Ok(n)
     }
 
     /// The raft state as published.
@@ -350,6 +406,16 @@ impl Node {
         self.raw.store().first_index().unwrap_or(0)
     }
 
+    /// Raft's current configuration.
+    pub fn conf_state(&self) -> ConfState {
+        self.raw.raft.prs().conf().to_conf_state()
+    }
+
+    /// The index raft takes as applied.
+    pub fn raft_applied(&self) -> u64 {
+        self.raw.raft.raft_log.applied
+    }
+
     /// Handles one message; returns true on shutdown.
     fn handle(&mut self, msg: NodeMsg, reads: &mut Vec<Reply<u64>>) -> Result<bool, ServerError> {
         match msg {
@@ -358,29 +424,18 @@ impl Node {
                 // proposer's own timeout.
                 let _ = self.raw.propose(Vec::new(), data);
             }
-            NodeMsg::ProposeConfChange { cc, reply } => {
-                let result = self
-                    .raw
-                    .propose_conf_change(Vec::new(), cc)
-                    .map_err(|e| match e {
-                        raft::Error::ProposalDropped => ServerError::NoLeader,
-                        e => internal(&e),
-                    });
-                let _ = reply.send(result);
-            }
+            NodeMsg::ProposeConfChange { cc, reply } => self.propose_conf_change(cc, reply),
             NodeMsg::Step(m) => {
                 if let Err(e) = self.raw.step(m) {
                     tracing::debug!(error = %e, "dropped raft message");
                 }
             }
             NodeMsg::ReadIndex { reply } => reads.push(reply),
-            NodeMsg::ApplyConfChange { cc, reply } => {
-                let result = self.raw.apply_conf_change(&cc).map_err(|e| e.to_string());
-                if let Ok(cs) = &result {
-                    self.raw.mut_store().mem.wl().set_conf_state(cs.clone());
-                }
-                let _ = reply.send(result);
+            NodeMsg::ApplyConfChange { index, cc, reply } => {
+                let outcome = self.apply_conf_change(index, &cc);
+                let _ = reply.send(outcome);
             }
+            NodeMsg::Applied(index) => self.note_applied(index),
             NodeMsg::LearnerReady { id, reply } => {
                 let _ = reply.send(self.learner_ready(id));
             }
@@ -399,6 +454,64 @@ impl Node {
             NodeMsg::Shutdown => return Ok(true),
         }
         Ok(false)
+    }
+
+    /// Proposes a membership change, or holds it while the leader still has
+    /// an unapplied one (raft-rs would replace it by an empty entry and the
+    /// proposer would wait for nothing).
+    fn propose_conf_change(&mut self, cc: ConfChange, reply: Reply<()>) {
+        if self.raw.raft.state == StateRole::Leader && self.raw.raft.has_pending_conf() {
+            self.deferred_conf_changes.push((cc, reply));
+            return;
+        }
+        let result = self
+            .raw
+            .propose_conf_change(Vec::new(), cc)
+            .map_err(|e| match e {
+                raft::Error::ProposalDropped => ServerError::NoLeader,
+                e => internal(&e),
+            });
+        let _ = reply.send(result);
+    }
+
+    /// Proposes the held membership changes once the leader has applied
+    /// the previous one, or as soon as this member is no longer the leader
+    /// (raft forwards or refuses them then).
+    fn retry_deferred_conf_changes(&mut self) {
+        let r = &self.raw.raft;
+        if self.deferred_conf_changes.is_empty()
+            || (r.state == StateRole::Leader && r.has_pending_conf())
+        {
+            return;
+        }
+        for (cc, reply) in std::mem::take(&mut self.deferred_conf_changes) {
+            self.propose_conf_change(cc, reply);
+        }
+    }
+
+    /// The store applied everything up to `index`: tell raft.
+    fn note_applied(&mut self, index: u64) {
+        let log = &self.raw.raft.raft_log;
+        let index = index.min(log.committed).min(log.persisted);
+        if index > log.applied {
+            self.raw.advance_apply_to(index);
+        }
+        self.retry_deferred_conf_changes();
+    }
+
+    /// Changes raft's configuration for the committed ConfChange at `index`,
+    /// which the apply path has reached.
+    pub fn apply_conf_change(&mut self, index: u64, cc: &ConfChange) -> ConfChangeOutcome {
+        if index <= self.snapshot_floor {
+            return ConfChangeOutcome::Superseded(self.raw.raft.prs().conf().to_conf_state());
+        }
+        match self.raw.apply_conf_change(cc) {
+            Ok(cs) => {
+                self.raw.mut_store().mem.wl().set_conf_state(cs.clone());
+                ConfChangeOutcome::Applied(cs)
+            }
+            Err(e) => ConfChangeOutcome::Refused(e.to_string()),
+        }
     }
 
     /// etcd's rule: a learner may be promoted once its log matches at least
@@ -428,7 +541,32 @@ impl Node {
         let mut ctx = self.raw.raft.id.to_be_bytes().to_vec();
         ctx.extend_from_slice(&self.read_seq.to_be_bytes());
         self.raw.read_index(ctx.clone());
-        self.pending_reads.insert(ctx, reads);
+        self.pending_reads.insert(
+            ctx,
+            PendingRead {
+                waiters: reads,
+                sent_at: self.ticks,
+            },
+        );
+    }
+
+    /// Asks again for read indexes that raft has not answered in a while.
+    fn retry_reads(&mut self) {
+        if self.raw.raft.leader_id == raft::INVALID_ID {
+            return;
+        }
+        let due: Vec<Vec<u8>> = self
+            .pending_reads
+            .iter_mut()
+            .filter(|(_, p)| self.ticks - p.sent_at >= self.read_retry_ticks)
+            .map(|(ctx, p)| {
+                p.sent_at = self.ticks;
+                ctx.clone()
+            })
+            .collect();
+        for ctx in due {
+            self.raw.read_index(ctx);
+        }
     }
 
     fn compact(&mut self, index: u64, term: u64) -> Result<(), ServerError> {
@@ -454,30 +592,23 @@ impl Node {
         Ok(())
     }
 
-    /// Installs a snapshot received from the leader: the store first (the
-    /// data and its applied index, atomically), then raft's log, then the WAL
-    /// mark that releases the old log.
-    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), ServerError> {
+    /// A snapshot from the leader: durable as a file first, then the WAL
+    /// mark that releases the old log, then raft's in-memory log; the store
+    /// installs it on the apply path, after the entries queued before it.
+    fn receive_snapshot(&mut self, snap: &Snapshot) -> Result<(), ServerError> {
         let meta = snap.get_metadata().clone();
         tracing::info!(
             index = meta.index,
             term = meta.term,
             bytes = snap.data.len(),
-            "installing snapshot from leader"
+            "received snapshot from leader"
         );
-        self.store
-            .install_snapshot(&snap.data)
+        self.snaps
+            .save(meta.index, &snap.data)
             .map_err(|e| internal(&e))?;
-        self.membership
-            .reload(&self.store)
-            .map_err(|e| internal(&e))?;
-        let peers: Vec<(u64, Vec<String>)> = self
-            .membership
-            .list()
-            .into_iter()
-            .map(|m| (m.id, m.peer_urls))
-            .collect();
-        self.transport.set_peers(&peers);
+        crash_point!("raft_snapshot_before_wal_mark");
+        self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
+        crash_point!("raft_snapshot_after_wal_mark");
         let mut bare = Snapshot::default();
         bare.set_metadata(meta.clone());
         self.raw
@@ -486,16 +617,13 @@ impl Node {
             .wl()
             .apply_snapshot(bare)
             .map_err(|e| internal(&e))?;
-        self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
-        let index = meta.index;
-        self.applied_tx.send_if_modified(|a| {
-            let newer = index > *a;
-            if newer {
-                *a = index;
-            }
-            newer
-        });
-        Ok(())
+        self.snapshot_floor = meta.index;
+        self.apply_tx
+            .send(ApplyMsg::Snapshot {
+                meta,
+                data: snap.data.to_vec(),
+            })
+            .map_err(|_| ServerError::Stopped)
     }
 
     fn on_ready(&mut self) -> Result<(), ServerError> {
@@ -505,13 +633,21 @@ impl Node {
         }
         let mut ready = self.raw.ready();
         self.transport.send(ready.take_messages());
-        if !ready.snapshot().is_empty() {
+        let snapshot_index = if ready.snapshot().is_empty() {
+            None
+        } else {
             let snap = ready.snapshot().clone();
-            self.install_snapshot(&snap)?;
-        }
+            self.receive_snapshot(&snap)?;
+            Some(snap.get_metadata().index)
+        };
         self.send_committed(ready.take_committed_entries())?;
         let entries = ready.take_entries();
-        let hs = ready.hs().cloned();
+        // Whenever something is written, the hard state goes with it, with
+        // the latest commit index: a commit learnt after an append (a light
+        // ready) would otherwise not reach the disk until the term changes,
+        // and a restarted member must know which configuration changes were
+        // committed before it may campaign.
+        let hs = (ready.hs().is_some() || !entries.is_empty()).then(|| self.raw.raft.hard_state());
         self.wal
             .append(&entries, hs.as_ref())
             .map_err(|e| internal(&e))?;
@@ -527,14 +663,18 @@ impl Node {
             self.raw.mut_store().mem.wl().set_hardstate(hs);
         }
         for rs in ready.take_read_states() {
-            if let Some(waiters) = self.pending_reads.remove(&rs.request_ctx) {
-                for w in waiters {
+            if let Some(pending) = self.pending_reads.remove(&rs.request_ctx) {
+                for w in pending.waiters {
                     let _ = w.send(Ok(rs.index));
                 }
             }
         }
         self.transport.send(ready.take_persisted_messages());
-        let mut light = self.raw.advance(ready);
+        let mut light = self.raw.advance_append(ready);
+        if let Some(index) = snapshot_index {
+            // raft restored its configuration from the snapshot already.
+            self.note_applied(index);
+        }
         if let Some(commit) = light.commit_index() {
             self.raw
                 .mut_store()
@@ -545,7 +685,7 @@ impl Node {
         }
         self.transport.send(light.take_messages());
         self.send_committed(light.take_committed_entries())?;
-        self.raw.advance_apply();
+        self.retry_deferred_conf_changes();
         self.publish_info();
         Ok(())
     }
@@ -554,20 +694,9 @@ impl Node {
         if entries.is_empty() {
             return Ok(());
         }
-        let Node { raw, apply, .. } = self;
-        match apply {
-            Applying::Thread(tx) => tx
-                .send(ApplyMsg::Entries(entries))
-                .map_err(|_| ServerError::Stopped),
-            Applying::Inline(applier) => {
-                let mut conf = |cc: &ConfChange| {
-                    let cs = raw.apply_conf_change(cc).map_err(|e| e.to_string())?;
-                    raw.mut_store().mem.wl().set_conf_state(cs.clone());
-                    Ok(cs)
-                };
-                applier.apply_batch(&entries, &mut conf)
-            }
-        }
+        self.apply_tx
+            .send(ApplyMsg::Entries(entries))
+            .map_err(|_| ServerError::Stopped)
     }
 
     fn publish_info(&mut self) {
@@ -587,8 +716,8 @@ impl Node {
             leader_epoch: self.leader_epoch,
         };
         if info.leader == raft::INVALID_ID && !self.pending_reads.is_empty() {
-            for (_, waiters) in self.pending_reads.drain() {
-                for w in waiters {
+            for (_, pending) in self.pending_reads.drain() {
+                for w in pending.waiters {
                     let _ = w.send(Err(ServerError::NoLeader));
                 }
             }

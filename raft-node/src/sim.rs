@@ -1,11 +1,23 @@
 //! A deterministic, single-threaded simulation of a cluster of raft loops.
 //!
 //! Each simulated member is the real [`Node`] (raft-rs `RawNode`, our WAL,
-//! our raft storage, snapshot install) with the real apply path ([`Applier`]
-//! applying inline to a real [`Store`] on sled), but the network is a queue
-//! the test controls and time only moves when the test ticks it. Election
-//! timeouts are fixed rather than random, so a script of ticks, deliveries,
+//! our raft storage, snapshot files) with the real apply path ([`Applier`]
+//! applying to a real [`Store`]), but the network is a queue the test
+//! controls and time only moves when the test ticks it. Election timeouts
+//! are fixed rather than random, so a script of ticks, deliveries,
 //! partitions and restarts always plays out the same way.
+//!
+//! The apply path is the server's, fed through the same channel, but the
+//! simulation decides when it runs: right after each step by default, or
+//! only when the script says `apply` once a member is set to `lag`. That is
+//! how the schedules where the store trails raft (a restart replaying
+//! membership, a snapshot arriving behind a backlog) are played exactly.
+//!
+//! Stores live in memory on a [`CrashDisk`]: what was flushed survives a
+//! `crash`, what was not is lost, as after a `kill -9` of the real process.
+//! A clean `stop` flushes first, as the binary does on SIGTERM. With the
+//! `failpoints` feature a script can also arm the crash points of
+//! `failpoints.rs`; a member that hits one is dropped as if it crashed.
 //!
 //! Used by `tests/raft_sim.rs` (data-driven scripts under
 //! `tests/testdata/sim/`).
@@ -19,17 +31,20 @@ use std::time::Duration;
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::{ConfChangeContext, MemberRecord, RaftRequest};
 use etcd_proto::etcdserverpb::{PutRequest, RangeRequest};
-use etcd_store::{SledBackend, Store, StoreConfig, StoreError};
+use etcd_store::backend::{Row, WriteBatch};
+use etcd_store::{Backend, MemBackend, Store, StoreConfig, StoreError};
 use prost::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Message, MessageType};
 use tokio::sync::{oneshot, watch};
 
-use crate::apply::{Applier, ApplyResult, Waiters};
+use crate::apply::{Applier, ApplyMsg, ApplyResult, Waiters};
 use crate::bootstrap;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
 use crate::membership::{self, Membership};
-use crate::node::{Applying, Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::recovery;
+use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
 use crate::wal::{Recovered, Wal};
 
@@ -52,8 +67,78 @@ impl Outbox for Mailbox {
     fn close(&self) {}
 }
 
+/// What survives a crash of one member's store: the rows as of its last
+/// flush.
+pub type CrashDisk = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
+
+/// A store backend in memory whose `flush` copies the rows to a
+/// [`CrashDisk`]; a crash keeps only that copy.
+struct CrashBackend {
+    live: MemBackend,
+    disk: CrashDisk,
+}
+
+impl CrashBackend {
+    fn open(disk: CrashDisk) -> Result<CrashBackend, StoreError> {
+        let live = MemBackend::default();
+        let mut batch = WriteBatch::default();
+        for (k, v) in disk.lock().expect("disk lock").iter() {
+            batch.put(k.clone(), v.clone());
+        }
+        live.write(batch)?;
+        Ok(CrashBackend { live, disk })
+    }
+}
+
+impl Backend for CrashBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.live.get(key)
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
+        self.live.scan(start, end)
+    }
+
+    fn scan_each(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.live.scan_each(start, end, f)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.live.write(batch)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut rows = BTreeMap::new();
+        self.live.scan_each(&[], &[0xff; 8], &mut |k, v| {
+            rows.insert(k.to_vec(), v.to_vec());
+            true
+        })?;
+        *self.disk.lock().expect("disk lock") = rows;
+        Ok(())
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.live.size_bytes()
+    }
+
+    fn defragment(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 struct SimNode {
     node: Node,
+    applier: Applier,
+    /// Committed entries and snapshots the raft loop handed to the apply
+    /// path and that are not applied yet.
+    apply_rx: mpsc::Receiver<ApplyMsg>,
+    /// Held back until the script says `apply`.
+    lagging: bool,
     mailbox: Arc<Mailbox>,
     store: Arc<Store>,
     waiters: Arc<Waiters>,
@@ -65,6 +150,8 @@ pub struct Sim {
     dir: PathBuf,
     snapshot_count: u64,
     nodes: BTreeMap<u64, SimNode>,
+    /// Each member's flushed store, by id.
+    disks: BTreeMap<u64, CrashDisk>,
     /// Member records, by id, for every member ever created.
     records: BTreeMap<u64, MemberRecord>,
     /// Pairs (from, to) whose messages are dropped.
@@ -72,6 +159,10 @@ pub struct Sim {
     next_request: u64,
     pending: BTreeMap<u64, (String, oneshot::Receiver<ApplyResult>)>,
     results: Vec<String>,
+    /// The leader of each term seen so far; a second one is reported as a
+    /// violation in the results (once).
+    leaders: BTreeMap<u64, u64>,
+    violations: BTreeSet<(u64, u64)>,
 }
 
 fn record(id: u64) -> MemberRecord {
@@ -84,22 +175,6 @@ fn record(id: u64) -> MemberRecord {
     }
 }
 
-fn open_store(dir: &Path) -> Result<Store, StoreError> {
-    // sled may hold its lock for a moment after a member was dropped.
-    let mut tries = 0;
-    loop {
-        match SledBackend::open(dir) {
-            Ok(b) => return Store::open(Box::new(b), StoreConfig::default()),
-            Err(e) if tries < 200 => {
-                tries += 1;
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 impl Sim {
     /// A new cluster of members 1..=n in `dir`.
     pub fn new(dir: &Path, n: u64, snapshot_count: u64) -> Result<Sim, ServerError> {
@@ -107,15 +182,18 @@ impl Sim {
             dir: dir.to_path_buf(),
             snapshot_count,
             nodes: BTreeMap::new(),
+            disks: BTreeMap::new(),
             records: (1..=n).map(|id| (id, record(id))).collect(),
             cut: BTreeSet::new(),
             next_request: 1,
             pending: BTreeMap::new(),
             results: Vec::new(),
+            leaders: BTreeMap::new(),
+            violations: BTreeSet::new(),
         };
         let initial: Vec<MemberRecord> = sim.records.values().cloned().collect();
         for id in 1..=n {
-            sim.open(id, Some(&initial))?;
+            sim.open(id, Some(&initial), false)?;
         }
         Ok(sim)
     }
@@ -124,10 +202,15 @@ impl Sim {
         &mut self,
         id: u64,
         bootstrap_members: Option<&[MemberRecord]>,
+        lagging: bool,
     ) -> Result<(), ServerError> {
         let internal = |e: &dyn std::fmt::Display| ServerError::Internal(e.to_string());
         let dir = self.dir.join(format!("n{id}"));
-        let store = Arc::new(open_store(&dir.join("db")).map_err(|e| internal(&e))?);
+        let disk = self.disks.entry(id).or_default().clone();
+        let backend = CrashBackend::open(disk).map_err(|e| internal(&e))?;
+        let store = Arc::new(
+            Store::open(Box::new(backend), StoreConfig::default()).map_err(|e| internal(&e))?,
+        );
         let (mut wal, mut recovered) =
             Wal::open(&dir.join("wal"), 1 << 20).map_err(|e| internal(&e))?;
         if let Some(members) = bootstrap_members {
@@ -137,19 +220,21 @@ impl Sim {
             }
         }
         let membership = Arc::new(Membership::load(&store).map_err(|e| internal(&e))?);
+        let snaps = SnapFiles::new(&dir.join("snap")).map_err(|e| internal(&e))?;
+        recovery::reconcile(&store, &membership, &mut wal, &mut recovered, &snaps)?;
         let mailbox = Arc::new(Mailbox::default());
         let outbox: Arc<dyn Outbox> = mailbox.clone();
         let waiters = Arc::new(Waiters::default());
         let (node_tx, node_rx) = mpsc::channel();
+        let (apply_tx, apply_rx) = mpsc::channel();
         let (applied_tx, _) = watch::channel(store.applied_index());
-        let applied_tx = Arc::new(applied_tx);
         let applier = Applier {
             store: store.clone(),
             waiters: waiters.clone(),
             lessor: Arc::new(Lessor::default()),
             membership: membership.clone(),
             transport: outbox.clone(),
-            applied_tx: applied_tx.clone(),
+            applied_tx: Arc::new(applied_tx),
             node_tx,
             snapshot_count: self.snapshot_count,
             my_id: id,
@@ -157,6 +242,7 @@ impl Sim {
             tokens: Arc::new(crate::auth::TokenProvider::Simple(
                 crate::auth::tokens::SimpleTokens::new(std::time::Duration::from_secs(300)),
             )),
+            snaps: snaps.clone(),
         };
         let node = Node::new(NodeParts {
             settings: NodeSettings {
@@ -167,12 +253,11 @@ impl Sim {
             },
             wal,
             recovered,
+            snaps,
             store: store.clone(),
-            membership: membership.clone(),
             transport: outbox,
             rx: node_rx,
-            apply: Applying::Inline(Box::new(applier)),
-            applied_tx,
+            apply_tx,
             info: Arc::new(Mutex::new(RaftInfo::default())),
             conf_state: membership::stored_conf_state(&store).map_err(|e| internal(&e))?,
         })?;
@@ -180,13 +265,86 @@ impl Sim {
             id,
             SimNode {
                 node,
+                applier,
+                apply_rx,
+                lagging,
                 mailbox,
                 store,
                 waiters,
                 membership,
             },
         );
+        self.settle(id)
+    }
+
+    /// Runs the apply path of member `id` on at most `max` queued messages.
+    fn apply_queued(&mut self, id: u64, max: usize) -> Result<usize, ServerError> {
+        let sn = self.node(id)?;
+        let SimNode {
+            node,
+            applier,
+            apply_rx,
+            ..
+        } = sn;
+        let mut conf = |index: u64, cc: &ConfChange| Ok(node.apply_conf_change(index, cc));
+        let mut n = 0;
+        while n < max {
+            let Ok(msg) = apply_rx.try_recv() else { break };
+            applier.apply_msg(msg, &mut conf)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Lets member `id` run until it has nothing left to do on its own:
+    /// the apply path (unless it lags) and the messages it sends itself.
+    fn settle(&mut self, id: u64) -> Result<(), ServerError> {
+        for _ in 0..1000 {
+            let lagging = self.node(id)?.lagging;
+            let applied = if lagging {
+                0
+            } else {
+                self.apply_queued(id, usize::MAX)?
+            };
+            let own = self.node(id)?.node.drain_own_messages()?;
+            if applied == 0 && own == 0 {
+                return Ok(());
+            }
+        }
+        Err(ServerError::Internal(format!("n{id} never settled")))
+    }
+
+    /// Runs `f` on member `id`, then lets it settle; a member that fails
+    /// (a crash point, its own removal) is dropped as if it crashed.
+    fn with_node(
+        &mut self,
+        id: u64,
+        f: impl FnOnce(&mut SimNode) -> Result<(), ServerError>,
+    ) -> Result<(), ServerError> {
+        let outcome = f(self.node(id)?).and_then(|()| self.settle(id));
+        if let Err(e) = outcome {
+            self.nodes.remove(&id);
+            self.results.push(format!("n{id} stopped: {e}"));
+        }
+        self.check_one_leader_per_term();
         Ok(())
+    }
+
+    /// Raft's election safety: at most one leader per term, ever.
+    fn check_one_leader_per_term(&mut self) {
+        for (id, sn) in &self.nodes {
+            let info = sn.node.info();
+            if !info.is_leader {
+                continue;
+            }
+            let first = *self.leaders.entry(info.term).or_insert(*id);
+            if first != *id && self.violations.insert((info.term, *id)) {
+                self.results.push(format!(
+                    "VIOLATION: n{first} and n{id} are both leaders of term {}",
+                    info.term
+                ));
+            }
+        }
     }
 
     fn node(&mut self, id: u64) -> Result<&mut SimNode, ServerError> {
@@ -203,19 +361,44 @@ impl Sim {
         };
         for _ in 0..n {
             for id in &ids {
-                let sn = self.node(*id)?;
-                sn.node.tick();
-                sn.node.process_ready()?;
-                sn.node.drain_own_messages()?;
+                if self.nodes.contains_key(id) {
+                    self.with_node(*id, |sn| {
+                        sn.node.tick();
+                        sn.node.process_ready()
+                    })?;
+                }
             }
         }
         Ok(())
     }
 
     pub fn campaign(&mut self, id: u64) -> Result<(), ServerError> {
-        let sn = self.node(id)?;
-        sn.node.campaign();
-        sn.node.process_ready()
+        self.with_node(id, |sn| {
+            sn.node.campaign();
+            sn.node.process_ready()
+        })
+    }
+
+    /// Holds member `id`'s apply path back (`true`) until [`Sim::apply`],
+    /// or lets it run after every step again (`false`, applying what waits).
+    pub fn set_lagging(&mut self, id: u64, lagging: bool) -> Result<(), ServerError> {
+        self.node(id)?.lagging = lagging;
+        self.with_node(id, |_| Ok(()))
+    }
+
+    /// Runs member `id`'s apply path on at most `max` queued batches;
+    /// returns how many it applied.
+    pub fn apply(&mut self, id: u64, max: usize) -> Result<usize, ServerError> {
+        let mut applied = 0;
+        let outcome = self.apply_queued(id, max).and_then(|n| {
+            applied = n;
+            self.node(id)?.node.drain_own_messages().map(|_| ())
+        });
+        if let Err(e) = outcome {
+            self.nodes.remove(&id);
+            self.results.push(format!("n{id} stopped: {e}"));
+        }
+        Ok(applied)
     }
 
     /// Delivers messages until none are in flight; returns how many were
@@ -237,24 +420,11 @@ impl Sim {
                 let (from, to) = (m.from, m.to);
                 let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
                 delivered += 1;
-                let sn = self.node(to)?;
-                let stepped = sn
-                    .node
-                    .step_msg(NodeMsg::Step(m))
-                    .and_then(|()| sn.node.drain_own_messages());
-                if let Err(e) = stepped {
-                    // The member stopped itself (e.g. it applied its own
-                    // removal), as the real process would exit.
-                    self.nodes.remove(&to);
-                    self.results.push(format!("n{to} stopped: {e}"));
-                    continue;
-                }
-                if snapshot {
-                    if let Some(sender) = self.nodes.get_mut(&from) {
-                        sender
-                            .node
-                            .step_msg(NodeMsg::SnapshotStatus { to, ok: true })?;
-                    }
+                self.with_node(to, |sn| sn.node.step_msg(NodeMsg::Step(m)))?;
+                if snapshot && self.nodes.contains_key(&from) {
+                    self.with_node(from, |sn| {
+                        sn.node.step_msg(NodeMsg::SnapshotStatus { to, ok: true })
+                    })?;
                 }
             }
             self.collect_results();
@@ -276,15 +446,26 @@ impl Sim {
         self.cut.clear();
     }
 
-    /// Stops member `id` (its WAL and store stay on disk).
-    pub fn stop(&mut self, id: u64) {
+    /// Stops member `id` cleanly: the store is flushed, as the binary does
+    /// on SIGTERM (its WAL and store stay on disk).
+    pub fn stop(&mut self, id: u64) -> Result<(), ServerError> {
+        if let Some(sn) = self.nodes.remove(&id) {
+            sn.store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Kills member `id`: whatever its store did not flush is lost, as
+    /// after `kill -9`; its WAL (fsynced on every append) stays.
+    pub fn crash(&mut self, id: u64) {
         self.nodes.remove(&id);
     }
 
-    /// Starts a stopped member again from its data dir.
-    pub fn restart(&mut self, id: u64) -> Result<(), ServerError> {
-        self.nodes.remove(&id);
-        self.open(id, None)
+    /// Starts a stopped member again from its data dir (a running one is
+    /// crashed first); with `lagging`, its apply path waits for `apply`.
+    pub fn restart(&mut self, id: u64, lagging: bool) -> Result<(), ServerError> {
+        self.crash(id);
+        self.open(id, None, lagging)
     }
 
     /// Proposes a put through member `via`.
@@ -301,13 +482,14 @@ impl Sim {
             proposed_at_ms: 0,
             ..Default::default()
         };
-        let sn = self.node(via)?;
-        let rx = sn.waiters.register(id);
-        sn.node.step_msg(NodeMsg::Propose {
-            data: req.encode_to_vec(),
-        })?;
+        let rx = self.node(via)?.waiters.register(id);
         self.pending
             .insert(id, (format!("put {key}={value} via {via}"), rx));
+        self.with_node(via, |sn| {
+            sn.node.step_msg(NodeMsg::Propose {
+                data: req.encode_to_vec(),
+            })
+        })?;
         self.collect_results();
         Ok(())
     }
@@ -335,15 +517,17 @@ impl Sim {
         }
         .encode_to_vec()
         .into();
-        let sn = self.node(via)?;
-        let rx = sn.waiters.register(request_id);
-        let (tx, proposed) = oneshot::channel();
-        sn.node
-            .step_msg(NodeMsg::ProposeConfChange { cc, reply: tx })?;
-        let outcome = match proposed.blocking_recv() {
+        let rx = self.node(via)?.waiters.register(request_id);
+        let (tx, mut proposed) = oneshot::channel();
+        self.with_node(via, |sn| {
+            sn.node
+                .step_msg(NodeMsg::ProposeConfChange { cc, reply: tx })
+        })?;
+        let outcome = match proposed.try_recv() {
             Ok(Ok(())) => "proposed".to_string(),
             Ok(Err(e)) => format!("refused: {e}"),
-            Err(_) => "refused: stopped".to_string(),
+            Err(oneshot::error::TryRecvError::Empty) => "held".to_string(),
+            Err(oneshot::error::TryRecvError::Closed) => "refused: stopped".to_string(),
         };
         self.pending
             .insert(request_id, (format!("{kind:?} {target} via {via}"), rx));
@@ -353,7 +537,7 @@ impl Sim {
     /// Starts a member that joins the running cluster with an empty log.
     pub fn join(&mut self, id: u64) -> Result<(), ServerError> {
         self.records.entry(id).or_insert_with(|| record(id));
-        self.open(id, None)
+        self.open(id, None, false)
     }
 
     fn collect_results(&mut self) {
@@ -445,6 +629,22 @@ impl Sim {
             out.insert(*id, sn.store.hash_kv(rev)?.0);
         }
         Ok(out)
+    }
+
+    /// Member `id`'s raft configuration and what raft takes as applied.
+    pub fn conf(&self, id: u64) -> Option<String> {
+        self.nodes.get(&id).map(|sn| {
+            let cs = sn.node.conf_state();
+            let mut voters = cs.voters.clone();
+            voters.sort_unstable();
+            let mut learners = cs.learners.clone();
+            learners.sort_unstable();
+            format!(
+                "voters={voters:?} learners={learners:?} raft-applied={} store-applied={}",
+                sn.node.raft_applied(),
+                sn.store.applied_index()
+            )
+        })
     }
 
     /// First index still in member `id`'s in-memory log.

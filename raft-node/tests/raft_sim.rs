@@ -18,9 +18,14 @@
 //!
 //! Commands: `cluster n=3 [snapshot-count=N]`, `tick [n=K] [node=I]`,
 //! `campaign I`, `deliver`, `put I key value`, `results`, `status`,
-//! `get I key`, `partition 1,2 / 3`, `heal`, `stop I`, `restart I`,
+//! `get I key`, `partition 1,2 / 3`, `heal`, `stop I` (clean: the store is
+//! flushed), `crash I` (what the store did not flush is lost), `restart I [lagging]`,
 //! `add I target [learner]`, `promote I target`, `remove I target`,
-//! `join I`, `hashes [rev=R]`, `log I`.
+//! `join I`, `hashes [rev=R]`, `log I`, `conf I` (raft's configuration
+//! and applied index), `lag I on|off` (hold the apply path
+//! back), `apply I [n=K]` (run K queued apply batches, all by default),
+//! `failpoint name actions` (needs the `failpoints` feature; scripts that
+//! use it live in `testdata/sim-failpoints/`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -97,11 +102,29 @@ fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
                 "ok".into()
             }
             "stop" => {
-                sim.stop(num(args[0]));
+                sim.stop(num(args[0])).map_err(e)?;
+                "ok".into()
+            }
+            "crash" => {
+                sim.crash(num(args[0]));
+                "ok".into()
+            }
+            "lag" => {
+                sim.set_lagging(num(args[0]), args.get(1) != Some(&"off"))
+                    .map_err(e)?;
+                "ok".into()
+            }
+            "apply" => {
+                let n = arg(args, "n").map_or(usize::MAX, |v| v.parse().expect("count"));
+                format!("applied {}", sim.apply(num(args[0]), n).map_err(e)?)
+            }
+            "failpoint" => {
+                raft_node::failpoints::arm(args[0], &args[1..].join(" "))?;
                 "ok".into()
             }
             "restart" => {
-                sim.restart(num(args[0])).map_err(e)?;
+                sim.restart(num(args[0]), args.get(1) == Some(&"lagging"))
+                    .map_err(e)?;
                 "ok".into()
             }
             "join" => {
@@ -141,6 +164,7 @@ fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
                     out
                 }
             }
+            "conf" => sim.conf(num(args[0])).ok_or("not running")?,
             "log" => format!(
                 "first index {}",
                 sim.first_log_index(num(args[0])).ok_or("not running")?
@@ -207,8 +231,37 @@ macro_rules! script {
     };
 }
 
+/// Failpoints are process-wide: these scripts run one at a time, each from
+/// a clean slate.
+#[cfg(feature = "failpoints")]
+static FAILPOINTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(feature = "failpoints")]
+macro_rules! failpoint_script {
+    ($name:ident) => {
+        #[test]
+        fn $name() {
+            let _one_at_a_time = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
+            let scenario = fail::FailScenario::setup();
+            run_script(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/testdata/sim-failpoints")
+                    .join(concat!(stringify!($name), ".txt")),
+            );
+            scenario.teardown();
+        }
+    };
+}
+
 script!(election);
 script!(replication);
 script!(leader_change);
 script!(snapshot);
 script!(membership);
+script!(restart_replays_membership);
+script!(snapshot_behind_backlog);
+
+#[cfg(feature = "failpoints")]
+failpoint_script!(conf_change_raft_unreachable);
+#[cfg(feature = "failpoints")]
+failpoint_script!(crash_during_snapshot_install);

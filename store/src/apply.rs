@@ -136,9 +136,16 @@ impl Store {
             Err(e) => return Err(e),
         };
         let (events, rev) = txn.commit(index, term)?;
-        drop(st);
+        // The revision's events enter the history before the exclusive lock
+        // goes: a reader that sees the new current revision finds its events
+        // too. Otherwise a watch stream could report progress at a revision
+        // whose events it has not sent yet.
+        let new_revision = events.is_some();
         if let Some(evs) = events {
             self.history.push(evs);
+        }
+        drop(st);
+        if new_revision {
             self.notify_revision(rev);
         }
         Ok(result)

@@ -37,4 +37,4 @@ pub use apply::Applied;
 pub use backend::{Backend, MemBackend, SledBackend};
 pub use error::StoreError;
 pub use history::RevisionEvents;
-pub use store::{LeaseEntry, Store, StoreConfig, StoreStatus, MAX_LEASE_TTL};
+pub use store::{HistoryError, LeaseEntry, Store, StoreConfig, StoreStatus, MAX_LEASE_TTL};

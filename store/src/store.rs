@@ -77,6 +77,18 @@ pub struct Store {
     rev_tx: watch::Sender<i64>,
 }
 
+/// Why [`Store::events_since`] has no events to give.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    /// The revisions asked for were compacted away; this is the compacted
+    /// revision.
+    #[error("mvcc: required revision has been compacted")]
+    Compacted(i64),
+    /// The revision rows could not be read (the disk failed).
+    #[error("reading the event history failed: {0}")]
+    Unreadable(String),
+}
+
 /// Where the store stands, for status reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreStatus {
@@ -217,15 +229,15 @@ impl Store {
 
     /// Events of revisions `from..=current`, oldest first; at most
     /// `max_revisions` revisions. Fails with the compacted revision if
-    /// `from` is below it.
+    /// `from` is below it, or if the rows cannot be read.
     pub fn events_since(
         &self,
         from: i64,
         max_revisions: usize,
-    ) -> Result<Vec<Arc<RevisionEvents>>, i64> {
+    ) -> Result<Vec<Arc<RevisionEvents>>, HistoryError> {
         let s = self.read_state();
         if from < s.compacted_rev {
-            return Err(s.compacted_rev);
+            return Err(HistoryError::Compacted(s.compacted_rev));
         }
         if from > s.current_rev {
             return Ok(Vec::new());
@@ -239,10 +251,7 @@ impl Store {
             }
         }
         crate::history::read_from_rows(self.backend.as_ref(), &s.index, from, max_revisions)
-            .map_err(|e| {
-                tracing::error!(error = %e, "reading watch history failed");
-                s.compacted_rev
-            })
+            .map_err(|e| HistoryError::Unreadable(e.to_string()))
     }
 
     /// Hash of every revision row up to `rev` (0 = current), the same on every

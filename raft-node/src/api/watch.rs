@@ -19,6 +19,7 @@ use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
 use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
 use etcd_store::auth::AuthError;
+use etcd_store::HistoryError;
 use tonic::metadata::MetadataMap;
 
 use crate::auth::ClientCommonName;
@@ -186,8 +187,10 @@ impl Session {
                 Ok(())
             }
             Some(RequestUnion::ProgressRequest(_)) => {
-                self.catch_up().await?;
-                self.send(self.response(-1)).await
+                // The bookmark names the revision this stream has sent every
+                // event up to, never a newer one read afterwards.
+                let synced = self.catch_up().await?;
+                self.send(self.progress_response(-1, synced)).await
             }
             None => Ok(()),
         }
@@ -258,9 +261,13 @@ impl Session {
         }
     }
 
-    /// Brings every watcher up to the store's current revision.
-    async fn catch_up(&mut self) -> Result<(), Closed> {
+    /// Brings every watcher up to the store's current revision; returns
+    /// that revision: every event at or below it that a watcher of this
+    /// stream wants has been sent.
+    async fn catch_up(&mut self) -> Result<i64, Closed> {
         loop {
+            // The store makes a revision current only once its events are
+            // in the history, so everything up to `current` can be read.
             let current = self.server.store.current_revision();
             let Some(from) = self
                 .watchers
@@ -269,7 +276,7 @@ impl Session {
                 .filter(|r| *r <= current)
                 .min()
             else {
-                return Ok(());
+                return Ok(current);
             };
             let batch = match self
                 .server
@@ -277,13 +284,31 @@ impl Session {
                 .events_since(from, MAX_REVISIONS_PER_ROUND)
             {
                 Ok(b) => b,
-                Err(compacted) => {
+                Err(HistoryError::Compacted(compacted)) => {
                     self.cancel_compacted(compacted).await?;
                     continue;
                 }
+                Err(e) => {
+                    // Retrying cannot help; end the stream rather than spin.
+                    tracing::error!(error = %e, "watch stream cannot read the event history");
+                    let _ = self
+                        .tx
+                        .send(Err(tonic::Status::internal(e.to_string())))
+                        .await;
+                    return Err(Closed);
+                }
             };
             let Some(last) = batch.last().map(|b| b.revision) else {
-                return Ok(());
+                // Nothing at or after `from` although it is not above the
+                // current revision: the rows disagree with the index.
+                tracing::error!(from, current, "watch history has a gap");
+                let _ = self
+                    .tx
+                    .send(Err(tonic::Status::internal(
+                        "etcdserver: watch history has a gap",
+                    )))
+                    .await;
+                return Err(Closed);
             };
             let ids: Vec<i64> = self.watchers.keys().copied().collect();
             for id in ids {
@@ -377,19 +402,29 @@ impl Session {
     }
 
     async fn progress_notify(&mut self) -> Result<(), Closed> {
-        let current = self.server.store.current_revision();
+        let synced = self.catch_up().await?;
         let due: Vec<i64> = self
             .watchers
             .iter()
-            .filter(|(_, w)| w.progress_notify && !w.sent_since_progress && w.next_rev > current)
+            .filter(|(_, w)| w.progress_notify && !w.sent_since_progress && w.next_rev > synced)
             .map(|(id, _)| *id)
             .collect();
         for w in self.watchers.values_mut() {
             w.sent_since_progress = false;
         }
         for id in due {
-            self.send(self.response(id)).await?;
+            self.send(self.progress_response(id, synced)).await?;
         }
         Ok(())
+    }
+
+    /// A progress notification at `revision`, which the stream has sent
+    /// every wanted event up to.
+    fn progress_response(&self, watch_id: i64, revision: i64) -> WatchResponse {
+        let mut resp = self.response(watch_id);
+        if let Some(h) = resp.header.as_mut() {
+            h.revision = revision;
+        }
+        resp
     }
 }

@@ -141,7 +141,16 @@ fn scan(
     mut from: i64,
 ) -> Result<Result<EventJson, i64>, i64> {
     loop {
-        let batch = v2.server.store.events_since(from, BATCH)?;
+        let batch = match v2.server.store.events_since(from, BATCH) {
+            Ok(batch) => batch,
+            Err(etcd_store::HistoryError::Compacted(rev)) => return Err(rev),
+            Err(e) => {
+                // Nothing to wait for that could be read: end the wait as
+                // a cleared index rather than retrying forever.
+                tracing::error!(error = %e, "v2 watch cannot read the event history");
+                return Err(v2.server.store.compacted_revision().max(from));
+            }
+        };
         let Some(last) = batch.last().map(|r| r.revision) else {
             return Ok(Err(from));
         };
