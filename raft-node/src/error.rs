@@ -20,6 +20,8 @@ pub enum ServerError {
     Stopped,
     #[error("etcdserver: request is too large")]
     RequestTooLarge,
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
     #[error("etcdserver: mvcc: database space exceeded")]
     NoSpace,
     #[error("etcdserver: member not found")]
@@ -50,7 +52,7 @@ impl ServerError {
             | ServerError::Removed => Code::Unavailable,
             ServerError::PeerUrlExists => Code::FailedPrecondition,
             ServerError::RequestTooLarge => Code::InvalidArgument,
-            ServerError::NoSpace => Code::ResourceExhausted,
+            ServerError::NoSpace | ServerError::TooManyRequests => Code::ResourceExhausted,
             ServerError::MemberNotFound => Code::NotFound,
             ServerError::NotCapable | ServerError::NotLeader => Code::FailedPrecondition,
             ServerError::Internal(_) => Code::Internal,

@@ -35,14 +35,18 @@ impl Lessor {
     }
 
     /// Renews a lease known to the store; returns its TTL, or None if the
-    /// lease does not exist.
+    /// lease does not exist or has already expired (as etcd: an expired
+    /// lease is on its way to being revoked and cannot come back, even
+    /// before the expiry check has noticed it).
     pub fn renew(&self, store: &Store, id: i64) -> Option<i64> {
         let lease = store.lease(id)?;
+        let now = Instant::now();
         let mut c = self.inner.lock().expect("lessor lock");
-        if c.revoking.contains(&id) {
+        let expired = c.deadlines.get(&id).is_some_and(|d| *d <= now);
+        if expired || c.revoking.contains(&id) {
             return None;
         }
-        c.deadlines.insert(id, Instant::now() + secs(lease.ttl));
+        c.deadlines.insert(id, now + secs(lease.ttl));
         Some(lease.ttl)
     }
 
@@ -95,4 +99,48 @@ impl Lessor {
 
 fn secs(ttl: i64) -> Duration {
     Duration::from_secs(ttl.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_proto::etcdrs::raft_request::Op;
+    use etcd_proto::etcdrs::RaftRequest;
+    use etcd_proto::etcdserverpb::LeaseGrantRequest;
+    use etcd_store::{MemBackend, StoreConfig};
+
+    fn store_with_lease(id: i64, ttl: i64) -> Store {
+        let store = Store::open(Box::<MemBackend>::default(), StoreConfig::default()).unwrap();
+        let req = RaftRequest {
+            id: 1,
+            op: Some(Op::LeaseGrant(LeaseGrantRequest { id, ttl })),
+            ..Default::default()
+        };
+        store.apply(1, 1, &req).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_live_lease_is_renewed_with_its_ttl() {
+        let store = store_with_lease(7, 30);
+        let lessor = Lessor::default();
+        lessor.grant(7, 30);
+        assert_eq!(lessor.renew(&store, 7), Some(30));
+        assert_eq!(lessor.renew(&store, 8), None, "unknown lease");
+    }
+
+    #[test]
+    fn an_expired_lease_is_not_renewed_before_its_revoke() {
+        let store = store_with_lease(7, 30);
+        let lessor = Lessor::default();
+        // Its deadline has passed, but the expiry check has not run yet.
+        lessor
+            .inner
+            .lock()
+            .unwrap()
+            .deadlines
+            .insert(7, Instant::now());
+        assert_eq!(lessor.renew(&store, 7), None);
+        assert_eq!(lessor.take_expired(), vec![7], "still revoked");
+    }
 }

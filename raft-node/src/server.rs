@@ -187,6 +187,7 @@ impl EtcdServer {
         auth: Option<AuthInfo>,
     ) -> Result<Applied, ServerError> {
         self.wait_leader().await?;
+        check_apply_backlog(self.raft_info().commit, *self.applied_rx.borrow())?;
         let id = self.next_id();
         let req = RaftRequest {
             id,
@@ -232,6 +233,11 @@ impl EtcdServer {
             Ok(Err(_)) => return Err(ServerError::Stopped),
             Err(_) => return Err(ServerError::Timeout),
         };
+        self.wait_applied(index).await
+    }
+
+    /// Waits until the store has applied `index`.
+    async fn wait_applied(&self, index: u64) -> Result<(), ServerError> {
         let mut applied = self.applied_rx.clone();
         let waited = tokio::time::timeout(self.request_timeout, async {
             applied.wait_for(|a| *a >= index).await.map(|_| ())
@@ -291,7 +297,12 @@ impl EtcdServer {
     /// Renews a lease on the leader (here or over the peer port); returns
     /// its TTL, or 0 if the lease does not exist.
     pub async fn lease_renew(&self, id: i64) -> Result<i64, ServerError> {
-        if self.raft_info().is_leader {
+        let info = self.raft_info();
+        if info.is_leader {
+            // A new leader may not have applied the grant yet: answering
+            // "no such lease" (TTL 0) would end the client's session. As
+            // etcd, wait until everything committed so far is applied.
+            self.wait_applied(info.commit).await?;
             return Ok(self.lessor.renew(&self.store, id).unwrap_or(0));
         }
         let resp = self
@@ -412,5 +423,33 @@ impl EtcdServer {
     /// Asks the raft loop to stop.
     pub fn stop(&self) {
         let _ = self.node_tx.send(NodeMsg::Shutdown);
+    }
+}
+
+/// etcd's `maxGapBetweenApplyAndCommitIndex`: while the store trails the
+/// commit index by more than this, new proposals are refused.
+pub const MAX_APPLY_BACKLOG: u64 = 5000;
+
+/// Refuses a proposal while the apply backlog is too long (etcd's "too
+/// many requests"), so a slow disk cannot make memory grow without bound.
+pub fn check_apply_backlog(commit: u64, applied: u64) -> Result<(), ServerError> {
+    if commit > applied + MAX_APPLY_BACKLOG {
+        return Err(ServerError::TooManyRequests);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposals_are_refused_behind_a_long_apply_backlog() {
+        assert!(check_apply_backlog(5000, 0).is_ok());
+        assert!(check_apply_backlog(15_000, 10_000).is_ok());
+        let err = check_apply_backlog(5001, 0).unwrap_err();
+        let status = err.to_status();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(status.message(), "etcdserver: too many requests");
     }
 }
