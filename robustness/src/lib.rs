@@ -10,3 +10,4 @@
 pub mod history;
 pub mod linearizability;
 pub mod model;
+pub mod revisions;
