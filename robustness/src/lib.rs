@@ -8,6 +8,8 @@
 //! revision go backwards, and [`watch`] checks etcd's watch guarantees.
 
 pub mod history;
+pub mod kvlog;
 pub mod linearizability;
 pub mod model;
 pub mod revisions;
+pub mod watch;
