@@ -12,4 +12,6 @@ pub mod kvlog;
 pub mod linearizability;
 pub mod model;
 pub mod revisions;
+pub mod rng;
+pub mod runner;
 pub mod watch;

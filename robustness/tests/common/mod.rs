@@ -10,31 +10,7 @@ use etcd_robustness::history::{
     ClientId, History, KeyValue, Nanos, Operation, Outcome, ReadConsistency, Request, Response,
 };
 
-/// A small deterministic PRNG (xorshift64*), so failures reproduce from the seed.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+pub use etcd_robustness::rng::Rng;
 
 pub fn kv(value: &str, mod_revision: i64, create_revision: i64, version: i64) -> KeyValue {
     KeyValue {
