@@ -1,0 +1,219 @@
+//! Client traffic over gRPC, recorded into a history.
+//!
+//! Each client is one task with its own connection to one member, issuing one operation at a
+//! time until the deadline: linearizable and serializable gets, puts with unique values,
+//! deletes, and CAS txns whose expected revision is the last one this client saw for the key
+//! (so many of them succeed and they race with each other).
+//!
+//! Classifying errors is the recorder's most delicate job. A read that failed or timed out
+//! changed nothing, so it is recorded as failed (dropped by the checker). A write that
+//! failed may still have been proposed and applied, so every write error or timeout is
+//! recorded as unknown, except `InvalidArgument`, which etcd returns before proposing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::request_op::Request as OpRequest;
+use etcd_proto::etcdserverpb::response_op::Response as OpResponse;
+use etcd_proto::etcdserverpb::{
+    Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+};
+use etcd_proto::mvccpb;
+use tonic::transport::Channel;
+
+use crate::history::{
+    ClientId, ClientRecorder, Clock, KeyValue, Outcome, ReadConsistency, Request, Response,
+};
+use crate::rng::Rng;
+
+/// Every key of a run starts with this, so watchers can watch exactly the run's keys.
+pub const KEY_PREFIX: &str = "r/";
+
+pub struct TrafficConfig {
+    pub keys: u64,
+    pub op_timeout: Duration,
+    pub deadline: Instant,
+    /// Hard cap on operations per client (a bound besides the deadline).
+    pub max_ops: usize,
+}
+
+pub fn to_kv(kv: &mvccpb::KeyValue) -> KeyValue {
+    KeyValue {
+        value: String::from_utf8_lossy(&kv.value).into_owned(),
+        mod_revision: kv.mod_revision,
+        create_revision: kv.create_revision,
+        version: kv.version,
+    }
+}
+
+/// Runs one client until the deadline; returns its recorder.
+pub async fn run_client(
+    client: ClientId,
+    channel: Channel,
+    clock: Clock,
+    cfg: &TrafficConfig,
+    seed: u64,
+) -> ClientRecorder {
+    let mut rng = Rng::new(seed);
+    let mut kv = KvClient::new(channel);
+    let mut rec = ClientRecorder::new(client, clock);
+    let mut last_seen: HashMap<String, i64> = HashMap::new();
+    for n in 0..cfg.max_ops {
+        if Instant::now() >= cfg.deadline {
+            break;
+        }
+        let key = format!("{KEY_PREFIX}k{}", rng.below(cfg.keys));
+        let value = format!("c{client}-{n}");
+        let request = match rng.below(100) {
+            0..=4 => Request::Get {
+                key,
+                consistency: ReadConsistency::Serializable,
+            },
+            5..=39 => Request::Get {
+                key,
+                consistency: ReadConsistency::Linearizable,
+            },
+            40..=69 => Request::Put {
+                key,
+                value,
+                lease: 0,
+            },
+            70..=79 => Request::Delete { key },
+            _ => Request::CasPut {
+                expected_mod_revision: last_seen.get(&key).copied().unwrap_or(0),
+                key,
+                value,
+            },
+        };
+        let pending = rec.invoke(request.clone());
+        let outcome = match tokio::time::timeout(cfg.op_timeout, execute(&mut kv, &request)).await {
+            Ok(Ok(resp)) => Outcome::Ok(resp),
+            Ok(Err(status)) if !request.is_write() => Outcome::Failed(status.to_string()),
+            Ok(Err(status)) if status.code() == tonic::Code::InvalidArgument => {
+                Outcome::Failed(status.to_string())
+            }
+            Err(_) if !request.is_write() => Outcome::Failed("timeout".into()),
+            _ => Outcome::Unknown { applied_at: None },
+        };
+        if let Outcome::Ok(resp) = &outcome {
+            let seen = match resp {
+                Response::Get { kv, .. } | Response::CasPut { kv, .. } => {
+                    kv.as_ref().map(|kv| kv.mod_revision)
+                }
+                Response::Put { revision } => Some(*revision),
+                Response::Delete { .. } => Some(0),
+            };
+            if let Some(rev) = seen {
+                last_seen.insert(request.key().to_string(), rev);
+            }
+            if let Response::CasPut {
+                succeeded: true,
+                revision,
+                ..
+            } = resp
+            {
+                last_seen.insert(request.key().to_string(), *revision);
+            }
+        }
+        let failed = !matches!(outcome, Outcome::Ok(_));
+        rec.complete(pending, outcome);
+        if failed {
+            // Do not hammer an unavailable member; the pause is short and bounded.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    rec
+}
+
+fn header_revision(h: &Option<etcd_proto::etcdserverpb::ResponseHeader>) -> i64 {
+    h.as_ref().map_or(0, |h| h.revision)
+}
+
+async fn execute(kv: &mut KvClient<Channel>, request: &Request) -> Result<Response, tonic::Status> {
+    match request {
+        Request::Get { key, consistency } => {
+            let r = kv
+                .range(RangeRequest {
+                    key: key.clone().into_bytes(),
+                    serializable: *consistency == ReadConsistency::Serializable,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok(Response::Get {
+                revision: header_revision(&r.header),
+                kv: r.kvs.first().map(to_kv),
+            })
+        }
+        Request::Put { key, value, lease } => {
+            let r = kv
+                .put(PutRequest {
+                    key: key.clone().into_bytes(),
+                    value: value.clone().into_bytes(),
+                    lease: *lease,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok(Response::Put {
+                revision: header_revision(&r.header),
+            })
+        }
+        Request::Delete { key } => {
+            let r = kv
+                .delete_range(DeleteRangeRequest {
+                    key: key.clone().into_bytes(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok(Response::Delete {
+                revision: header_revision(&r.header),
+                deleted: r.deleted,
+            })
+        }
+        Request::CasPut {
+            key,
+            expected_mod_revision,
+            value,
+        } => {
+            let key = key.clone().into_bytes();
+            let r = kv
+                .txn(TxnRequest {
+                    compare: vec![Compare {
+                        result: CompareResult::Equal as i32,
+                        target: CompareTarget::Mod as i32,
+                        key: key.clone(),
+                        target_union: Some(TargetUnion::ModRevision(*expected_mod_revision)),
+                        ..Default::default()
+                    }],
+                    success: vec![RequestOp {
+                        request: Some(OpRequest::RequestPut(PutRequest {
+                            key: key.clone(),
+                            value: value.clone().into_bytes(),
+                            ..Default::default()
+                        })),
+                    }],
+                    failure: vec![RequestOp {
+                        request: Some(OpRequest::RequestRange(RangeRequest {
+                            key,
+                            ..Default::default()
+                        })),
+                    }],
+                })
+                .await?
+                .into_inner();
+            let kv = match r.responses.first().and_then(|op| op.response.as_ref()) {
+                Some(OpResponse::ResponseRange(range)) => range.kvs.first().map(to_kv),
+                _ => None,
+            };
+            Ok(Response::CasPut {
+                revision: header_revision(&r.header),
+                succeeded: r.succeeded,
+                kv,
+            })
+        }
+    }
+}
