@@ -1,29 +1,27 @@
-//! A small deterministic PRNG (xorshift64*) for traffic, fault choice and simulations.
+//! Seeded randomness for traffic, fault choice and simulations.
 //!
-//! Determinism from a seed makes a failing simulated history reproducible, and the runner
-//! prints its seed; statistical quality beyond "not obviously patterned" is not needed, so no
-//! dependency is taken for it.
+//! Every run draws from one seed so a failing history can be reproduced: the
+//! runner prints its seed. This is a thin wrapper over `rand`'s seedable
+//! generator with the few draws the suite needs.
 
-pub struct Rng(u64);
+use rand::rngs::StdRng;
+use rand::{Rng as _, RngCore, SeedableRng};
+
+pub struct Rng(StdRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(StdRng::seed_from_u64(seed))
     }
 
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next_u64()
     }
 
-    /// Uniform-enough in `0..n` (`n` > 0).
+    /// Uniform in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.gen_range(0..n)
     }
 
     pub fn chance(&mut self, percent: u64) -> bool {
