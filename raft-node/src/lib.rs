@@ -235,12 +235,22 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     );
     let fatal = fatal_tx.clone();
     let apply_store = store.clone();
+    let removed_stop_delay = config.heartbeat() * 10;
     threads.push(
         std::thread::Builder::new()
             .name("apply".into())
             .spawn(move || {
                 if let Err(e) = applier.run(apply_rx) {
-                    tracing::error!(error = %e, "apply stopped");
+                    if matches!(e, ServerError::Removed) {
+                        // As etcd: a member that applied its own removal
+                        // stops after a few heartbeats, so the others learn
+                        // that the removal committed (a leader removing
+                        // itself would otherwise leave them without it).
+                        tracing::warn!("this member was removed; stopping shortly");
+                        std::thread::sleep(removed_stop_delay);
+                    } else {
+                        tracing::error!(error = %e, "apply stopped");
+                    }
                     fatal.send_replace(Some(e.to_string()));
                 }
                 if let Err(e) = apply_store.flush() {

@@ -165,6 +165,11 @@ pub struct Node {
     /// The only voter campaigns as soon as raft lets it (raft refuses while
     /// committed configuration changes are unapplied).
     campaign_alone: bool,
+    /// This member applied its own removal: it stops soon, and until then
+    /// only tells the others (heartbeats carry the commit index) and takes
+    /// nothing from them (raft-rs's leader cannot handle responses once it
+    /// is not in its own configuration).
+    removed: bool,
 }
 
 /// Everything the loop is built from.
@@ -287,6 +292,7 @@ impl Node {
             was_leader: false,
             leader_epoch: 0,
             campaign_alone: !settings.fixed_election_timeout,
+            removed: false,
         })
     }
 
@@ -425,6 +431,7 @@ impl Node {
                 let _ = self.raw.propose(Vec::new(), data);
             }
             NodeMsg::ProposeConfChange { cc, reply } => self.propose_conf_change(cc, reply),
+            NodeMsg::Step(_) if self.removed => {}
             NodeMsg::Step(m) => {
                 if let Err(e) = self.raw.step(m) {
                     tracing::debug!(error = %e, "dropped raft message");
@@ -508,6 +515,8 @@ impl Node {
         match self.raw.apply_conf_change(cc) {
             Ok(cs) => {
                 self.raw.mut_store().mem.wl().set_conf_state(cs.clone());
+                let me = self.raw.raft.id;
+                self.removed = !cs.voters.contains(&me) && !cs.learners.contains(&me);
                 ConfChangeOutcome::Applied(cs)
             }
             Err(e) => ConfChangeOutcome::Refused(e.to_string()),

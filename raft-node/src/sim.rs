@@ -51,6 +51,10 @@ use crate::wal::{Recovered, Wal};
 /// Ticks per election timeout in the simulation.
 pub const ELECTION_TICKS: usize = 10;
 
+/// Ticks a member that applied its own removal keeps running (etcd stops
+/// such a member after ten ticks, so the others learn the commit).
+pub const REMOVED_STOP_TICKS: usize = 10;
+
 /// Collects a member's outgoing messages for the simulation to deliver.
 #[derive(Default)]
 struct Mailbox {
@@ -139,6 +143,10 @@ struct SimNode {
     apply_rx: mpsc::Receiver<ApplyMsg>,
     /// Held back until the script says `apply`.
     lagging: bool,
+    /// Ticks left before a member that applied its own removal stops (it
+    /// keeps telling the others about the commit meanwhile, as etcd's
+    /// delayed stop); its apply path is over.
+    stopping: Option<usize>,
     mailbox: Arc<Mailbox>,
     store: Arc<Store>,
     waiters: Arc<Waiters>,
@@ -268,6 +276,7 @@ impl Sim {
                 applier,
                 apply_rx,
                 lagging,
+                stopping: None,
                 mailbox,
                 store,
                 waiters,
@@ -300,7 +309,8 @@ impl Sim {
     /// the apply path (unless it lags) and the messages it sends itself.
     fn settle(&mut self, id: u64) -> Result<(), ServerError> {
         for _ in 0..1000 {
-            let lagging = self.node(id)?.lagging;
+            let sn = self.node(id)?;
+            let lagging = sn.lagging || sn.stopping.is_some();
             let applied = if lagging {
                 0
             } else {
@@ -323,11 +333,41 @@ impl Sim {
     ) -> Result<(), ServerError> {
         let outcome = f(self.node(id)?).and_then(|()| self.settle(id));
         if let Err(e) = outcome {
-            self.nodes.remove(&id);
-            self.results.push(format!("n{id} stopped: {e}"));
+            self.fail(id, e);
         }
         self.check_one_leader_per_term();
         Ok(())
+    }
+
+    /// Member `id` failed with `e`: it is dropped as if it crashed, except
+    /// after applying its own removal, when it stops a few ticks later.
+    fn fail(&mut self, id: u64, e: ServerError) {
+        match (e, self.nodes.get_mut(&id)) {
+            (ServerError::Removed, Some(sn)) if sn.stopping.is_none() => {
+                sn.stopping = Some(REMOVED_STOP_TICKS);
+            }
+            (ServerError::Removed, Some(_)) => {}
+            (e, _) => {
+                self.nodes.remove(&id);
+                self.results.push(format!("n{id} stopped: {e}"));
+            }
+        }
+    }
+
+    /// One tick closer to stopping a removed member.
+    fn count_down_stop(&mut self, id: u64) {
+        let Some(sn) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        match sn.stopping {
+            Some(0) | Some(1) => {
+                self.nodes.remove(&id);
+                self.results
+                    .push(format!("n{id} stopped: {}", ServerError::Removed));
+            }
+            Some(n) => sn.stopping = Some(n - 1),
+            None => {}
+        }
     }
 
     /// Raft's election safety: at most one leader per term, ever.
@@ -366,6 +406,7 @@ impl Sim {
                         sn.node.tick();
                         sn.node.process_ready()
                     })?;
+                    self.count_down_stop(*id);
                 }
             }
         }
@@ -390,13 +431,15 @@ impl Sim {
     /// returns how many it applied.
     pub fn apply(&mut self, id: u64, max: usize) -> Result<usize, ServerError> {
         let mut applied = 0;
+        if self.node(id)?.stopping.is_some() {
+            return Ok(0);
+        }
         let outcome = self.apply_queued(id, max).and_then(|n| {
             applied = n;
             self.node(id)?.node.drain_own_messages().map(|_| ())
         });
         if let Err(e) = outcome {
-            self.nodes.remove(&id);
-            self.results.push(format!("n{id} stopped: {e}"));
+            self.fail(id, e);
         }
         Ok(applied)
     }
@@ -557,6 +600,13 @@ impl Sim {
         }
     }
 
+    /// Outcomes of proposals that finished since the last call (and events
+    /// such as members stopping), without the pending ones.
+    pub fn results_done(&mut self) -> Vec<String> {
+        self.collect_results();
+        std::mem::take(&mut self.results)
+    }
+
     /// Outcomes of proposals since the last call (applied on the member
     /// that proposed them); proposals still waiting are listed as pending.
     pub fn results(&mut self) -> Vec<String> {
@@ -566,6 +616,33 @@ impl Sim {
             out.push(format!("{what}: pending"));
         }
         out
+    }
+
+    /// Ids of the running members.
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// The running member that leads the highest term, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.nodes
+            .iter()
+            .map(|(id, sn)| (*id, sn.node.info()))
+            .filter(|(_, info)| info.is_leader)
+            .max_by_key(|(_, info)| info.term)
+            .map(|(id, _)| id)
+    }
+
+    /// The member list as member `id`'s store has it.
+    pub fn members_of(&self, id: u64) -> Vec<u64> {
+        self.nodes.get(&id).map_or_else(Vec::new, |sn| {
+            sn.membership.list().iter().map(|m| m.id).collect()
+        })
+    }
+
+    /// Whether member `id` holds its apply path back.
+    pub fn is_lagging(&self, id: u64) -> bool {
+        self.nodes.get(&id).is_some_and(|sn| sn.lagging)
     }
 
     /// One line per running member.
