@@ -699,10 +699,11 @@ impl Sim {
         })
     }
 
-    /// HashKV of every running member at `rev`.
+    /// HashKV of every running member at `rev` (but removed ones).
     pub fn hashes(&self, rev: i64) -> Result<HashMap<u64, u32>, ServerError> {
         let mut out = HashMap::new();
-        for (id, sn) in &self.nodes {
+        // A removed member on its way out has nothing to agree on.
+        for (id, sn) in self.nodes.iter().filter(|(_, sn)| sn.stopping.is_none()) {
             out.insert(*id, sn.store.hash_kv(rev)?.0);
         }
         Ok(out)
