@@ -249,7 +249,7 @@ struct Outcome {
     latency: Duration,
 }
 
-pub(super) fn fail(msg: impl Into<String>) -> CtlError {
+pub(super) fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
@@ -298,7 +298,12 @@ async fn run_perf(
         .unary_until(Instant::now() + window, true, |ch| {
             let mut req = check.clone();
             req.limit = 1;
-            async move { KvClient::new(ch).range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .range(req)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
@@ -328,7 +333,12 @@ async fn run_perf(
                 let r = client
                     .unary_until(no_deadline(), false, |ch| {
                         let req = req.clone();
-                        async move { KvClient::new(ch).put(req).await }
+                        async move {
+                            KvClient::new(ch)
+                                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                                .put(req)
+                                .await
+                        }
                     })
                     .await;
                 let _ = tx.send(Outcome {
@@ -393,7 +403,12 @@ async fn run_perf(
     let deleted = first
         .unary_until(Instant::now() + Duration::from_secs(30), false, |ch| {
             let del = del.clone();
-            async move { KvClient::new(ch).delete_range(del).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .delete_range(del)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
@@ -418,6 +433,7 @@ pub(super) async fn compact_and_defrag(
                 false,
                 |ch| async move {
                     KvClient::new(ch)
+                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                         .compact(CompactionRequest {
                             revision: rev,
                             physical: true,
@@ -439,6 +455,7 @@ pub(super) async fn compact_and_defrag(
                 false,
                 |ch| async move {
                     MaintenanceClient::new(ch)
+                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                         .defragment(DefragmentRequest {})
                         .await
                 },

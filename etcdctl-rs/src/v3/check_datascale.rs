@@ -90,7 +90,12 @@ async fn run(
         .unary_until(no_deadline(), true, |ch| {
             let mut req = check.clone();
             req.limit = 1;
-            async move { KvClient::new(ch).range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .range(req)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
@@ -131,7 +136,12 @@ async fn run(
     let deleted = first
         .unary_until(no_deadline(), false, |ch| {
             let del = del.clone();
-            async move { KvClient::new(ch).delete_range(del).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .delete_range(del)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
@@ -175,7 +185,12 @@ async fn write_all(
                 let r = client
                     .unary_until(no_deadline(), false, |ch| {
                         let req = req.clone();
-                        async move { KvClient::new(ch).put(req).await }
+                        async move {
+                            KvClient::new(ch)
+                                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                                .put(req)
+                                .await
+                        }
                     })
                     .await;
                 let _ = tx.send(r.err().map(|e| e.message()));

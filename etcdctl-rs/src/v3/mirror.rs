@@ -55,7 +55,8 @@ impl Rename {
 }
 
 pub fn run(inv: &Invocation) -> CtlResult {
-    let [dest] = inv.args() else {
+    let str_args = inv.str_args();
+    let [dest] = str_args.as_slice() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             "make-mirror takes one destination argument",
@@ -93,7 +94,7 @@ struct Options {
     no_dest_prefix: bool,
 }
 
-fn fail(msg: impl Into<String>) -> CtlError {
+fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 

@@ -65,6 +65,7 @@ async fn download(
         .map_err(|e| e.message())?;
     let transfer = async {
         let mut stream = MaintenanceClient::new(ch)
+            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
             .snapshot(SnapshotRequest {})
             .await
             .map_err(|s| RpcError::Status(s).message())?
@@ -120,7 +121,8 @@ async fn download(
 }
 
 pub fn save(inv: &Invocation) -> CtlResult {
-    let [path] = inv.args() else {
+    let str_args = inv.str_args();
+    let [path] = str_args.as_slice() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             "snapshot save expects one argument",

@@ -20,12 +20,13 @@ use super::{global, gofmt, Invocation};
 
 const SHA256_LEN: usize = 32;
 
-fn fail(msg: impl Into<String>) -> CtlError {
+fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
 pub fn status(inv: &Invocation) -> CtlResult {
-    let [path] = inv.args() else {
+    let str_args = inv.str_args();
+    let [path] = str_args.as_slice() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             "snapshot status requires exactly one argument",
@@ -239,7 +240,8 @@ fn checked_body(path: &str, skip_hash_check: bool) -> Result<Vec<u8>, String> {
 }
 
 pub fn restore(inv: &Invocation) -> CtlResult {
-    let [path] = inv.args() else {
+    let str_args = inv.str_args();
+    let [path] = str_args.as_slice() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             "snapshot restore requires exactly one argument",
