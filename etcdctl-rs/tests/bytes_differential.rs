@@ -153,10 +153,10 @@ fn run_case(side: &mut Side, c: &BytesCase) -> (Vec<u8>, Vec<u8>, Option<i32>) {
     let mut child = spawn(side, c, file(&out), file(&err));
     let limit = if c.lines.is_some() { 10 } else { 60 };
     let deadline = Instant::now() + Duration::from_secs(limit);
-    let mut code = None;
+    let mut exited = false;
     while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            code = status.code();
+        if let Ok(Some(_)) = child.try_wait() {
+            exited = true;
             break;
         }
         if let Some(lines) = c.lines {
@@ -169,10 +169,12 @@ fn run_case(side: &mut Side, c: &BytesCase) -> (Vec<u8>, Vec<u8>, Option<i32>) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    if code.is_none() {
+    if !exited {
+        // Stopped (a long-running command, or over the time bound): no code.
         let _ = child.kill();
-        let _ = child.wait();
     }
+    let status = child.wait().expect("wait for client");
+    let code = if exited { status.code() } else { None };
     let stdout = std::fs::read(&out).unwrap_or_default();
     let stderr = std::fs::read(&err).unwrap_or_default();
     if c.args.first().is_some_and(|a| a == b"lease") {

@@ -50,6 +50,9 @@ use commands::{Command, ROOT};
 use error::{CtlError, CtlResult, EXIT_ERROR};
 use flags::{FlagSet, Spec};
 
+/// Command-line words: bytes, as Go strings need not be UTF-8.
+pub type Args = Vec<Vec<u8>>;
+
 /// A resolved command line, handed to the command handler.
 pub struct Invocation {
     /// The command path, root first.
@@ -175,7 +178,7 @@ fn args_minus_first(args: &[Vec<u8>], x: &[u8], fs: &FlagSet) -> Vec<Vec<u8>> {
 }
 
 /// cobra's `Find`: the command named by `args` and the remaining args.
-fn find(args: &[Vec<u8>]) -> Result<(Vec<&'static Command>, Vec<Vec<u8>>), Vec<u8>> {
+fn find(args: &[Vec<u8>]) -> Result<(Vec<&'static Command>, Args), Vec<u8>> {
     let mut path: Vec<&'static Command> = vec![&ROOT];
     let mut rest = args.to_vec();
     loop {

@@ -26,7 +26,7 @@ use super::error::{
 use super::flags::FlagSet;
 use super::printer::{event_type_name, Out, Printer, WatchResp};
 use super::util::prefix_end;
-use super::{global, gofmt, Invocation};
+use super::{global, gofmt, Args, Invocation};
 
 const BAD_ARGS_NUM: &str = "bad number of arguments";
 const BAD_ARGS_CONFLICT_ENV: &str = "bad number of arguments (found conflicting environment key)";
@@ -82,11 +82,7 @@ fn cut_exec(watch_args: Vec<Vec<u8>>, first_exec: &[u8]) -> Vec<Vec<u8>> {
 
 /// `parseWatchArgs` for the command line: `raw` are the process arguments,
 /// `args` the positional arguments cobra left.
-fn parse_args(
-    raw: &[Vec<u8>],
-    args: &[Vec<u8>],
-    env: &Env,
-) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), String> {
+fn parse_args(raw: &[Vec<u8>], args: &[Vec<u8>], env: &Env) -> Result<(Args, Args), String> {
     let raw: Vec<Vec<u8>> = match raw.iter().position(|a| a == b"watch") {
         Some(i) => raw[i + 1..].to_vec(),
         None => raw.to_vec(),
@@ -127,10 +123,7 @@ fn parse_args(
 }
 
 /// `parseWatchArgs` for an interactive `watch ...` line.
-fn parse_interactive(
-    line_args: &[Vec<u8>],
-    env: &Env,
-) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>, Opts), Vec<u8>> {
+fn parse_interactive(line_args: &[Vec<u8>], env: &Env) -> Result<(Args, Args, Opts), Vec<u8>> {
     let args = &line_args[1..];
     let exec_idx = args.iter().position(|a| a == b"--");
     if exec_idx == Some(args.len().wrapping_sub(1)) {
