@@ -36,6 +36,27 @@ pub fn quote(bytes: &[u8]) -> String {
     out
 }
 
+/// What Go's `%#q` prints: a back-quoted string when `strconv.CanBackquote`
+/// allows, else [`quote`].
+pub fn quote_sharp(bytes: &[u8]) -> String {
+    let mut rest = bytes;
+    let mut can = true;
+    while !rest.is_empty() {
+        let (c, width) = decode_rune(rest);
+        rest = &rest[width..];
+        match c {
+            None | Some('\u{feff}' | '`' | '\u{7f}') => can = false,
+            Some(c) if c < ' ' && c != '\t' => can = false,
+            Some(_) => {}
+        }
+    }
+    if can {
+        format!("`{}`", String::from_utf8_lossy(bytes))
+    } else {
+        quote(bytes)
+    }
+}
+
 /// Go's `strconv.QuoteRune` (what `%q` prints for an integer).
 pub fn quote_rune(c: char) -> String {
     let mut out = String::from('\'');
@@ -577,6 +598,10 @@ mod tests {
 
     #[test]
     fn bytes_helpers() {
+        assert_eq!(quote_sharp(b"a b"), "`a b`");
+        assert_eq!(quote_sharp(b"a\xff"), "\"a\\xff\"");
+        assert_eq!(quote_sharp(b"a`"), "\"a`\"");
+        assert_eq!(quote_sharp(b"\n"), "\"\\n\"");
         assert_eq!(quote_rune('\''), "'\\''");
         assert_eq!(quote_rune('"'), "'\"'");
         assert_eq!(quote_rune('\u{ff}'), "'ÿ'");

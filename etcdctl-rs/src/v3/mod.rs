@@ -256,12 +256,9 @@ pub fn help_command(inv: &Invocation) -> CtlResult {
     match find(inv.args()) {
         Ok((path, _)) => print_usage(&path),
         Err(_) => {
-            let topic: Vec<Vec<u8>> = inv
-                .args()
-                .iter()
-                .map(|a| [b"`", &a[..], b"`"].concat())
-                .collect();
-            eprint_bytes(&[b"Unknown help topic [", &topic.join(&b' '), b"]\n"]);
+            // cobra: `Unknown help topic %#q` of the arguments.
+            let topic: Vec<String> = inv.args().iter().map(|a| gofmt::quote_sharp(a)).collect();
+            eprintln!("Unknown help topic [{}]", topic.join(" "));
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(usage::render_with(&[&ROOT], false).as_bytes());
         }
