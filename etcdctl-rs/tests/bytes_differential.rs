@@ -118,8 +118,9 @@ fn txn_all_bytes(range: std::ops::RangeInclusive<u8>) -> Vec<u8> {
 
 fn expand(side: &Side, args: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out = vec![format!("--endpoints={}", side.etcd.endpoint()).into_bytes()];
+    let dir = side.dir.path().as_os_str().as_bytes();
     for a in args {
-        let mut a = a.clone();
+        let mut a = replace_bytes(a, b"$DIR", dir);
         if let Some(lease) = side.vars.get("LEASE") {
             if let Some(i) = a.windows(6).position(|w| w == b"$LEASE") {
                 a.splice(i..i + 6, lease.bytes());
@@ -234,10 +235,14 @@ fn mask(side: &Side, b: Vec<u8>, ids: bool) -> Vec<u8> {
     let b = if ids { mask_hex_runs(&b) } else { b };
     match String::from_utf8(b) {
         Ok(s) => side.mask(&s).into_bytes(),
-        Err(e) => match side.vars.get("LEASE") {
-            Some(lease) => replace_bytes(&e.into_bytes(), lease.as_bytes(), b"<LEASE>"),
-            None => e.into_bytes(),
-        },
+        Err(e) => {
+            let dir = side.dir.path().as_os_str().as_bytes();
+            let b = replace_bytes(&e.into_bytes(), dir, b"<DIR>");
+            match side.vars.get("LEASE") {
+                Some(lease) => replace_bytes(&b, lease.as_bytes(), b"<LEASE>"),
+                None => b,
+            }
+        }
     }
 }
 
@@ -449,6 +454,10 @@ fn binary_keys_and_values_match_go_etcdctl() {
     let mut go_same = Side::new(common::GO_ETCDCTL, &go_etcd);
     let mut rs_same = Side::new(common::RS_ETCDCTL, &go_etcd);
     let proto_cases = [
+        // A snapshot of the same data (paths that are not UTF-8).
+        run("snapshot save $DIR/s\\xff.db"),
+        run("snapshot save $DIR/no\\xfe/s.db"),
+        run("snapshot status $DIR/no\\xfe/s.db"),
         run("get t --prefix -w protobuf"),
         run("get r\\xff -w protobuf"),
         run("get a\\xff --prefix -w protobuf"),
