@@ -363,6 +363,8 @@ fn binary_cases() -> Vec<BytesCase> {
         run("compaction \\xff"),
         run("help \\xff"),
         run("get -\\xff k"),
+        run("-\\xff get k"),
+        run("-é get k"),
         run("get -w\\xff k"),
         run("get --sort-by=\\xfe k"),
         run("member remove \\xff"),

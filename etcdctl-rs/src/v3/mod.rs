@@ -123,12 +123,11 @@ fn flag_takes_value(s: &[u8], fs: &FlagSet) -> bool {
     if let Some(name) = s.strip_prefix(b"--") {
         !has_eq && fs.is_bool(name) != Some(true)
     } else {
-        // cobra counts runes: `-x` is a shorthand, `-xy` is not.
-        let runes = gofmt::go_runes(s);
+        // cobra checks the length in bytes and looks up the first byte.
         s.first() == Some(&b'-')
             && !has_eq
-            && runes.chars().count() == 2
-            && runes.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
+            && s.len() == 2
+            && fs.is_short_bool(s[1] as char) != Some(true)
     }
 }
 
