@@ -315,6 +315,9 @@ fn binary_cases() -> Vec<BytesCase> {
         run("get a\\xff"),
         run("get a\\xff -w fields"),
         run("get a\\xff b\\xff -w json"),
+        // The checks refuse a prefix that has keys.
+        run("check perf --prefix=a\\xff"),
+        run("check datascale --prefix=a\\xff"),
         run("get --from-key a\\x80 --keys-only --hex"),
         run("get a\\xff --prefix -w table"),
         run("get a\\xff --prefix -w table --hex"),

@@ -262,7 +262,7 @@ pub fn perf(inv: &Invocation) -> CtlResult {
         ));
     };
     let setup = global::setup(inv)?;
-    let prefix = inv.flags.get_string("prefix");
+    let prefix = inv.flags.get_bytes("prefix").to_vec();
     let opts = Finish {
         compact: inv.flags.get_bool("auto-compact"),
         defrag: inv.flags.get_bool("auto-defrag"),
@@ -288,12 +288,12 @@ pub(super) struct Finish {
 async fn run_perf(
     conn: &ConnConfig,
     cfg: Load,
-    prefix: &str,
+    prefix: &[u8],
     finish: Finish,
 ) -> CtlResult<(String, bool)> {
     let mut first = Client::new(conn.clone());
     let window = Duration::from_secs(u64::from(cfg.duration));
-    let check = prefix_range(prefix.as_bytes());
+    let check = prefix_range(prefix);
     let resp = first
         .unary_until(Instant::now() + window, true, |ch| {
             let mut req = check.clone();
@@ -308,10 +308,15 @@ async fn run_perf(
         .await
         .map_err(|e| fail(e.message()))?;
     if !resp.kvs.is_empty() {
-        let q = gofmt::quote(prefix.as_bytes());
+        let q = gofmt::quote(prefix);
         return Err(CtlError::new(
             EXIT_INVALID_INPUT,
-            format!("prefix {q} has keys. Delete with etcdctl del --prefix {prefix} first"),
+            [
+                format!("prefix {q} has keys. Delete with etcdctl del --prefix ").as_bytes(),
+                prefix,
+                b" first",
+            ]
+            .concat(),
         ));
     }
 
@@ -349,7 +354,7 @@ async fn run_perf(
         })));
     }
     drop(res_tx);
-    let prefix_bytes = prefix.as_bytes().to_vec();
+    let prefix_bytes = prefix.to_vec();
     let generator = AbortOnDrop(tokio::spawn(async move {
         let interval = Duration::from_secs_f64(1.0 / f64::from(cfg.limit));
         let end = started + window;
