@@ -131,7 +131,17 @@ fn expand(side: &Side, args: &[Vec<u8>]) -> Vec<Vec<u8>> {
     out
 }
 
-fn spawn(side: &Side, c: &BytesCase, stdout: Stdio, stderr: Stdio) -> std::process::Child {
+/// Starts a case. A long-running command's stdin stays open (the handle is
+/// returned) so it does not see the end of its input while it streams.
+fn spawn(
+    side: &Side,
+    c: &BytesCase,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> (
+    std::process::Child,
+    Option<std::thread::JoinHandle<std::process::ChildStdin>>,
+) {
     let mut child = Command::new(side.bin)
         .args(expand(side, &c.args).iter().map(|a| OsStr::from_bytes(a)))
         .env_remove("ETCDCTL_API")
@@ -141,14 +151,19 @@ fn spawn(side: &Side, c: &BytesCase, stdout: Stdio, stderr: Stdio) -> std::proce
         .stderr(stderr)
         .spawn()
         .expect("spawn client");
+    let mut keep = None;
     if let Some(mut input) = child.stdin.take() {
         // A writer thread: a client that refuses its input must not block us.
         let data = c.stdin.clone();
-        std::thread::spawn(move || {
+        let writer = std::thread::spawn(move || {
             let _ = input.write_all(&data);
+            input
         });
+        if c.lines.is_some() {
+            keep = Some(writer);
+        }
     }
-    child
+    (child, keep)
 }
 
 /// Runs a case; returns (stdout, stderr, exit code), raw. Output goes to
@@ -157,7 +172,7 @@ fn run_case(side: &mut Side, c: &BytesCase) -> (Vec<u8>, Vec<u8>, Option<i32>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let file = |p: &std::path::Path| Stdio::from(std::fs::File::create(p).expect("file"));
-    let mut child = spawn(side, c, file(&out), file(&err));
+    let (mut child, stdin) = spawn(side, c, file(&out), file(&err));
     let deadline = Instant::now() + c.limit;
     let mut exited = false;
     while Instant::now() < deadline {
@@ -180,6 +195,7 @@ fn run_case(side: &mut Side, c: &BytesCase) -> (Vec<u8>, Vec<u8>, Option<i32>) {
         let _ = child.kill();
     }
     let status = child.wait().expect("wait for client");
+    drop(stdin.map(|w| w.join()));
     let code = if exited { status.code() } else { None };
     let stdout = std::fs::read(&out).unwrap_or_default();
     let stderr = std::fs::read(&err).unwrap_or_default();
@@ -431,6 +447,10 @@ fn binary_cases() -> Vec<BytesCase> {
         words("watch s\\xfe --rev=1 -- printenv ETCD_WATCH_KEY ETCD_WATCH_VALUE"),
         6,
     ));
+    // Interactive watch lines: raw bytes outside quotes, escapes inside.
+    let mut interactive = streaming(words("watch -i"), 12);
+    interactive.stdin = b"watch a\xff --rev=1\nwatch \"a\\xff\" --rev=1\n".to_vec();
+    cases.push(interactive);
     // Lock and election names that are not UTF-8.
     cases.push(run("lock l\\xff echo ok"));
     cases.push(run("lock l\\xff -- sh -c exit\\x203"));
