@@ -479,4 +479,14 @@ mod tests {
         );
         assert_eq!(code_name(Code::Cancelled), "Canceled");
     }
+
+    #[test]
+    fn send_limit_is_grpc_gos() {
+        assert!(send_limit(MAX_SEND_MSG_SIZE).is_none());
+        let s = send_limit(3_000_008).unwrap();
+        assert_eq!(
+            RpcError::Status(s).message(),
+            "rpc error: code = ResourceExhausted desc = trying to send message larger than max (3000008 vs. 2097152)"
+        );
+    }
 }

@@ -185,6 +185,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn zap_escapes_invalid_bytes() {
+        assert_eq!(zap_bytes(b"a\xff\"\x01"), "\"a\\ufffd\\\"\\u0001\"");
+        assert_eq!(zap_bytes("\u{fffd}".as_bytes()), "\"\u{fffd}\"");
+    }
+
+    #[test]
     fn shapes() {
         assert_eq!(uuid4().len(), 36);
         assert_eq!(iso_ts().len(), 24);
