@@ -12,7 +12,10 @@ use super::{global, Invocation};
 async fn alarm(client: &mut Client, req: AlarmRequest) -> Result<AlarmResponse, RpcError> {
     client
         .unary(false, |ch| async move {
-            MaintenanceClient::new(ch).alarm(req).await
+            MaintenanceClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                .alarm(req)
+                .await
         })
         .await
 }

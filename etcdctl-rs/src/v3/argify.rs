@@ -13,8 +13,8 @@ fn is_space(b: u8) -> bool {
 }
 
 /// The regular expression's matches, in order.
-fn tokens(line: &str) -> Vec<&str> {
-    let b = line.as_bytes();
+fn tokens(line: &[u8]) -> Vec<&[u8]> {
+    let b = line;
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -60,13 +60,16 @@ fn tokens(line: &str) -> Vec<&str> {
     out
 }
 
-/// Splits `line` into arguments exactly as etcdctl does.
-pub fn argify(line: &str) -> CtlResult<Vec<String>> {
+/// Splits `line` into arguments exactly as etcdctl does. Arguments are
+/// bytes: words outside quotes keep any byte; in double quotes each byte
+/// that is not UTF-8 reads as U+FFFD (fmt's `%q` scanning) and escapes such
+/// as `\xff` are single bytes (`strconv.Unquote`).
+pub fn argify(line: &[u8]) -> CtlResult<Vec<Vec<u8>>> {
     let toks = tokens(line);
     let n = toks.len();
     let mut args = Vec::with_capacity(n);
     for t in toks {
-        if t.starts_with('\'') {
+        if t[0] == b'\'' {
             let hi = n.wrapping_sub(1);
             if n == 0 || hi < 1 {
                 return Err(CtlError::panic(&format!(
@@ -80,13 +83,13 @@ pub fn argify(line: &str) -> CtlResult<Vec<String>> {
                     t.len()
                 )));
             }
-            args.push(String::from_utf8_lossy(&t.as_bytes()[1..hi]).into_owned());
-        } else if t.starts_with('"') {
-            let v = gofmt::unquote(t)
+            args.push(t[1..hi].to_vec());
+        } else if t[0] == b'"' {
+            let v = gofmt::unquote(&gofmt::go_runes(t))
                 .map_err(|_| CtlError::new(EXIT_INVALID_INPUT, "invalid syntax"))?;
-            args.push(String::from_utf8_lossy(&v).into_owned());
+            args.push(v);
         } else {
-            args.push(t.to_string());
+            args.push(t.to_vec());
         }
     }
     Ok(args)
@@ -94,7 +97,28 @@ pub fn argify(line: &str) -> CtlResult<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::argify;
+    use super::argify as argify_bytes;
+
+    fn argify(line: &str) -> Result<Vec<String>, crate::v3::CtlError> {
+        argify_bytes(line.as_bytes()).map(|v| {
+            v.into_iter()
+                .map(|a| String::from_utf8(a).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn bytes_survive() {
+        assert_eq!(
+            argify_bytes(b"put k\xff \"\\xff\\377\\u00ff\" \"\xfe\"").unwrap(),
+            vec![
+                b"put".to_vec(),
+                b"k\xff".to_vec(),
+                b"\xff\xff\xc3\xbf".to_vec(),
+                "\u{fffd}".as_bytes().to_vec()
+            ]
+        );
+    }
 
     #[test]
     fn splits_like_etcdctl() {

@@ -63,7 +63,12 @@ pub async fn token(conn: &ConnConfig, name: &str, password: &str) -> CtlResult<O
     let result = client
         .unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).authenticate(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .authenticate(req)
+                    .await
+            }
         })
         .await;
     match result {
@@ -90,7 +95,10 @@ async fn enable(client: &mut Client) -> Result<(), RpcError> {
     loop {
         let err = match client
             .unary(false, |ch| async move {
-                AuthClient::new(ch).auth_enable(AuthEnableRequest {}).await
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .auth_enable(AuthEnableRequest {})
+                    .await
             })
             .await
         {
@@ -103,6 +111,7 @@ async fn enable(client: &mut Client) -> Result<(), RpcError> {
         client
             .unary(false, |ch| async move {
                 AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                     .role_add(AuthRoleAddRequest {
                         name: "root".into(),
                     })
@@ -112,6 +121,7 @@ async fn enable(client: &mut Client) -> Result<(), RpcError> {
         client
             .unary(false, |ch| async move {
                 AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                     .user_grant_role(AuthUserGrantRoleRequest {
                         user: "root".into(),
                         role: "root".into(),
@@ -138,6 +148,7 @@ pub fn disable_command(inv: &Invocation) -> CtlResult {
     let mut client = Client::new(setup.conn);
     inv.block_on(client.unary(false, |ch| async move {
         AuthClient::new(ch)
+            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
             .auth_disable(AuthDisableRequest {})
             .await
     }))?

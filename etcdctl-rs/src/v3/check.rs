@@ -249,7 +249,7 @@ struct Outcome {
     latency: Duration,
 }
 
-pub(super) fn fail(msg: impl Into<String>) -> CtlError {
+pub(super) fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
@@ -262,7 +262,7 @@ pub fn perf(inv: &Invocation) -> CtlResult {
         ));
     };
     let setup = global::setup(inv)?;
-    let prefix = inv.flags.get_string("prefix");
+    let prefix = inv.flags.get_bytes("prefix").to_vec();
     let opts = Finish {
         compact: inv.flags.get_bool("auto-compact"),
         defrag: inv.flags.get_bool("auto-defrag"),
@@ -288,25 +288,35 @@ pub(super) struct Finish {
 async fn run_perf(
     conn: &ConnConfig,
     cfg: Load,
-    prefix: &str,
+    prefix: &[u8],
     finish: Finish,
 ) -> CtlResult<(String, bool)> {
     let mut first = Client::new(conn.clone());
     let window = Duration::from_secs(u64::from(cfg.duration));
-    let check = prefix_range(prefix.as_bytes());
+    let check = prefix_range(prefix);
     let resp = first
         .unary_until(Instant::now() + window, true, |ch| {
             let mut req = check.clone();
             req.limit = 1;
-            async move { KvClient::new(ch).range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .range(req)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
     if !resp.kvs.is_empty() {
-        let q = gofmt::quote(prefix.as_bytes());
+        let q = gofmt::quote(prefix);
         return Err(CtlError::new(
             EXIT_INVALID_INPUT,
-            format!("prefix {q} has keys. Delete with etcdctl del --prefix {prefix} first"),
+            [
+                format!("prefix {q} has keys. Delete with etcdctl del --prefix ").as_bytes(),
+                prefix,
+                b" first",
+            ]
+            .concat(),
         ));
     }
 
@@ -328,7 +338,12 @@ async fn run_perf(
                 let r = client
                     .unary_until(no_deadline(), false, |ch| {
                         let req = req.clone();
-                        async move { KvClient::new(ch).put(req).await }
+                        async move {
+                            KvClient::new(ch)
+                                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                                .put(req)
+                                .await
+                        }
                     })
                     .await;
                 let _ = tx.send(Outcome {
@@ -339,7 +354,7 @@ async fn run_perf(
         })));
     }
     drop(res_tx);
-    let prefix_bytes = prefix.as_bytes().to_vec();
+    let prefix_bytes = prefix.to_vec();
     let generator = AbortOnDrop(tokio::spawn(async move {
         let interval = Duration::from_secs_f64(1.0 / f64::from(cfg.limit));
         let end = started + window;
@@ -393,7 +408,12 @@ async fn run_perf(
     let deleted = first
         .unary_until(Instant::now() + Duration::from_secs(30), false, |ch| {
             let del = del.clone();
-            async move { KvClient::new(ch).delete_range(del).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .delete_range(del)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
@@ -418,6 +438,7 @@ pub(super) async fn compact_and_defrag(
                 false,
                 |ch| async move {
                     KvClient::new(ch)
+                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                         .compact(CompactionRequest {
                             revision: rev,
                             physical: true,
@@ -439,6 +460,7 @@ pub(super) async fn compact_and_defrag(
                 false,
                 |ch| async move {
                     MaintenanceClient::new(ch)
+                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                         .defragment(DefragmentRequest {})
                         .await
                 },

@@ -65,7 +65,7 @@ pub fn datascale(inv: &Invocation) -> CtlResult {
         ));
     };
     let setup = global::setup(inv)?;
-    let prefix = inv.flags.get_string("prefix");
+    let prefix = inv.flags.get_bytes("prefix").to_vec();
     let finish = Finish {
         compact: inv.flags.get_bool("auto-compact"),
         defrag: inv.flags.get_bool("auto-defrag"),
@@ -80,25 +80,35 @@ pub fn datascale(inv: &Invocation) -> CtlResult {
 async fn run(
     conn: &ConnConfig,
     cfg: Load,
-    prefix: &str,
+    prefix: &[u8],
     metrics_host: &str,
     finish: Finish,
 ) -> CtlResult {
     let mut first = Client::new(conn.clone());
-    let check = prefix_range(prefix.as_bytes());
+    let check = prefix_range(prefix);
     let resp = first
         .unary_until(no_deadline(), true, |ch| {
             let mut req = check.clone();
             req.limit = 1;
-            async move { KvClient::new(ch).range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .range(req)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
     if !resp.kvs.is_empty() {
-        let q = gofmt::quote(prefix.as_bytes());
+        let q = gofmt::quote(prefix);
         return Err(CtlError::new(
             EXIT_INVALID_INPUT,
-            format!("prefix {q} has keys. Delete with etcdctl del --prefix {prefix} first"),
+            [
+                format!("prefix {q} has keys. Delete with etcdctl del --prefix ").as_bytes(),
+                prefix,
+                b" first",
+            ]
+            .concat(),
         ));
     }
 
@@ -131,7 +141,12 @@ async fn run(
     let deleted = first
         .unary_until(no_deadline(), false, |ch| {
             let del = del.clone();
-            async move { KvClient::new(ch).delete_range(del).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .delete_range(del)
+                    .await
+            }
         })
         .await
         .map_err(|e| fail(e.message()))?;
@@ -156,7 +171,7 @@ async fn run(
 async fn write_all(
     conn: &ConnConfig,
     cfg: Load,
-    prefix: &str,
+    prefix: &[u8],
     done: &Arc<AtomicU64>,
 ) -> Vec<(String, u64)> {
     let (req_tx, req_rx) = mpsc::channel::<PutRequest>(cfg.clients);
@@ -175,7 +190,12 @@ async fn write_all(
                 let r = client
                     .unary_until(no_deadline(), false, |ch| {
                         let req = req.clone();
-                        async move { KvClient::new(ch).put(req).await }
+                        async move {
+                            KvClient::new(ch)
+                                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                                .put(req)
+                                .await
+                        }
                     })
                     .await;
                 let _ = tx.send(r.err().map(|e| e.message()));
@@ -185,7 +205,7 @@ async fn write_all(
     }
     drop(res_tx);
     let half = cfg.kv_size / 2;
-    let prefix_bytes = prefix.as_bytes().to_vec();
+    let prefix_bytes = prefix.to_vec();
     let _generator = AbortOnDrop(tokio::spawn(async move {
         let mut key = vec![0u8; half];
         let mut seed = Instant::now().elapsed().as_nanos() as u64 ^ 0x2545_f491_4f6c_dd1d;

@@ -49,6 +49,24 @@ impl Interceptor for TokenInterceptor {
 /// A connection to one endpoint, with the auth token attached to requests.
 pub type Conn = InterceptedService<Channel, TokenInterceptor>;
 
+/// clientv3's default `MaxCallSendMsgSize`: grpc-go refuses to send a
+/// larger request.
+pub const MAX_SEND_MSG_SIZE: usize = 2 * 1024 * 1024;
+
+/// clientv3's default `MaxCallRecvMsgSize` (`math.MaxInt32`), where tonic's
+/// default would refuse responses over 4 MiB.
+pub const MAX_RECV_MSG_SIZE: usize = i32::MAX as usize;
+
+/// The status grpc-go's client fails a request of `len` encoded bytes with,
+/// without sending it, when it exceeds [`MAX_SEND_MSG_SIZE`].
+pub fn send_limit(len: usize) -> Option<Status> {
+    (len > MAX_SEND_MSG_SIZE).then(|| {
+        Status::resource_exhausted(format!(
+            "trying to send message larger than max ({len} vs. {MAX_SEND_MSG_SIZE})"
+        ))
+    })
+}
+
 /// Why an RPC failed.
 #[derive(Debug, Clone)]
 pub enum RpcError {
@@ -328,6 +346,29 @@ impl Client {
         self.unary_until(deadline, idempotent, f).await
     }
 
+    /// [`Client::unary`] for a request `msg` that may exceed clientv3's send
+    /// limit: such a request fails as grpc-go fails it (after connecting,
+    /// with the retry interceptor's warning) and is never sent.
+    pub async fn unary_msg<M, T, F, Fut>(
+        &mut self,
+        idempotent: bool,
+        msg: &M,
+        f: F,
+    ) -> Result<T, RpcError>
+    where
+        M: prost::Message,
+        F: FnMut(Conn) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match send_limit(msg.encoded_len()) {
+            Some(status) => {
+                self.unary(idempotent, |_| std::future::ready(Err(status.clone())))
+                    .await
+            }
+            None => self.unary(idempotent, f).await,
+        }
+    }
+
     /// [`Client::unary`] with an explicit deadline.
     pub async fn unary_until<T, F, Fut>(
         &mut self,
@@ -437,5 +478,15 @@ mod tests {
             "rpc error: code = Unavailable desc = boom"
         );
         assert_eq!(code_name(Code::Cancelled), "Canceled");
+    }
+
+    #[test]
+    fn send_limit_is_grpc_gos() {
+        assert!(send_limit(MAX_SEND_MSG_SIZE).is_none());
+        let s = send_limit(3_000_008).unwrap();
+        assert_eq!(
+            RpcError::Status(s).message(),
+            "rpc error: code = ResourceExhausted desc = trying to send message larger than max (3000008 vs. 2097152)"
+        );
     }
 }

@@ -660,14 +660,14 @@ pub static ROOT: Command = Command {
 };
 
 /// Cobra's `findNext`: exact name, else a unique prefix match.
-pub fn find_next(parent: &'static Command, name: &str) -> Option<&'static Command> {
-    if let Some(c) = parent.subs.iter().find(|c| c.name == name) {
+pub fn find_next(parent: &'static Command, name: &[u8]) -> Option<&'static Command> {
+    if let Some(c) = parent.subs.iter().find(|c| c.name.as_bytes() == name) {
         return Some(c);
     }
     let matches: Vec<&Command> = parent
         .subs
         .iter()
-        .filter(|c| !name.is_empty() && c.name.starts_with(name))
+        .filter(|c| !name.is_empty() && c.name.as_bytes().starts_with(name))
         .collect();
     if matches.len() == 1 {
         Some(matches[0])

@@ -16,17 +16,20 @@ pub fn run(inv: &Invocation) -> CtlResult {
             "compaction command needs 1 argument",
         ));
     }
-    let revision = gofmt::parse_int(&args[0], 10).map_err(|e| CtlError::new(EXIT_ERROR, e))?;
+    let revision =
+        gofmt::parse_int_bytes(&args[0], 10).map_err(|e| CtlError::new(EXIT_ERROR, e))?;
     let req = CompactionRequest {
         revision,
         physical: inv.flags.get_bool("physical"),
     };
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    inv.block_on(client.unary(
-        false,
-        |ch| async move { KvClient::new(ch).compact(req).await },
-    ))?
+    inv.block_on(client.unary(false, |ch| async move {
+        KvClient::new(ch)
+            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+            .compact(req)
+            .await
+    }))?
     .map_err(rpc_failure(EXIT_ERROR))?;
     println!("compacted revision {revision}");
     Ok(())

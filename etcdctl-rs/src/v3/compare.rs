@@ -33,14 +33,14 @@ impl Scanner<'_> {
     }
 
     /// `%q`: a double- or back-quoted Go string.
-    fn quoted(&mut self) -> Result<String, ScanError> {
+    fn quoted(&mut self) -> Result<Vec<u8>, ScanError> {
         self.skip_space();
         match self.chars.next() {
             Some('`') => {
                 let mut s = String::new();
                 loop {
                     match self.chars.next() {
-                        Some('`') => return Ok(s),
+                        Some('`') => return Ok(s.into_bytes()),
                         Some(c) => s.push(c),
                         None => return Err(ScanError),
                     }
@@ -57,8 +57,8 @@ impl Scanner<'_> {
                         break;
                     }
                 }
-                let bytes = gofmt::unquote(&lit).map_err(|_| ScanError)?;
-                Ok(String::from_utf8_lossy(&bytes).into_owned())
+                // `\xff` and `\377` are single bytes, not UTF-8.
+                gofmt::unquote(&lit).map_err(|_| ScanError)
             }
             _ => Err(ScanError),
         }
@@ -108,9 +108,9 @@ impl Scanner<'_> {
 /// The values `Sscanf("%q) %s %q")` assigned before it stopped.
 #[derive(Default, Debug, PartialEq, Eq)]
 struct Scanned {
-    key: String,
+    key: Vec<u8>,
     op: String,
-    val: String,
+    val: Vec<u8>,
     n: usize,
 }
 
@@ -146,51 +146,68 @@ fn result_of(op: &str) -> CtlResult<CompareResult> {
 }
 
 /// etcdctl's `parseCompare`.
-pub fn parse_compare(line: &str) -> CtlResult<Compare> {
-    let malformed = |detail: String| CtlError::new(EXIT_INVALID_INPUT, detail);
-    let Some((target, rest)) = line.split_once('(') else {
-        return Err(malformed(format!("malformed comparison: {line}")));
+/// etcdctl's `parseCompare` of one (trimmed) input line, which is bytes:
+/// fmt's scanner reads each byte that is not UTF-8 as U+FFFD.
+pub fn parse_compare(line: &[u8]) -> CtlResult<Compare> {
+    let malformed = |detail: Vec<u8>| CtlError::new(EXIT_INVALID_INPUT, detail);
+    let Some(lparen) = line.iter().position(|&c| c == b'(') else {
+        return Err(malformed([&b"malformed comparison: "[..], line].concat()));
     };
-    let sc = scan(rest);
+    let (target, rest) = (&line[..lparen], &line[lparen + 1..]);
+    let sc = scan(&gofmt::go_runes(rest));
     if sc.n != 3 {
-        return Err(malformed(format!(
-            "malformed comparison: {line}; got {target}({}) {} {}",
-            gofmt::quote(sc.key.as_bytes()),
+        let got = format!(
+            "({}) {} {}",
+            gofmt::quote(&sc.key),
             sc.op,
-            gofmt::quote(sc.val.as_bytes())
-        )));
+            gofmt::quote(&sc.val)
+        );
+        return Err(malformed(
+            [
+                &b"malformed comparison: "[..],
+                line,
+                b"; got ",
+                target,
+                got.as_bytes(),
+            ]
+            .concat(),
+        ));
     }
     let invalid = || {
         CtlError::new(
             EXIT_INVALID_INPUT,
-            format!("invalid txn compare request: {line}"),
+            [&b"invalid txn compare request: "[..], line].concat(),
         )
     };
-    let int = || gofmt::parse_int(&sc.val, 10).map_err(|_| invalid());
+    let int = || gofmt::parse_int_bytes(&sc.val, 10).map_err(|_| invalid());
     let (t, union) = match target {
-        "ver" | "version" => (CompareTarget::Version, TargetUnion::Version(int()?)),
-        "c" | "create" => (CompareTarget::Create, TargetUnion::CreateRevision(int()?)),
-        "m" | "mod" => (CompareTarget::Mod, TargetUnion::ModRevision(int()?)),
-        "val" | "value" => (
-            CompareTarget::Value,
-            TargetUnion::Value(sc.val.as_bytes().to_vec()),
-        ),
-        "lease" => {
+        b"ver" | b"version" => (CompareTarget::Version, TargetUnion::Version(int()?)),
+        b"c" | b"create" => (CompareTarget::Create, TargetUnion::CreateRevision(int()?)),
+        b"m" | b"mod" => (CompareTarget::Mod, TargetUnion::ModRevision(int()?)),
+        b"val" | b"value" => (CompareTarget::Value, TargetUnion::Value(sc.val.clone())),
+        b"lease" => {
             // etcdctl 3.4 passes the value as a string, which clientv3
             // rejects with a panic once the operator is known to be valid.
             result_of(&sc.op)?;
             return Err(CtlError::panic("bad value"));
         }
         _ => {
-            return Err(malformed(format!(
-                "malformed comparison: {line} (unknown target {target})"
-            )))
+            return Err(malformed(
+                [
+                    &b"malformed comparison: "[..],
+                    line,
+                    b" (unknown target ",
+                    target,
+                    b")",
+                ]
+                .concat(),
+            ))
         }
     };
     Ok(Compare {
         result: result_of(&sc.op)? as i32,
         target: t as i32,
-        key: sc.key.into_bytes(),
+        key: sc.key,
         range_end: Vec::new(),
         target_union: Some(union),
     })
@@ -202,37 +219,55 @@ mod tests {
 
     #[test]
     fn parses_compares() {
-        let c = parse_compare("value(\"a\") = \"x\"").unwrap();
+        let c = parse_compare(b"value(\"a\") = \"x\"").unwrap();
         assert_eq!(c.key, b"a");
         assert_eq!(c.result, CompareResult::Equal as i32);
         assert_eq!(c.target_union, Some(TargetUnion::Value(b"x".to_vec())));
-        let c = parse_compare("mod(\"a\") > \"3\"").unwrap();
+        let c = parse_compare(b"mod(\"a\") > \"3\"").unwrap();
         assert_eq!(c.target, CompareTarget::Mod as i32);
         assert_eq!(c.target_union, Some(TargetUnion::ModRevision(3)));
-        let c = parse_compare("ver(\"k\")   !=   \"0\" trailing").unwrap();
+        let c = parse_compare(b"ver(\"k\")   !=   \"0\" trailing").unwrap();
         assert_eq!(c.result, CompareResult::NotEqual as i32);
     }
 
     #[test]
+    fn escapes_are_bytes() {
+        let c = parse_compare(b"value(\"k\\xff\") = \"\\377\\u00ff\"").unwrap();
+        assert_eq!(c.key, b"k\xff");
+        assert_eq!(
+            c.target_union,
+            Some(TargetUnion::Value(b"\xff\xc3\xbf".to_vec()))
+        );
+        // A raw byte that is not UTF-8 is U+FFFD to fmt's scanner.
+        let c = parse_compare(b"value(\"k\xff\") = \"x\"").unwrap();
+        assert_eq!(c.key, "k\u{fffd}".as_bytes());
+        let e = parse_compare(b"\xfe(\"a\") = \"1\"").unwrap_err();
+        assert_eq!(
+            e.message_bytes(),
+            b"malformed comparison: \xfe(\"a\") = \"1\" (unknown target \xfe)"
+        );
+    }
+
+    #[test]
     fn reports_partial_scans_like_go() {
-        let e = parse_compare("mod(\"k1\")>\"3\"").unwrap_err();
+        let e = parse_compare(b"mod(\"k1\")>\"3\"").unwrap_err();
         assert_eq!(
             e.message(),
             "malformed comparison: mod(\"k1\")>\"3\"; got mod(\"k1\")  \"\""
         );
-        let e = parse_compare("nothing").unwrap_err();
+        let e = parse_compare(b"nothing").unwrap_err();
         assert_eq!(e.message(), "malformed comparison: nothing");
-        let e = parse_compare("foo(\"a\") = \"1\"").unwrap_err();
+        let e = parse_compare(b"foo(\"a\") = \"1\"").unwrap_err();
         assert_eq!(
             e.message(),
             "malformed comparison: foo(\"a\") = \"1\" (unknown target foo)"
         );
-        let e = parse_compare("mod(\"a\") = \"x\"").unwrap_err();
+        let e = parse_compare(b"mod(\"a\") = \"x\"").unwrap_err();
         assert_eq!(
             e.message(),
             "invalid txn compare request: mod(\"a\") = \"x\""
         );
-        assert_eq!(parse_compare("mod(\"a\") ~ \"1\"").unwrap_err().code, 2);
-        assert_eq!(parse_compare("lease(\"a\") = \"1\"").unwrap_err().code, 2);
+        assert_eq!(parse_compare(b"mod(\"a\") ~ \"1\"").unwrap_err().code, 2);
+        assert_eq!(parse_compare(b"lease(\"a\") = \"1\"").unwrap_err().code, 2);
     }
 }

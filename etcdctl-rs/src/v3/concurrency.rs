@@ -68,20 +68,20 @@ pub fn prefix_range(key: &[u8]) -> RangeRequest {
 }
 
 /// clientv3's `withTop(target, order)`: the first key of a prefix by `order`.
-fn top(prefix: &str, order: SortOrder) -> RangeRequest {
+fn top(prefix: &[u8], order: SortOrder) -> RangeRequest {
     RangeRequest {
         sort_target: SortTarget::Create as i32,
         sort_order: order as i32,
         limit: 1,
-        ..prefix_range(prefix.as_bytes())
+        ..prefix_range(prefix)
     }
 }
 
-fn create_revision_is(key: &str, rev: i64) -> Compare {
+fn create_revision_is(key: &[u8], rev: i64) -> Compare {
     Compare {
         result: CompareResult::Equal as i32,
         target: CompareTarget::Create as i32,
-        key: key.as_bytes().to_vec(),
+        key: key.to_vec(),
         range_end: Vec::new(),
         target_union: Some(TargetUnion::CreateRevision(rev)),
     }
@@ -97,9 +97,9 @@ fn range_op(req: RangeRequest) -> RequestOp {
     op(Request::RequestRange(req))
 }
 
-fn get_key(key: &str) -> RangeRequest {
+fn get_key(key: &[u8]) -> RangeRequest {
     RangeRequest {
-        key: key.as_bytes().to_vec(),
+        key: key.to_vec(),
         ..Default::default()
     }
 }
@@ -117,7 +117,12 @@ pub async fn range(client: &mut Client, req: RangeRequest) -> Result<RangeRespon
     client
         .unary_until(no_deadline(), true, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .range(req)
+                    .await
+            }
         })
         .await
 }
@@ -127,7 +132,12 @@ pub async fn txn(client: &mut Client, req: TxnRequest) -> Result<TxnResponse, Rp
     client
         .unary_until(no_deadline(), false, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).txn(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .txn(req)
+                    .await
+            }
         })
         .await
 }
@@ -140,21 +150,31 @@ pub async fn put(
     client
         .unary_until(no_deadline(), false, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).put(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .put(req)
+                    .await
+            }
         })
         .await
 }
 
 /// Deletes one key, with no deadline.
-pub async fn delete(client: &mut Client, key: &str) -> Result<DeleteRangeResponse, RpcError> {
+pub async fn delete(client: &mut Client, key: &[u8]) -> Result<DeleteRangeResponse, RpcError> {
     let req = DeleteRangeRequest {
-        key: key.as_bytes().to_vec(),
+        key: key.to_vec(),
         ..Default::default()
     };
     client
         .unary_until(no_deadline(), false, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).delete_range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .delete_range(req)
+                    .await
+            }
         })
         .await
 }
@@ -205,7 +225,11 @@ impl EventStream {
                 let task = tokio::spawn(async move {
                     // `tx` lives as long as the stream, keeping it open.
                     let _keep = tx;
-                    if let Ok(resp) = WatchClient::new(ch).watch(ReceiverStream::new(rx)).await {
+                    if let Ok(resp) = WatchClient::new(ch)
+                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                        .watch(ReceiverStream::new(rx))
+                        .await
+                    {
                         let mut inbound = resp.into_inner();
                         while let Ok(Some(m)) = inbound.message().await {
                             if resp_tx.send(m).is_err() {
@@ -276,6 +300,7 @@ impl Session {
         let resp = client
             .unary_until(no_deadline(), true, |ch| async move {
                 LeaseClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                     .lease_grant(LeaseGrantRequest { ttl, id: 0 })
                     .await
             })
@@ -348,7 +373,7 @@ async fn wait_delete(conn: &ConnConfig, key: &[u8], rev: i64) -> Result<(), Stri
 async fn wait_deletes(
     client: &mut Client,
     conn: &ConnConfig,
-    pfx: &str,
+    pfx: &[u8],
     max_create_rev: i64,
 ) -> Result<ResponseHeader, String> {
     loop {
@@ -365,14 +390,14 @@ async fn wait_deletes(
 
 /// A held lock (clientv3's `concurrency.Mutex` after `Lock`).
 pub struct Mutex {
-    pub key: String,
+    pub key: Vec<u8>,
     /// The header of the response that granted the lock.
     pub header: ResponseHeader,
 }
 
 /// The key a session owns under `pfx` (`<pfx><lease id in hex>`).
-pub fn owned_key(pfx: &str, session: &Session) -> String {
-    format!("{pfx}{:x}", session.lease)
+pub fn owned_key(pfx: &[u8], session: &Session) -> Vec<u8> {
+    [pfx, format!("{:x}", session.lease).as_bytes()].concat()
 }
 
 /// `Mutex.Lock`: queues under `pfx` (the lock name followed by `/`) and
@@ -381,14 +406,14 @@ pub async fn lock(
     client: &mut Client,
     conn: &ConnConfig,
     session: &Session,
-    pfx: &str,
+    pfx: &[u8],
 ) -> Result<Mutex, String> {
     let key = owned_key(pfx, session);
     let req = TxnRequest {
         compare: vec![create_revision_is(&key, 0)],
         success: vec![
             op(Request::RequestPut(PutRequest {
-                key: key.as_bytes().to_vec(),
+                key: key.to_vec(),
                 lease: session.lease,
                 ..Default::default()
             })),
@@ -436,7 +461,7 @@ pub async fn lock(
 
 /// A won election (clientv3's `concurrency.Election` after `Campaign`).
 pub struct Leadership {
-    pub key: String,
+    pub key: Vec<u8>,
     pub rev: i64,
 }
 
@@ -446,15 +471,15 @@ pub async fn campaign(
     client: &mut Client,
     conn: &ConnConfig,
     session: &Session,
-    pfx: &str,
-    val: &str,
+    pfx: &[u8],
+    val: &[u8],
 ) -> Result<Leadership, String> {
     let key = owned_key(pfx, session);
     let req = TxnRequest {
         compare: vec![create_revision_is(&key, 0)],
         success: vec![op(Request::RequestPut(PutRequest {
-            key: key.as_bytes().to_vec(),
-            value: val.as_bytes().to_vec(),
+            key: key.to_vec(),
+            value: val.to_vec(),
             lease: session.lease,
             ..Default::default()
         }))],
@@ -465,13 +490,13 @@ pub async fn campaign(
     if !resp.succeeded {
         if let Some(kv) = txn_range(&resp, 0).kvs.first() {
             rev = kv.create_revision;
-            if kv.value != val.as_bytes() {
+            if kv.value != val {
                 // Proclaim the new value while keeping the candidacy.
                 let req = TxnRequest {
                     compare: vec![create_revision_is(&key, rev)],
                     success: vec![op(Request::RequestPut(PutRequest {
-                        key: key.as_bytes().to_vec(),
-                        value: val.as_bytes().to_vec(),
+                        key: key.to_vec(),
+                        value: val.to_vec(),
                         ignore_lease: true,
                         ..Default::default()
                     }))],
@@ -502,7 +527,7 @@ pub async fn resign(client: &mut Client, leader: &Leadership) -> Result<(), Stri
     let req = TxnRequest {
         compare: vec![create_revision_is(&leader.key, leader.rev)],
         success: vec![op(Request::RequestDeleteRange(DeleteRangeRequest {
-            key: leader.key.as_bytes().to_vec(),
+            key: leader.key.clone(),
             ..Default::default()
         }))],
         failure: Vec::new(),
@@ -517,7 +542,7 @@ pub async fn resign(client: &mut Client, leader: &Leadership) -> Result<(), Stri
 pub async fn observe<E>(
     client: &mut Client,
     conn: &ConnConfig,
-    pfx: &str,
+    pfx: &[u8],
     mut emit: impl FnMut(&RangeResponse) -> Result<(), E>,
 ) -> Result<(), E> {
     loop {
@@ -533,7 +558,7 @@ pub async fn observe<E>(
                     start_revision: start,
                     ..Default::default()
                 };
-                let pr = prefix_range(pfx.as_bytes());
+                let pr = prefix_range(pfx);
                 req.key = pr.key;
                 req.range_end = pr.range_end;
                 let mut stream = EventStream::new(conn, req);

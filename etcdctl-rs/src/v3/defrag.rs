@@ -23,6 +23,7 @@ pub fn run(inv: &Invocation) -> CtlResult {
         let mut client = Client::for_endpoint(&setup.conn, &ep);
         let result = inv.block_on(client.unary(false, |ch| async move {
             MaintenanceClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .defragment(DefragmentRequest {})
                 .await
         }))?;

@@ -11,7 +11,7 @@ use super::util::{prefix_end, print, rpc_failure};
 use super::{global, Invocation};
 
 /// etcdctl's `getDelOp`.
-pub fn delete_request(args: &[String], f: &FlagSet) -> CtlResult<DeleteRangeRequest> {
+pub fn delete_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<DeleteRangeRequest> {
     if args.is_empty() || args.len() > 2 {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
@@ -20,7 +20,7 @@ pub fn delete_request(args: &[String], f: &FlagSet) -> CtlResult<DeleteRangeRequ
     }
     let (prefix, from_key) = super::util::prefix_or_from_key(f)?;
     let mut req = DeleteRangeRequest::default();
-    let mut key = args[0].as_bytes().to_vec();
+    let mut key = args[0].clone();
     if args.len() > 1 {
         if prefix || from_key {
             return Err(CtlError::new(
@@ -28,7 +28,7 @@ pub fn delete_request(args: &[String], f: &FlagSet) -> CtlResult<DeleteRangeRequ
                 "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
             ));
         }
-        req.range_end = args[1].as_bytes().to_vec();
+        req.range_end = args[1].clone();
     }
     if prefix {
         if key.is_empty() {
@@ -56,7 +56,12 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).delete_range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .delete_range(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.del(o, &resp))

@@ -39,16 +39,16 @@ pub fn run(inv: &Invocation) -> CtlResult {
     inv.block_on(campaign(&setup.conn, printer, &args[0], &args[1]))?
 }
 
-fn fail(msg: impl Into<String>) -> CtlError {
+fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
-async fn observe(conn: &ConnConfig, printer: &dyn Printer, election: &str) -> CtlResult {
+async fn observe(conn: &ConnConfig, printer: &dyn Printer, election: &[u8]) -> CtlResult {
     // Like the Go command, observing also opens a session (a lease).
     let _session = Session::new(conn, 0).await.map_err(|e| fail(e.message()))?;
     let mut signals = Signals::catch()?;
     let mut client = Client::new(conn.clone());
-    let pfx = format!("{election}/");
+    let pfx = [election, b"/"].concat();
     tokio::select! {
         r = concurrency::observe(&mut client, conn, &pfx, |resp| print(|o| printer.get(o, resp))) => {
             r?;
@@ -61,13 +61,13 @@ async fn observe(conn: &ConnConfig, printer: &dyn Printer, election: &str) -> Ct
 async fn campaign(
     conn: &ConnConfig,
     printer: &dyn Printer,
-    election: &str,
-    proposal: &str,
+    election: &[u8],
+    proposal: &[u8],
 ) -> CtlResult {
     let session = Session::new(conn, 0).await.map_err(|e| fail(e.message()))?;
     let mut signals = Signals::catch()?;
     let mut client = Client::new(conn.clone());
-    let pfx = format!("{election}/");
+    let pfx = [election, b"/"].concat();
     let leader = tokio::select! {
         r = concurrency::campaign(&mut client, conn, &session, &pfx, proposal) => r.map_err(fail)?,
         _ = signals.recv() => {
@@ -78,7 +78,7 @@ async fn campaign(
     };
     let get = tokio::select! {
         r = concurrency::range(&mut client, RangeRequest {
-            key: leader.key.as_bytes().to_vec(),
+            key: leader.key.clone(),
             ..Default::default()
         }) => r.map_err(|e| fail(e.message()))?,
         _ = signals.recv() => return Err(fail(CONTEXT_CANCELED)),

@@ -65,6 +65,7 @@ async fn check_health(
     let result = client
         .unary(true, |ch| async move {
             KvClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .range(RangeRequest {
                     key: b"health".to_vec(),
                     ..Default::default()
@@ -139,7 +140,10 @@ pub fn status(inv: &Invocation) -> CtlResult {
     for ep in endpoints(inv, &setup)? {
         let mut client = Client::for_endpoint(&setup.conn, &ep);
         let result = inv.block_on(client.unary(true, |ch| async move {
-            MaintenanceClient::new(ch).status(StatusRequest {}).await
+            MaintenanceClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                .status(StatusRequest {})
+                .await
         }))?;
         match result {
             Ok(resp) => list.push(EpStatus { ep, resp }),
@@ -168,6 +172,7 @@ pub fn hashkv(inv: &Invocation) -> CtlResult {
         let mut client = Client::for_endpoint(&setup.conn, &ep);
         let result = inv.block_on(client.unary(true, |ch| async move {
             MaintenanceClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .hash_kv(HashKvRequest { revision })
                 .await
         }))?;

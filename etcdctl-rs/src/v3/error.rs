@@ -20,15 +20,16 @@ pub struct CtlError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
-    /// Printed as `Error: <msg>\n`.
-    Message(String),
+    /// Printed as `Error: <msg>\n` (bytes: Go's messages may quote user
+    /// input that is not UTF-8 verbatim).
+    Message(Vec<u8>),
     /// Printed verbatim (already formatted, e.g. a log line or a Go panic).
-    Raw(String),
+    Raw(Vec<u8>),
 }
 
 impl CtlError {
     /// `Error: <msg>` with the given exit code.
-    pub fn new(code: i32, msg: impl Into<String>) -> Self {
+    pub fn new(code: i32, msg: impl Into<Vec<u8>>) -> Self {
         CtlError {
             code,
             kind: Kind::Message(msg.into()),
@@ -36,7 +37,7 @@ impl CtlError {
     }
 
     /// Exits with `code` after printing `text` verbatim on stderr.
-    pub fn raw(code: i32, text: impl Into<String>) -> Self {
+    pub fn raw(code: i32, text: impl Into<Vec<u8>>) -> Self {
         CtlError {
             code,
             kind: Kind::Raw(text.into()),
@@ -67,15 +68,20 @@ impl CtlError {
     }
 
     /// The text to write on stderr.
-    pub fn stderr_text(&self) -> String {
+    pub fn stderr_text(&self) -> Vec<u8> {
         match &self.kind {
-            Kind::Message(m) => format!("Error: {m}\n"),
+            Kind::Message(m) => [b"Error: ", &m[..], b"\n"].concat(),
             Kind::Raw(r) => r.clone(),
         }
     }
 
     /// The bare message, for wrapping into another error.
-    pub fn message(&self) -> &str {
+    pub fn message(&self) -> String {
+        String::from_utf8_lossy(self.message_bytes()).into_owned()
+    }
+
+    /// The bare message as bytes.
+    pub fn message_bytes(&self) -> &[u8] {
         match &self.kind {
             Kind::Message(m) | Kind::Raw(m) => m,
         }
@@ -84,7 +90,7 @@ impl CtlError {
 
 impl fmt::Display for CtlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.message())
     }
 }
 

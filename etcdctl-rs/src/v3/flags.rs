@@ -57,18 +57,27 @@ impl Spec {
 #[derive(Debug, Clone)]
 struct Value {
     spec: Spec,
-    raw: String,
+    /// The value as given (bytes, like a Go string) or normalized.
+    raw: Vec<u8>,
     slice: Vec<String>,
     changed: bool,
 }
 
-/// Parsed flags: values for every defined flag plus the positional args.
+/// Parsed flags: values for every defined flag plus the positional args,
+/// which are bytes (Go strings need not be UTF-8).
 #[derive(Debug, Clone, Default)]
 pub struct FlagSet {
     values: Vec<Value>,
-    pub args: Vec<String>,
+    pub args: Vec<Vec<u8>>,
     /// Number of positional args before a `--`, if one was seen.
     pub args_len_at_dash: Option<usize>,
+}
+
+/// A flag parsing error: pflag's message, which may hold raw user bytes.
+pub type FlagError = Vec<u8>;
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 impl FlagSet {
@@ -78,7 +87,7 @@ impl FlagSet {
             .iter()
             .map(|s| Value {
                 spec: *s,
-                raw: s.default.to_string(),
+                raw: s.default.as_bytes().to_vec(),
                 slice: default_slice(s),
                 changed: false,
             })
@@ -91,8 +100,10 @@ impl FlagSet {
         }
     }
 
-    fn find(&self, name: &str) -> Option<usize> {
-        self.values.iter().position(|v| v.spec.name == name)
+    fn find(&self, name: &[u8]) -> Option<usize> {
+        self.values
+            .iter()
+            .position(|v| v.spec.name.as_bytes() == name)
     }
 
     fn find_short(&self, c: char) -> Option<usize> {
@@ -100,7 +111,7 @@ impl FlagSet {
     }
 
     /// Whether `name` is defined and is a bool (takes no separate argument).
-    pub fn is_bool(&self, name: &str) -> Option<bool> {
+    pub fn is_bool(&self, name: &[u8]) -> Option<bool> {
         self.find(name).map(|i| self.values[i].spec.takes_no_arg())
     }
 
@@ -111,16 +122,23 @@ impl FlagSet {
     }
 
     /// pflag's `Set`: parses and stores a value, marking the flag changed.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+    pub fn set(&mut self, name: &str, value: &[u8]) -> Result<(), FlagError> {
         let i = self
-            .find(name)
-            .ok_or_else(|| format!("no such flag -{name}"))?;
+            .find(name.as_bytes())
+            .ok_or_else(|| format!("no such flag -{name}").into_bytes())?;
         let spec = self.values[i].spec;
-        let check = match spec.kind {
-            Kind::Bool => gofmt::parse_bool(value).map(|b| b.to_string()),
-            Kind::Int64 => gofmt::parse_int(value, 0).map(|v| v.to_string()),
-            Kind::Duration => gofmt::parse_duration(value).map(|_| value.to_string()),
-            Kind::String | Kind::StringSlice => Ok(value.to_string()),
+        // A value that is not UTF-8 is never a valid number or duration.
+        let text = std::str::from_utf8(value);
+        let check = match (spec.kind, text) {
+            (Kind::String | Kind::StringSlice, _) => Ok(value.to_vec()),
+            (Kind::Bool, Ok(t)) => gofmt::parse_bool(t).map(|b| b.to_string().into_bytes()),
+            (Kind::Int64, Ok(t)) => gofmt::parse_int(t, 0).map(|v| v.to_string().into_bytes()),
+            (Kind::Duration, Ok(t)) => gofmt::parse_duration(t).map(|_| value.to_vec()),
+            (Kind::Bool, Err(_)) => Err(gofmt::syntax_error("ParseBool", value)),
+            (Kind::Int64, Err(_)) => Err(gofmt::syntax_error("ParseInt", value)),
+            (Kind::Duration, Err(_)) => {
+                Err(format!("time: invalid duration {}", gofmt::quote(value)))
+            }
         };
         let normalized = check.map_err(|e| {
             let flag_name = match spec.short {
@@ -129,13 +147,14 @@ impl FlagSet {
             };
             format!(
                 "invalid argument {} for {} flag: {e}",
-                gofmt::quote(value.as_bytes()),
+                gofmt::quote(value),
                 gofmt::quote(flag_name.as_bytes())
             )
+            .into_bytes()
         })?;
         let v = &mut self.values[i];
         if spec.kind == Kind::StringSlice {
-            let items = read_csv(value);
+            let items = read_csv(&lossy(value));
             if v.changed {
                 v.slice.extend(items);
             } else {
@@ -148,50 +167,54 @@ impl FlagSet {
     }
 
     pub fn changed(&self, name: &str) -> bool {
-        self.find(name).is_some_and(|i| self.values[i].changed)
+        self.find(name.as_bytes())
+            .is_some_and(|i| self.values[i].changed)
     }
 
     pub fn get_bool(&self, name: &str) -> bool {
-        self.find(name)
-            .is_some_and(|i| gofmt::parse_bool(&self.values[i].raw).unwrap_or(false))
+        self.get_string(name) == "true"
     }
 
+    /// A string flag (lossy where the value is not UTF-8; see
+    /// [`FlagSet::get_bytes`]).
     pub fn get_string(&self, name: &str) -> String {
-        self.find(name)
-            .map(|i| self.values[i].raw.clone())
+        lossy(self.get_bytes(name))
+    }
+
+    /// A string flag's value as given.
+    pub fn get_bytes(&self, name: &str) -> &[u8] {
+        self.find(name.as_bytes())
+            .map(|i| &self.values[i].raw[..])
             .unwrap_or_default()
     }
 
     pub fn get_i64(&self, name: &str) -> i64 {
-        self.find(name)
-            .and_then(|i| gofmt::parse_int(&self.values[i].raw, 0).ok())
-            .unwrap_or(0)
+        gofmt::parse_int(&self.get_string(name), 0).unwrap_or(0)
     }
 
     /// A duration flag, in nanoseconds.
     pub fn get_duration(&self, name: &str) -> i64 {
-        self.find(name)
-            .and_then(|i| gofmt::parse_duration(&self.values[i].raw).ok())
-            .unwrap_or(0)
+        gofmt::parse_duration(&self.get_string(name)).unwrap_or(0)
     }
 
     pub fn get_slice(&self, name: &str) -> Vec<String> {
-        self.find(name)
+        self.find(name.as_bytes())
             .map(|i| self.values[i].slice.clone())
             .unwrap_or_default()
     }
 
     /// Go's `Value.String()` of a flag, as `--debug` prints it.
     pub fn display(&self, name: &str) -> String {
-        match self.find(name) {
+        match self.find(name.as_bytes()) {
             Some(i) => {
                 let v = &self.values[i];
+                let raw = lossy(&v.raw);
                 match v.spec.kind {
                     Kind::StringSlice => format!("[{}]", v.slice.join(",")),
-                    Kind::Duration => gofmt::parse_duration(&v.raw)
+                    Kind::Duration => gofmt::parse_duration(&raw)
                         .map(gofmt::format_duration)
-                        .unwrap_or_else(|_| v.raw.clone()),
-                    _ => v.raw.clone(),
+                        .unwrap_or(raw),
+                    _ => raw,
                 }
             }
             None => String::new(),
@@ -199,22 +222,22 @@ impl FlagSet {
     }
 
     /// Parses `args` the way pflag's `Parse` does with interspersed args.
-    pub fn parse(&mut self, args: &[String]) -> Result<(), String> {
-        let mut rest: Vec<String> = args.to_vec();
+    pub fn parse(&mut self, args: &[Vec<u8>]) -> Result<(), FlagError> {
+        let mut rest: Vec<Vec<u8>> = args.to_vec();
         rest.reverse(); // pop from the end
         while let Some(s) = rest.pop() {
-            if s.len() < 2 || !s.starts_with('-') {
+            if s.len() < 2 || s[0] != b'-' {
                 self.args.push(s);
                 continue;
             }
-            if s == "--" {
+            if s == b"--" {
                 self.args_len_at_dash = Some(self.args.len());
                 while let Some(a) = rest.pop() {
                     self.args.push(a);
                 }
                 break;
             }
-            if let Some(long) = s.strip_prefix("--") {
+            if let Some(long) = s.strip_prefix(b"--") {
                 self.parse_long(&s, long, &mut rest)?;
             } else {
                 self.parse_shorts(&s[1..], &mut rest)?;
@@ -223,47 +246,70 @@ impl FlagSet {
         Ok(())
     }
 
-    fn parse_long(&mut self, s: &str, long: &str, rest: &mut Vec<String>) -> Result<(), String> {
-        if long.is_empty() || long.starts_with('-') || long.starts_with('=') {
-            return Err(format!("bad flag syntax: {s}"));
+    fn parse_long(
+        &mut self,
+        s: &[u8],
+        long: &[u8],
+        rest: &mut Vec<Vec<u8>>,
+    ) -> Result<(), FlagError> {
+        if long.is_empty() || long[0] == b'-' || long[0] == b'=' {
+            return Err([&b"bad flag syntax: "[..], s].concat());
         }
-        let (name, inline) = match long.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
+        let (name, inline) = match long.iter().position(|&c| c == b'=') {
+            Some(p) => (&long[..p], Some(long[p + 1..].to_vec())),
             None => (long, None),
         };
         let i = self
             .find(name)
-            .ok_or_else(|| format!("unknown flag: --{name}"))?;
+            .ok_or_else(|| [&b"unknown flag: --"[..], name].concat())?;
         let value = match inline {
             Some(v) => v,
-            None if self.values[i].spec.takes_no_arg() => "true".to_string(),
+            None if self.values[i].spec.takes_no_arg() => b"true".to_vec(),
             None => rest
                 .pop()
-                .ok_or_else(|| format!("flag needs an argument: {s}"))?,
+                .ok_or_else(|| [&b"flag needs an argument: "[..], s].concat())?,
         };
+        let name = self.values[i].spec.name;
         self.set(name, &value)
     }
 
-    fn parse_shorts(&mut self, shorts: &str, rest: &mut Vec<String>) -> Result<(), String> {
-        let mut shorts = shorts.to_string();
+    fn parse_shorts(&mut self, shorts: &[u8], rest: &mut Vec<Vec<u8>>) -> Result<(), FlagError> {
+        let mut shorts = shorts.to_vec();
         while !shorts.is_empty() {
-            let c = shorts.chars().next().unwrap_or('-');
-            let clen = c.len_utf8();
-            let i = self
-                .find_short(c)
-                .ok_or_else(|| format!("unknown shorthand flag: '{c}' in -{shorts}"))?;
-            let spec = self.values[i].spec;
-            let after = &shorts[clen..];
-            let (value, remaining) = if after.len() > 1 && after.starts_with('=') {
-                (after[1..].to_string(), String::new())
-            } else if spec.takes_no_arg() {
-                ("true".to_string(), after.to_string())
-            } else if !after.is_empty() {
-                (after.to_string(), String::new())
-            } else if let Some(v) = rest.pop() {
-                (v, String::new())
+            // pflag takes the shorthand as one byte.
+            let c = shorts[0];
+            let after = &shorts[1..];
+            let unknown = || {
+                let mut m = format!(
+                    "unknown shorthand flag: {} in -",
+                    gofmt::quote_rune(c as char)
+                )
+                .into_bytes();
+                m.extend_from_slice(&shorts);
+                m
+            };
+            let i = if c.is_ascii() {
+                self.find_short(c as char).ok_or_else(unknown)?
             } else {
-                return Err(format!("flag needs an argument: '{c}' in -{shorts}"));
+                return Err(unknown());
+            };
+            let spec = self.values[i].spec;
+            let (value, remaining) = if after.len() > 1 && after[0] == b'=' {
+                (after[1..].to_vec(), Vec::new())
+            } else if spec.takes_no_arg() {
+                (b"true".to_vec(), after.to_vec())
+            } else if !after.is_empty() {
+                (after.to_vec(), Vec::new())
+            } else if let Some(v) = rest.pop() {
+                (v, Vec::new())
+            } else {
+                let mut m = format!(
+                    "flag needs an argument: {} in -",
+                    gofmt::quote_rune(c as char)
+                )
+                .into_bytes();
+                m.extend_from_slice(&shorts);
+                return Err(m);
             };
             self.set(spec.name, &value)?;
             shorts = remaining;
@@ -332,8 +378,10 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<FlagSet, String> {
         let mut fs = FlagSet::new(SPECS);
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        fs.parse(&args).map(|_| fs)
+        let args: Vec<Vec<u8>> = args.iter().map(|s| s.as_bytes().to_vec()).collect();
+        fs.parse(&args)
+            .map(|_| fs)
+            .map_err(|e| String::from_utf8(e).unwrap())
     }
 
     #[test]
@@ -342,14 +390,14 @@ mod tests {
         assert!(fs.get_bool("prefix"));
         assert_eq!(fs.get_i64("rev"), 3);
         assert_eq!(fs.get_string("write-out"), "json");
-        assert_eq!(fs.args, vec!["a", "b"]);
+        assert_eq!(fs.args, vec![b"a".to_vec(), b"b".to_vec()]);
         let fs = parse(&["--prefix=false", "--rev", "0x10", "-wjson", "-i"]).unwrap();
         assert!(!fs.get_bool("prefix"));
         assert_eq!(fs.get_i64("rev"), 16);
         assert_eq!(fs.get_string("write-out"), "json");
         assert!(fs.get_bool("interactive"));
         let fs = parse(&["--prefix", "true", "--", "--rev"]).unwrap();
-        assert_eq!(fs.args, vec!["true", "--rev"]);
+        assert_eq!(fs.args, vec![b"true".to_vec(), b"--rev".to_vec()]);
         assert_eq!(fs.args_len_at_dash, Some(1));
     }
 
@@ -385,5 +433,32 @@ mod tests {
             "invalid argument \"maybe\" for \"--prefix\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax"
         );
         assert_eq!(parse(&["---x"]).unwrap_err(), "bad flag syntax: ---x");
+    }
+
+    #[test]
+    fn values_and_args_are_bytes() {
+        let mut fs = FlagSet::new(SPECS);
+        let args = vec![
+            b"k\xff".to_vec(),
+            b"-w\xfe".to_vec(),
+            b"--".to_vec(),
+            b"\x80".to_vec(),
+        ];
+        fs.parse(&args).unwrap();
+        assert_eq!(fs.args, vec![b"k\xff".to_vec(), b"\x80".to_vec()]);
+        assert_eq!(fs.get_bytes("write-out"), b"\xfe");
+        let mut fs = FlagSet::new(SPECS);
+        assert_eq!(
+            fs.parse(&[b"--rev=\xff".to_vec()]).unwrap_err(),
+            b"invalid argument \"\\xff\" for \"--rev\" flag: strconv.ParseInt: parsing \"\\xff\": invalid syntax"
+        );
+        assert_eq!(
+            fs.parse(&[b"--\xff".to_vec()]).unwrap_err(),
+            b"unknown flag: --\xff"
+        );
+        assert_eq!(
+            fs.parse(&[b"-\xff".to_vec()]).unwrap_err(),
+            b"unknown shorthand flag: '\xc3\xbf' in -\xff"
+        );
     }
 }

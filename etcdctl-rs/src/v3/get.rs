@@ -12,7 +12,7 @@ use super::util::{prefix_end, print, rpc_failure};
 use super::{global, gofmt, printer, Invocation};
 
 /// etcdctl's `getGetOp`: validates the arguments and flags.
-pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
+pub fn range_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<RangeRequest> {
     if args.is_empty() {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
@@ -21,20 +21,17 @@ pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
     }
     let (prefix, from_key) = super::util::prefix_or_from_key(f)?;
     let mut req = RangeRequest::default();
-    match f.get_string("consistency").as_str() {
-        "s" => req.serializable = true,
-        "l" => {}
+    match f.get_bytes("consistency") {
+        b"s" => req.serializable = true,
+        b"l" => {}
         other => {
             return Err(CtlError::new(
                 EXIT_BAD_FEATURE,
-                format!(
-                    "unknown consistency flag {}",
-                    gofmt::quote(other.as_bytes())
-                ),
+                format!("unknown consistency flag {}", gofmt::quote(other)),
             ))
         }
     }
-    let mut key = args[0].as_bytes().to_vec();
+    let mut key = args[0].clone();
     if args.len() > 1 {
         if prefix || from_key {
             return Err(CtlError::new(
@@ -42,7 +39,7 @@ pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
                 "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
             ));
         }
-        req.range_end = args[1].as_bytes().to_vec();
+        req.range_end = args[1].clone();
     }
     req.limit = f.get_i64("limit");
     let rev = f.get_i64("rev");
@@ -57,7 +54,7 @@ pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
         _ => {
             return Err(CtlError::new(
                 EXIT_BAD_FEATURE,
-                format!("bad sort order {order_flag}"),
+                [&b"bad sort order "[..], f.get_bytes("order")].concat(),
             ))
         }
     };
@@ -71,7 +68,7 @@ pub fn range_request(args: &[String], f: &FlagSet) -> CtlResult<RangeRequest> {
         _ => {
             return Err(CtlError::new(
                 EXIT_BAD_FEATURE,
-                format!("bad sort target {target_flag}"),
+                [&b"bad sort target "[..], f.get_bytes("sort-by")].concat(),
             ))
         }
     };
@@ -107,7 +104,12 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(true, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).range(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .range(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     let display = if inv.flags.get_bool("print-value-only") {

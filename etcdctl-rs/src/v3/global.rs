@@ -125,7 +125,9 @@ pub fn apply_env(inv: &Invocation) -> CtlResult<FlagSet> {
             already_set.insert(key);
             continue;
         }
-        if let Ok(val) = std::env::var(&key) {
+        if let Some(val) = std::env::var_os(&key) {
+            use std::os::unix::ffi::OsStringExt;
+            let val = val.into_vec();
             if !val.is_empty() {
                 used.insert(key);
                 // Like etcdctl, an invalid value is silently ignored.

@@ -36,6 +36,99 @@ pub fn quote(bytes: &[u8]) -> String {
     out
 }
 
+/// What Go's `%#q` prints: a back-quoted string when `strconv.CanBackquote`
+/// allows, else [`quote`].
+pub fn quote_sharp(bytes: &[u8]) -> String {
+    let mut rest = bytes;
+    let mut can = true;
+    while !rest.is_empty() {
+        let (c, width) = decode_rune(rest);
+        rest = &rest[width..];
+        match c {
+            None | Some('\u{feff}' | '`' | '\u{7f}') => can = false,
+            Some(c) if c < ' ' && c != '\t' => can = false,
+            Some(_) => {}
+        }
+    }
+    if can {
+        format!("`{}`", String::from_utf8_lossy(bytes))
+    } else {
+        quote(bytes)
+    }
+}
+
+/// Go's `strconv.QuoteRune` (what `%q` prints for an integer).
+pub fn quote_rune(c: char) -> String {
+    let mut out = String::from('\'');
+    match c {
+        '\'' => out.push_str("\\'"),
+        '"' => out.push('"'),
+        c => push_quoted_char(&mut out, c),
+    }
+    out.push('\'');
+    out
+}
+
+/// strconv's syntax error for a number or bool that cannot parse.
+pub fn syntax_error(func: &str, num: &[u8]) -> String {
+    format!("strconv.{func}: parsing {}: invalid syntax", quote(num))
+}
+
+/// Go's `strconv.ParseInt` of bytes (which need not be UTF-8).
+pub fn parse_int_bytes(s: &[u8], base: u32) -> Result<i64, String> {
+    match std::str::from_utf8(s) {
+        Ok(t) => parse_int(t, base),
+        Err(_) => Err(syntax_error("ParseInt", s)),
+    }
+}
+
+/// Go's `strconv.ParseUint` of bytes (which need not be UTF-8).
+pub fn parse_uint_bytes(s: &[u8], base: u32) -> Result<u64, String> {
+    match std::str::from_utf8(s) {
+        Ok(t) => parse_uint(t, base),
+        Err(_) => Err(syntax_error("ParseUint", s)),
+    }
+}
+
+/// Decodes bytes into runes as Go's `for range` over a string and fmt's
+/// scanner do: every byte that does not start a valid UTF-8 sequence
+/// becomes one U+FFFD.
+pub fn go_runes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (c, width) = decode_rune(rest);
+        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+        rest = &rest[width..];
+    }
+    out
+}
+
+/// Go's `strings.TrimSpace` on bytes (Unicode white space; invalid UTF-8
+/// is not space).
+pub fn trim_space(b: &[u8]) -> &[u8] {
+    let mut start = 0;
+    while start < b.len() {
+        match decode_rune(&b[start..]) {
+            (Some(c), w) if c.is_whitespace() => start += w,
+            _ => break,
+        }
+    }
+    let mut end = b.len();
+    while end > start {
+        // Find the start of the last rune.
+        let mut i = end - 1;
+        while i > start && end - i < 4 && (b[i] & 0xc0) == 0x80 {
+            i -= 1;
+        }
+        match decode_rune(&b[i..end]) {
+            (Some(c), w) if i + w == end && c.is_whitespace() => end = i,
+            _ => break,
+        }
+    }
+    &b[start..end]
+}
+
 fn push_quoted_char(out: &mut String, c: char) {
     match c {
         '"' => out.push_str("\\\""),
@@ -504,7 +597,31 @@ mod tests {
     }
 
     #[test]
+    fn bytes_helpers() {
+        assert_eq!(quote_sharp(b"a b"), "`a b`");
+        assert_eq!(quote_sharp(b"a\xff"), "\"a\\xff\"");
+        assert_eq!(quote_sharp(b"a`"), "\"a`\"");
+        assert_eq!(quote_sharp(b"\n"), "\"\\n\"");
+        assert_eq!(quote_rune('\''), "'\\''");
+        assert_eq!(quote_rune('"'), "'\"'");
+        assert_eq!(quote_rune('\u{ff}'), "'ÿ'");
+        assert_eq!(quote_rune('\x01'), "'\\x01'");
+        assert_eq!(go_runes(b"a\xe2\x82x\xff"), "a\u{fffd}\u{fffd}x\u{fffd}");
+        assert_eq!(trim_space(b" \t\xc2\x85a\xff \xc2\xa0\n"), b"a\xff");
+        assert_eq!(trim_space(b" \xa0"), b"\xa0");
+        assert_eq!(trim_space(b"\n"), b"");
+        assert_eq!(
+            parse_int_bytes(b"\xff", 16),
+            Err("strconv.ParseInt: parsing \"\\xff\": invalid syntax".into())
+        );
+    }
+
+    #[test]
     fn unquotes_like_go() {
+        assert_eq!(
+            unquote("\"\\xff\\u00ff\\377\"").unwrap(),
+            b"\xff\xc3\xbf\xff"
+        );
         assert_eq!(unquote("\"a\\tb\"").unwrap(), b"a\tb");
         assert_eq!(unquote("\"\\x41\\101\\u00e9\"").unwrap(), "AAé".as_bytes());
         assert!(unquote("\"\\q\"").is_err());

@@ -17,8 +17,8 @@ use super::util::{print, rpc_failure};
 use super::{global, gofmt, Invocation};
 
 /// etcdctl's `leaseFromArgs`: a lease ID in hex.
-fn lease_id(arg: &str) -> CtlResult<i64> {
-    gofmt::parse_int(arg, 16).map_err(|e| {
+fn lease_id(arg: &[u8]) -> CtlResult<i64> {
+    gofmt::parse_int_bytes(arg, 16).map_err(|e| {
         CtlError::new(
             EXIT_BAD_ARGS,
             format!("bad lease ID arg ({e}), expecting ID in Hex"),
@@ -26,7 +26,7 @@ fn lease_id(arg: &str) -> CtlResult<i64> {
     })
 }
 
-fn one_arg<'a>(inv: &'a Invocation, msg: &str) -> CtlResult<&'a str> {
+fn one_arg<'a>(inv: &'a Invocation, msg: &str) -> CtlResult<&'a [u8]> {
     match inv.args() {
         [a] => Ok(a),
         _ => Err(CtlError::new(EXIT_BAD_ARGS, msg)),
@@ -35,13 +35,14 @@ fn one_arg<'a>(inv: &'a Invocation, msg: &str) -> CtlResult<&'a str> {
 
 pub fn grant(inv: &Invocation) -> CtlResult {
     let arg = one_arg(inv, "lease grant command needs TTL argument")?;
-    let ttl = gofmt::parse_int(arg, 10)
+    let ttl = gofmt::parse_int_bytes(arg, 10)
         .map_err(|e| CtlError::new(EXIT_BAD_ARGS, format!("bad TTL ({e})")))?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
         .block_on(client.unary(false, |ch| async move {
             LeaseClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .lease_grant(LeaseGrantRequest { ttl, id: 0 })
                 .await
         }))?
@@ -61,6 +62,7 @@ pub fn revoke(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| async move {
             LeaseClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .lease_revoke(LeaseRevokeRequest { id })
                 .await
         }))?
@@ -82,6 +84,7 @@ pub fn time_to_live(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(true, |ch| async move {
             LeaseClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .lease_time_to_live(LeaseTimeToLiveRequest { id, keys })
                 .await
         }))?
@@ -95,6 +98,7 @@ pub fn list(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(true, |ch| async move {
             LeaseClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .lease_leases(LeaseLeasesRequest {})
                 .await
         }))?
@@ -113,6 +117,7 @@ pub(super) async fn keep_alive_once(
     let _ = tx.send(LeaseKeepAliveRequest { id }).await;
     let call = async move {
         let mut stream = LeaseClient::new(ch)
+            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
             .lease_keep_alive(ReceiverStream::new(rx))
             .await?
             .into_inner();

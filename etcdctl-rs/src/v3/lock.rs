@@ -32,25 +32,28 @@ pub fn run(inv: &Invocation) -> CtlResult {
     ))?
 }
 
-fn fail(msg: impl Into<String>) -> CtlError {
+fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
 /// Runs `cmd` with the lock's environment (existing variables win, as in
 /// Go where they come later in the environment list).
-async fn exec(cmd: &[String], key: &str, rev: i64) -> Option<String> {
+async fn exec(cmd: &[Vec<u8>], key: &[u8], rev: i64) -> Option<String> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
     let cmd = cmd.to_vec();
-    let key = key.to_string();
+    let key = key.to_vec();
     let result = tokio::task::spawn_blocking(move || {
-        let mut c = Command::new(&cmd[0]);
-        c.args(&cmd[1..]).stdin(Stdio::null());
+        let mut c = Command::new(OsStr::from_bytes(&cmd[0]));
+        c.args(cmd[1..].iter().map(|a| OsStr::from_bytes(a)))
+            .stdin(Stdio::null());
         if std::env::var_os("ETCD_LOCK_KEY").is_none() {
-            c.env("ETCD_LOCK_KEY", &key);
+            c.env("ETCD_LOCK_KEY", OsStr::from_bytes(&key));
         }
         if std::env::var_os("ETCD_LOCK_REV").is_none() {
             c.env("ETCD_LOCK_REV", rev.to_string());
         }
-        exec_error(&cmd[0], c.status())
+        exec_error(&String::from_utf8_lossy(&cmd[0]), c.status())
     })
     .await;
     result.unwrap_or_else(|e| Some(e.to_string()))
@@ -60,14 +63,14 @@ async fn lock_until_signal(
     conn: &ConnConfig,
     printer: &dyn Printer,
     ttl: i64,
-    name: &str,
-    cmd: &[String],
+    name: &[u8],
+    cmd: &[Vec<u8>],
 ) -> CtlResult {
     let session = Session::new(conn, ttl)
         .await
         .map_err(|e| fail(e.message()))?;
     let mut signals = Signals::catch()?;
-    let pfx = format!("{name}/");
+    let pfx = [name, b"/"].concat();
     let mut client = Client::new(conn.clone());
     let locked = tokio::select! {
         r = concurrency::lock(&mut client, conn, &session, &pfx) => r.map_err(fail)?,
@@ -87,7 +90,7 @@ async fn lock_until_signal(
     }
     let get = tokio::select! {
         r = concurrency::range(&mut client, etcd_proto::etcdserverpb::RangeRequest {
-            key: locked.key.as_bytes().to_vec(),
+            key: locked.key.clone(),
             ..Default::default()
         }) => r.map_err(|e| fail(e.message()))?,
         _ = signals.recv() => return Err(fail(CONTEXT_CANCELED)),

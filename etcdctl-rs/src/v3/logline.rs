@@ -71,8 +71,21 @@ fn epoch_ts() -> String {
 
 /// zap's JSON string escaping.
 pub fn zap_string(s: &str) -> String {
+    zap_bytes(s.as_bytes())
+}
+
+/// zap's JSON string of bytes: each byte that is not UTF-8 becomes the
+/// six characters `\ufffd`.
+pub fn zap_bytes(s: &[u8]) -> String {
     let mut out = String::from("\"");
-    for c in s.chars() {
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (c, width) = super::gofmt::decode_rune(rest);
+        rest = &rest[width..];
+        let Some(c) = c else {
+            out.push_str("\\ufffd");
+            continue;
+        };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -170,6 +183,12 @@ pub fn uuid4() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zap_escapes_invalid_bytes() {
+        assert_eq!(zap_bytes(b"a\xff\"\x01"), "\"a\\ufffd\\\"\\u0001\"");
+        assert_eq!(zap_bytes("\u{fffd}".as_bytes()), "\"\u{fffd}\"");
+    }
 
     #[test]
     fn shapes() {

@@ -16,6 +16,7 @@ pub async fn member_list(client: &mut Client) -> Result<MemberListResponse, RpcE
     client
         .unary(true, |ch| async move {
             ClusterClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .member_list(MemberListRequest {
                     linearizable: false,
                 })
@@ -38,7 +39,7 @@ fn member_id(inv: &Invocation) -> CtlResult<u64> {
     let [arg] = inv.args() else {
         return Err(CtlError::new(EXIT_BAD_ARGS, "member ID is not provided"));
     };
-    gofmt::parse_uint(arg, 16).map_err(|e| {
+    gofmt::parse_uint_bytes(arg, 16).map_err(|e| {
         CtlError::new(
             EXIT_BAD_ARGS,
             format!("bad member ID arg ({e}), expecting ID in Hex"),
@@ -58,7 +59,7 @@ fn peer_urls(inv: &Invocation) -> CtlResult<Vec<String>> {
 }
 
 pub fn add(inv: &Invocation) -> CtlResult {
-    let args = inv.args();
+    let args = inv.str_args();
     if args.is_empty() {
         return Err(CtlError::new(EXIT_BAD_ARGS, "member name not provided"));
     }
@@ -82,7 +83,12 @@ pub fn add(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { ClusterClient::new(ch).member_add(req).await }
+            async move {
+                ClusterClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .member_add(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.member_add(o, &resp))?;
@@ -121,6 +127,7 @@ pub fn remove(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| async move {
             ClusterClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .member_remove(MemberRemoveRequest { id })
                 .await
         }))?
@@ -140,7 +147,12 @@ pub fn update(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { ClusterClient::new(ch).member_update(req).await }
+            async move {
+                ClusterClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .member_update(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.member_update(o, id, &resp))
@@ -153,6 +165,7 @@ pub fn promote(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| async move {
             ClusterClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .member_promote(MemberPromoteRequest { id })
                 .await
         }))?

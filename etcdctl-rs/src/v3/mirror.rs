@@ -55,7 +55,8 @@ impl Rename {
 }
 
 pub fn run(inv: &Invocation) -> CtlResult {
-    let [dest] = inv.args() else {
+    let str_args = inv.str_args();
+    let [dest] = str_args.as_slice() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             "make-mirror takes one destination argument",
@@ -77,10 +78,9 @@ pub fn run(inv: &Invocation) -> CtlResult {
     dest_conn.endpoints = vec![strip_scheme(dest).to_string()];
     dest_conn.tls = tls::for_endpoint(dest, &dest_tls);
     dest_conn.token = None;
-    let prefix = flags.get_string("prefix");
     let opts = Options {
-        prefix: prefix.clone(),
-        dest_prefix: flags.get_string("dest-prefix"),
+        prefix: flags.get_bytes("prefix").to_vec(),
+        dest_prefix: flags.get_bytes("dest-prefix").to_vec(),
         no_dest_prefix: flags.get_bool("no-dest-prefix"),
     };
     let err = inv.block_on(make_mirror(&setup.conn, &dest_conn, opts))?;
@@ -88,12 +88,12 @@ pub fn run(inv: &Invocation) -> CtlResult {
 }
 
 struct Options {
-    prefix: String,
-    dest_prefix: String,
+    prefix: Vec<u8>,
+    dest_prefix: Vec<u8>,
     no_dest_prefix: bool,
 }
 
-fn fail(msg: impl Into<String>) -> CtlError {
+fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
@@ -134,18 +134,15 @@ async fn make_mirror(src_conn: &ConnConfig, dest_conn: &ConnConfig, opts: Option
         opts.dest_prefix.clone()
     };
     let rename = Rename {
-        prefix: opts.prefix.as_bytes().to_vec(),
-        dest_prefix: dest_prefix.into_bytes(),
+        prefix: opts.prefix.clone(),
+        dest_prefix,
     };
 
     // SyncBase: page through the prefix at `rev`, putting every key.
     let (mut key, range_end) = if opts.prefix.is_empty() {
         (vec![0u8], vec![0u8])
     } else {
-        (
-            opts.prefix.as_bytes().to_vec(),
-            prefix_end(opts.prefix.as_bytes()),
-        )
+        (opts.prefix.clone(), prefix_end(&opts.prefix))
     };
     loop {
         let req = RangeRequest {
@@ -180,7 +177,7 @@ async fn make_mirror(src_conn: &ConnConfig, dest_conn: &ConnConfig, opts: Option
     }
 
     // SyncUpdates: one destination txn per source revision.
-    let pr = prefix_range(opts.prefix.as_bytes());
+    let pr = prefix_range(&opts.prefix);
     let mut stream = EventStream::new(
         src_conn,
         WatchCreateRequest {

@@ -50,6 +50,9 @@ use commands::{Command, ROOT};
 use error::{CtlError, CtlResult, EXIT_ERROR};
 use flags::{FlagSet, Spec};
 
+/// Command-line words: bytes, as Go strings need not be UTF-8.
+pub type Args = Vec<Vec<u8>>;
+
 /// A resolved command line, handed to the command handler.
 pub struct Invocation {
     /// The command path, root first.
@@ -57,13 +60,22 @@ pub struct Invocation {
     /// Parsed flags (local and inherited) and positional arguments.
     pub flags: FlagSet,
     /// The process arguments (without the program name), for `watch`.
-    pub raw_args: Vec<String>,
+    pub raw_args: Vec<Vec<u8>>,
 }
 
 impl Invocation {
-    /// Positional arguments.
-    pub fn args(&self) -> &[String] {
+    /// Positional arguments, as bytes (Go strings need not be UTF-8).
+    pub fn args(&self) -> &[Vec<u8>] {
         &self.flags.args
+    }
+
+    /// Positional arguments as text, for names and numbers (bytes that are
+    /// not UTF-8 become U+FFFD).
+    pub fn str_args(&self) -> Vec<String> {
+        self.args()
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
     }
 
     /// `etcdctl lease grant`.
@@ -82,14 +94,14 @@ impl Invocation {
 }
 
 /// Runs etcdctl v3 with the given arguments and returns the exit code.
-pub fn run(args: Vec<String>) -> i32 {
+pub fn run(args: Vec<Vec<u8>>) -> i32 {
     let result = execute(&args);
     let _ = std::io::stdout().flush();
     match result {
         Ok(()) => 0,
         Err(e) => {
             let mut err = std::io::stderr().lock();
-            let _ = err.write_all(e.stderr_text().as_bytes());
+            let _ = err.write_all(&e.stderr_text());
             let _ = err.flush();
             e.code
         }
@@ -106,24 +118,26 @@ fn flag_specs(path: &[&'static Command]) -> Vec<Spec> {
 /// cobra's `stripFlags`: the non-flag words of `args`.
 /// Whether `s` is a flag whose value is the next word (`--name v`, `-n v`),
 /// as cobra decides when it looks for subcommand words.
-fn flag_takes_value(s: &str, fs: &FlagSet) -> bool {
-    if let Some(name) = s.strip_prefix("--") {
-        !s.contains('=') && fs.is_bool(name) != Some(true)
+fn flag_takes_value(s: &[u8], fs: &FlagSet) -> bool {
+    let has_eq = s.contains(&b'=');
+    if let Some(name) = s.strip_prefix(b"--") {
+        !has_eq && fs.is_bool(name) != Some(true)
     } else {
-        s.starts_with('-')
-            && !s.contains('=')
-            && s.chars().count() == 2
-            && s.chars().nth(1).and_then(|c| fs.is_short_bool(c)) != Some(true)
+        // cobra checks the length in bytes and looks up the first byte.
+        s.first() == Some(&b'-')
+            && !has_eq
+            && s.len() == 2
+            && fs.is_short_bool(s[1] as char) != Some(true)
     }
 }
 
-fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
+fn strip_flags(args: &[Vec<u8>], fs: &FlagSet) -> Vec<Vec<u8>> {
     let mut words = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let s = &args[i];
         i += 1;
-        if s == "--" {
+        if s == b"--" {
             break;
         }
         let takes_value = flag_takes_value(s, fs);
@@ -132,7 +146,7 @@ fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
                 break;
             }
             i += 1;
-        } else if !s.is_empty() && !s.starts_with('-') {
+        } else if !s.is_empty() && s[0] != b'-' {
             words.push(s.clone());
         }
     }
@@ -140,11 +154,11 @@ fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
 }
 
 /// cobra's `argsMinusFirstX`: `args` without the first word equal to `x`.
-fn args_minus_first(args: &[String], x: &str, fs: &FlagSet) -> Vec<String> {
+fn args_minus_first(args: &[Vec<u8>], x: &[u8], fs: &FlagSet) -> Vec<Vec<u8>> {
     let mut pos = 0;
     while pos < args.len() {
         let s = &args[pos];
-        if s == "--" {
+        if s == b"--" {
             break;
         }
         let takes_value = flag_takes_value(s, fs);
@@ -152,7 +166,7 @@ fn args_minus_first(args: &[String], x: &str, fs: &FlagSet) -> Vec<String> {
             pos += 2;
             continue;
         }
-        if !s.starts_with('-') && s == x {
+        if s.first() != Some(&b'-') && s == x {
             let mut out = args[..pos].to_vec();
             out.extend_from_slice(&args[pos + 1..]);
             return out;
@@ -163,7 +177,7 @@ fn args_minus_first(args: &[String], x: &str, fs: &FlagSet) -> Vec<String> {
 }
 
 /// cobra's `Find`: the command named by `args` and the remaining args.
-fn find(args: &[String]) -> Result<(Vec<&'static Command>, Vec<String>), String> {
+fn find(args: &[Vec<u8>]) -> Result<(Vec<&'static Command>, Args), Vec<u8>> {
     let mut path: Vec<&'static Command> = vec![&ROOT];
     let mut rest = args.to_vec();
     loop {
@@ -184,9 +198,10 @@ fn find(args: &[String]) -> Result<(Vec<&'static Command>, Vec<String>), String>
         if let Some(word) = strip_flags(&rest, &fs).first() {
             return Err(format!(
                 "unknown command {} for \"etcdctl\"{}",
-                gofmt::quote(word.as_bytes()),
-                commands::suggestions(&ROOT, word)
-            ));
+                gofmt::quote(word),
+                commands::suggestions(&ROOT, &gofmt::go_runes(word))
+            )
+            .into_bytes());
         }
     }
     Ok((path, rest))
@@ -198,17 +213,26 @@ fn print_usage(path: &[&'static Command]) {
     let _ = out.flush();
 }
 
-fn execute(args: &[String]) -> CtlResult {
+/// Writes raw bytes to stderr.
+fn eprint_bytes(parts: &[&[u8]]) {
+    let mut err = std::io::stderr().lock();
+    for p in parts {
+        let _ = err.write_all(p);
+    }
+    let _ = err.flush();
+}
+
+fn execute(args: &[Vec<u8>]) -> CtlResult {
     let (path, rest) = match find(args) {
         Ok(found) => found,
         Err(msg) => {
-            eprintln!("Error: {msg}\nRun 'etcdctl --help' for usage.");
+            eprint_bytes(&[b"Error: ", &msg, b"\nRun 'etcdctl --help' for usage.\n"]);
             return Err(CtlError::new(EXIT_ERROR, msg));
         }
     };
     let mut fs = FlagSet::new(&flag_specs(&path));
     if let Err(msg) = fs.parse(&rest) {
-        eprintln!("Error: {msg}");
+        eprint_bytes(&[b"Error: ", &msg, b"\n"]);
         print_usage(&path);
         eprintln!();
         return Err(CtlError::new(EXIT_ERROR, msg));
@@ -231,7 +255,8 @@ pub fn help_command(inv: &Invocation) -> CtlResult {
     match find(inv.args()) {
         Ok((path, _)) => print_usage(&path),
         Err(_) => {
-            let topic: Vec<String> = inv.args().iter().map(|a| format!("`{a}`")).collect();
+            // cobra: `Unknown help topic %#q` of the arguments.
+            let topic: Vec<String> = inv.args().iter().map(|a| gofmt::quote_sharp(a)).collect();
             eprintln!("Unknown help topic [{}]", topic.join(" "));
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(usage::render_with(&[&ROOT], false).as_bytes());

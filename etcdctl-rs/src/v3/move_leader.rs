@@ -18,7 +18,7 @@ pub fn run(inv: &Invocation) -> CtlResult {
             "move-leader command needs 1 argument",
         ));
     };
-    let target = gofmt::parse_uint(arg, 16).map_err(|e| CtlError::new(EXIT_BAD_ARGS, e))?;
+    let target = gofmt::parse_uint_bytes(arg, 16).map_err(|e| CtlError::new(EXIT_BAD_ARGS, e))?;
     let setup = global::setup(inv)?;
     // One deadline for the whole command, as etcdctl's commandCtx.
     let deadline = Instant::now() + setup.conn.command_timeout;
@@ -27,7 +27,10 @@ pub fn run(inv: &Invocation) -> CtlResult {
         let mut client = Client::for_endpoint(&setup.conn, ep);
         let status = inv
             .block_on(client.unary_until(deadline, true, |ch| async move {
-                MaintenanceClient::new(ch).status(StatusRequest {}).await
+                MaintenanceClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .status(StatusRequest {})
+                    .await
             }))?
             .map_err(rpc_failure(EXIT_ERROR))?;
         let member = status.header.map(|h| h.member_id).unwrap_or(0);
@@ -51,6 +54,7 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary_until(deadline, false, |ch| async move {
             MaintenanceClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
                 .move_leader(MoveLeaderRequest { target_id: target })
                 .await
         }))?

@@ -15,7 +15,7 @@ const NEEDS_ARGS: &str = "put command needs 1 argument and input from stdin or 2
 /// etcdctl's `getPutOp`; `stdin` supplies the value when it is not an
 /// argument.
 pub fn put_request(
-    args: &[String],
+    args: &[Vec<u8>],
     f: &FlagSet,
     stdin: &mut dyn FnMut() -> std::io::Result<Vec<u8>>,
 ) -> CtlResult<PutRequest> {
@@ -32,21 +32,21 @@ pub fn put_request(
     let mut value = Vec::new();
     if !ignore_value {
         value = match args.get(1) {
-            Some(v) => v.as_bytes().to_vec(),
+            Some(v) => v.clone(),
             None => match stdin() {
                 Ok(v) if !v.is_empty() => v,
                 _ => return Err(CtlError::new(EXIT_BAD_ARGS, NEEDS_ARGS)),
             },
         };
     }
-    let lease = gofmt::parse_int(&f.get_string("lease"), 16).map_err(|e| {
+    let lease = gofmt::parse_int_bytes(f.get_bytes("lease"), 16).map_err(|e| {
         CtlError::new(
             EXIT_BAD_ARGS,
             format!("bad lease ID ({e}), expecting ID in Hex"),
         )
     })?;
     Ok(PutRequest {
-        key: args[0].as_bytes().to_vec(),
+        key: args[0].clone(),
         value,
         lease,
         prev_kv: f.get_bool("prev-kv"),
@@ -60,9 +60,14 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(false, |ch| {
+        .block_on(client.unary_msg(false, &req, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).put(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .put(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.put(o, &resp))

@@ -21,9 +21,9 @@ fn bad_args(msg: &str) -> CtlError {
 }
 
 /// The single role name argument of add, delete and get.
-fn role_arg<'a>(inv: &'a Invocation, cmd: &str) -> CtlResult<&'a String> {
-    match inv.args() {
-        [name] => Ok(name),
+fn role_arg(inv: &Invocation, cmd: &str) -> CtlResult<String> {
+    match inv.str_args().as_slice() {
+        [name] => Ok(name.clone()),
         _ => Err(bad_args(&format!(
             "role {cmd} command requires role name as its argument"
         ))),
@@ -42,10 +42,10 @@ fn perm_type(s: &str) -> CtlResult<Type> {
 
 /// etcdctl's `permRange`: the key and range end of `<key> [endkey]` under
 /// `--prefix` / `--from-key`.
-fn perm_range(inv: &Invocation, args: &[String]) -> CtlResult<(Vec<u8>, Vec<u8>)> {
+fn perm_range(inv: &Invocation, args: &[Vec<u8>]) -> CtlResult<(Vec<u8>, Vec<u8>)> {
     let prefix = inv.flags.get_bool("prefix");
     let from_key = inv.flags.get_bool("from-key");
-    let key = args[0].as_bytes();
+    let key = &args[0][..];
     if key.is_empty() {
         if prefix && from_key {
             return Err(bad_args(
@@ -71,7 +71,7 @@ fn perm_range(inv: &Invocation, args: &[String]) -> CtlResult<(Vec<u8>, Vec<u8>)
         [_] => Vec::new(),
         _ if prefix => return Err(bad_args("unexpected endkey argument with --prefix flag")),
         _ if from_key => return Err(bad_args("unexpected endkey argument with --from-key flag")),
-        _ => args[1].as_bytes().to_vec(),
+        _ => args[1].clone(),
     };
     Ok((key.to_vec(), end))
 }
@@ -84,10 +84,15 @@ pub fn add(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).role_add(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .role_add(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleAdd(name, resp)))
+    print(|o| setup.printer.auth(o, &AuthResult::RoleAdd(&name, resp)))
 }
 
 pub fn delete(inv: &Invocation) -> CtlResult {
@@ -98,10 +103,15 @@ pub fn delete(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).role_delete(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .role_delete(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleDelete(name, resp)))
+    print(|o| setup.printer.auth(o, &AuthResult::RoleDelete(&name, resp)))
 }
 
 pub fn get(inv: &Invocation) -> CtlResult {
@@ -112,10 +122,15 @@ pub fn get(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(true, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).role_get(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .role_get(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleGet(name, resp)))
+    print(|o| setup.printer.auth(o, &AuthResult::RoleGet(&name, resp)))
 }
 
 pub fn list(inv: &Invocation) -> CtlResult {
@@ -126,21 +141,24 @@ pub fn list(inv: &Invocation) -> CtlResult {
     let mut client = Client::new(setup.conn);
     let resp = inv
         .block_on(client.unary(true, |ch| async move {
-            AuthClient::new(ch).role_list(AuthRoleListRequest {}).await
+            AuthClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                .role_list(AuthRoleListRequest {})
+                .await
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleList(resp)))
 }
 
 pub fn grant_permission(inv: &Invocation) -> CtlResult {
-    let args = inv.args();
+    let args = inv.str_args();
     if args.len() < 3 {
         return Err(bad_args(
             "role grant command requires role name, permission type, and key [endkey] as its argument",
         ));
     }
     let perm_type = perm_type(&args[1])?;
-    let (key, range_end) = perm_range(inv, &args[2..])?;
+    let (key, range_end) = perm_range(inv, &inv.args()[2..])?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleGrantPermissionRequest {
@@ -154,7 +172,12 @@ pub fn grant_permission(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).role_grant_permission(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .role_grant_permission(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| {
@@ -165,13 +188,13 @@ pub fn grant_permission(inv: &Invocation) -> CtlResult {
 }
 
 pub fn revoke_permission(inv: &Invocation) -> CtlResult {
-    let args = inv.args();
+    let args = inv.str_args();
     if args.len() < 2 {
         return Err(bad_args(
             "role revoke-permission command requires role name and key [endkey] as its argument",
         ));
     }
-    let (key, range_end) = perm_range(inv, &args[1..])?;
+    let (key, range_end) = perm_range(inv, &inv.args()[1..])?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleRevokePermissionRequest {
@@ -182,9 +205,14 @@ pub fn revoke_permission(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).role_revoke_permission(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .role_revoke_permission(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
-    let result = AuthResult::RoleRevokePermission(&args[0], args[1].as_bytes(), &range_end, resp);
+    let result = AuthResult::RoleRevokePermission(&args[0], &inv.args()[1], &range_end, resp);
     print(|o| setup.printer.auth(o, &result))
 }

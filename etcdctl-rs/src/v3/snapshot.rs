@@ -32,7 +32,16 @@ pub fn go_errno(e: &std::io::Error) -> String {
 }
 
 fn field(key: &str, value: &str) -> String {
-    format!("{}:{}", zap_string(key), zap_string(value))
+    field_bytes(key, value.as_bytes())
+}
+
+fn field_bytes(key: &str, value: &[u8]) -> String {
+    format!("{}:{}", zap_string(key), logline::zap_bytes(value))
+}
+
+fn os(path: &[u8]) -> &std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(path)
 }
 
 /// Checks the snapshot framing: a bolt file (a multiple of 512 bytes)
@@ -65,6 +74,7 @@ async fn download(
         .map_err(|e| e.message())?;
     let transfer = async {
         let mut stream = MaintenanceClient::new(ch)
+            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
             .snapshot(SnapshotRequest {})
             .await
             .map_err(|s| RpcError::Status(s).message())?
@@ -120,6 +130,7 @@ async fn download(
 }
 
 pub fn save(inv: &Invocation) -> CtlResult {
+    // The path is bytes, as Go's is.
     let [path] = inv.args() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
@@ -135,30 +146,40 @@ pub fn save(inv: &Invocation) -> CtlResult {
         )));
     }
     let endpoint = setup.endpoints[0].clone();
-    let part = format!("{path}.part");
+    let part = [&path[..], b".part"].concat();
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&part)
+        .open(os(&part))
         .map_err(|e| {
-            fail(format!(
-                "could not open {part} (open {part}: {})",
-                go_errno(&e)
-            ))
+            let errno = go_errno(&e);
+            CtlError::new(
+                EXIT_INTERRUPTED,
+                [
+                    &b"could not open "[..],
+                    &part,
+                    b" (open ",
+                    &part,
+                    b": ",
+                    errno.as_bytes(),
+                    b")",
+                ]
+                .concat(),
+            )
         })?;
     eprint!(
         "{}",
         logline::snapshot_info(
             "snapshot/v3_snapshot.go:119",
             "created temporary db file",
-            &[field("path", &part)]
+            &[field_bytes("path", &part)]
         )
     );
     let result = write_snapshot(inv, &setup, &endpoint, &mut f, path, &part);
     if result.is_err() {
-        let _ = std::fs::remove_file(&part);
+        let _ = std::fs::remove_file(os(&part));
     }
     result
 }
@@ -168,8 +189,8 @@ fn write_snapshot(
     setup: &global::Setup,
     endpoint: &str,
     f: &mut File,
-    path: &str,
-    part: &str,
+    path: &[u8],
+    part: &[u8],
 ) -> CtlResult {
     let fail = |msg: String| CtlError::new(EXIT_INTERRUPTED, msg);
     let started = StdInstant::now();
@@ -199,21 +220,36 @@ fn write_snapshot(
             ]
         )
     );
-    std::fs::rename(part, path).map_err(|e| {
-        fail(format!(
-            "could not rename {part} to {path} (rename {part} {path}: {})",
-            go_errno(&e)
-        ))
+    std::fs::rename(os(part), os(path)).map_err(|e| {
+        let errno = go_errno(&e);
+        CtlError::new(
+            EXIT_INTERRUPTED,
+            [
+                &b"could not rename "[..],
+                part,
+                b" to ",
+                path,
+                b" (rename ",
+                part,
+                b" ",
+                path,
+                b": ",
+                errno.as_bytes(),
+                b")",
+            ]
+            .concat(),
+        )
     })?;
     eprint!(
         "{}",
         logline::snapshot_info(
             "snapshot/v3_snapshot.go:152",
             "saved",
-            &[field("path", path)]
+            &[field_bytes("path", path)]
         )
     );
-    println!("Snapshot saved at {path}");
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&[&b"Snapshot saved at "[..], path, b"\n"].concat());
     Ok(())
 }
 

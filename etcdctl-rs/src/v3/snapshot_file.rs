@@ -20,11 +20,12 @@ use super::{global, gofmt, Invocation};
 
 const SHA256_LEN: usize = 32;
 
-fn fail(msg: impl Into<String>) -> CtlError {
+fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
 pub fn status(inv: &Invocation) -> CtlResult {
+    // The path is bytes, as Go's is.
     let [path] = inv.args() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
@@ -33,11 +34,17 @@ pub fn status(inv: &Invocation) -> CtlResult {
     };
     // etcdctl's initDisplayFromCmd: the flags only, no ETCDCTL_* variables.
     let printer = global::display(&inv.flags)?;
-    let meta = std::fs::metadata(path);
-    if let Err(e) = meta {
-        return Err(fail(format!("stat {path}: {}", go_errno(&e))));
+    let os_path = {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(path)
+    };
+    let os_error = |op: &str, e: std::io::Error| {
+        fail([op.as_bytes(), path, b": ", go_errno(&e).as_bytes()].concat())
+    };
+    if let Err(e) = std::fs::metadata(os_path) {
+        return Err(os_error("stat ", e));
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("open {path}: {}", go_errno(&e))))?;
+    let bytes = std::fs::read(os_path).map_err(|e| os_error("open ", e))?;
     let summary = etcd_store::snapshot::summarize_backup(&bytes).map_err(|e| match e {
         etcd_store::StoreError::Corrupt(_) => fail("invalid database"),
         other => fail(other.to_string()),
@@ -239,7 +246,8 @@ fn checked_body(path: &str, skip_hash_check: bool) -> Result<Vec<u8>, String> {
 }
 
 pub fn restore(inv: &Invocation) -> CtlResult {
-    let [path] = inv.args() else {
+    let str_args = inv.str_args();
+    let [path] = str_args.as_slice() else {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             "snapshot restore requires exactly one argument",

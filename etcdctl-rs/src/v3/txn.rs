@@ -16,7 +16,7 @@ use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INVALID_
 use super::flags::{FlagSet, Spec};
 use super::usage::HELP_FLAG;
 use super::util::{print, rpc_failure};
-use super::{del, get, global, put, strip_flags, Invocation};
+use super::{del, get, global, gofmt, put, strip_flags, Invocation};
 
 /// cobra's default usage of the op subcommands, printed on stderr when an
 /// op line has bad flags.
@@ -87,7 +87,7 @@ const OPS: &[OpKind] = &[
 
 /// Reads one line like Go's `ReadString('\n')`: a final line without a
 /// newline is an EOF error (exit code 3).
-fn read_line(r: &mut dyn BufRead) -> CtlResult<String> {
+fn read_line(r: &mut dyn BufRead) -> CtlResult<Vec<u8>> {
     let mut buf = Vec::new();
     let n = r
         .read_until(b'\n', &mut buf)
@@ -95,7 +95,8 @@ fn read_line(r: &mut dyn BufRead) -> CtlResult<String> {
     if n == 0 || buf.last() != Some(&b'\n') {
         return Err(CtlError::new(EXIT_INVALID_INPUT, "EOF"));
     }
-    Ok(String::from_utf8_lossy(&buf).trim().to_string())
+    // Input is bytes: nothing is lost to UTF-8 decoding.
+    Ok(gofmt::trim_space(&buf).to_vec())
 }
 
 /// Compare lines up to the first blank line.
@@ -124,22 +125,27 @@ pub fn read_ops(r: &mut dyn BufRead) -> CtlResult<Vec<RequestOp>> {
 
 /// etcdctl's `parseRequestUnion`: runs the line through a throwaway cobra
 /// root holding `put`, `get` and `del`.
-pub fn parse_request_union(line: &str) -> CtlResult<RequestOp> {
+pub fn parse_request_union(line: &[u8]) -> CtlResult<RequestOp> {
     let args = argify(line)?;
     if args.len() < 2 {
         return Err(CtlError::new(
             EXIT_INVALID_INPUT,
-            format!("invalid txn compare request: {line}"),
+            [&b"invalid txn compare request: "[..], line].concat(),
         ));
     }
-    let invalid = || CtlError::new(EXIT_INVALID_INPUT, format!("invalid txn request: {line}"));
+    let invalid = || {
+        CtlError::new(
+            EXIT_INVALID_INPUT,
+            [&b"invalid txn request: "[..], line].concat(),
+        )
+    };
     let root_flags = FlagSet::new(&[HELP_FLAG]);
     let words = strip_flags(&args, &root_flags);
     let word = words.first().ok_or_else(invalid)?;
-    let exact = OPS.iter().find(|k| k.name == word.as_str());
+    let exact = OPS.iter().find(|k| k.name.as_bytes() == word.as_slice());
     let prefixed: Vec<&OpKind> = OPS
         .iter()
-        .filter(|k| k.name.starts_with(word.as_str()))
+        .filter(|k| k.name.as_bytes().starts_with(word))
         .collect();
     let kind = match (exact, prefixed.as_slice()) {
         (Some(k), _) => k,
@@ -199,9 +205,14 @@ pub fn run(inv: &Invocation) -> CtlResult {
     };
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(false, |ch| {
+        .block_on(client.unary_msg(false, &req, |ch| {
             let req = req.clone();
-            async move { KvClient::new(ch).txn(req).await }
+            async move {
+                KvClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .txn(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.txn(o, &resp))
@@ -210,6 +221,7 @@ pub fn run(inv: &Invocation) -> CtlResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etcd_proto::etcdserverpb::compare::TargetUnion;
 
     #[test]
     fn reads_sections() {
@@ -232,17 +244,34 @@ mod tests {
     }
 
     #[test]
+    fn escapes_and_raw_bytes() {
+        let input = b"value(\"k\\xff\") = \"\\x00\"\n\nput r\xff\xfe \"\\xff\\u00ff\\377\"\n\n\n";
+        let mut r: &[u8] = input;
+        let cmps = read_compares(&mut r).unwrap();
+        assert_eq!(cmps[0].key, b"k\xff");
+        assert_eq!(cmps[0].target_union, Some(TargetUnion::Value(vec![0])));
+        let ops = read_ops(&mut r).unwrap();
+        match &ops[0].request {
+            Some(request_op::Request::RequestPut(p)) => {
+                assert_eq!(p.key, b"r\xff\xfe");
+                assert_eq!(p.value, b"\xff\xc3\xbf\xff");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_lines() {
         assert_eq!(
-            parse_request_union("foo a b").unwrap_err().message(),
+            parse_request_union(b"foo a b").unwrap_err().message(),
             "invalid txn request: foo a b"
         );
         assert_eq!(
-            parse_request_union("put").unwrap_err().message(),
+            parse_request_union(b"put").unwrap_err().message(),
             "invalid txn compare request: put"
         );
         assert_eq!(
-            parse_request_union("put a").unwrap_err().code,
+            parse_request_union(b"put a").unwrap_err().code,
             EXIT_BAD_ARGS
         );
         let mut r: &[u8] = b"put a b";

@@ -42,7 +42,8 @@ fn new_password(inv: &Invocation, name: &str) -> CtlResult<String> {
 }
 
 pub fn add(inv: &Invocation) -> CtlResult {
-    let [arg] = inv.args() else {
+    let str_args = inv.str_args();
+    let [arg] = str_args.as_slice() else {
         return Err(bad_args(
             "user add command requires user name as its argument",
         ));
@@ -72,14 +73,20 @@ pub fn add(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).user_add(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .user_add(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.auth(o, &AuthResult::UserAdd(&name, resp)))
 }
 
 pub fn delete(inv: &Invocation) -> CtlResult {
-    let [name] = inv.args() else {
+    let str_args = inv.str_args();
+    let [name] = str_args.as_slice() else {
         return Err(bad_args(
             "user delete command requires user name as its argument",
         ));
@@ -90,14 +97,20 @@ pub fn delete(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).user_delete(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .user_delete(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.auth(o, &AuthResult::UserDelete(name, resp)))
 }
 
 pub fn get(inv: &Invocation) -> CtlResult {
-    let [name] = inv.args() else {
+    let str_args = inv.str_args();
+    let [name] = str_args.as_slice() else {
         return Err(bad_args(
             "user get command requires user name as its argument",
         ));
@@ -108,7 +121,12 @@ pub fn get(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(true, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).user_get(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .user_get(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     if !inv.flags.get_bool("detail") {
@@ -127,7 +145,12 @@ pub fn get(inv: &Invocation) -> CtlResult {
         let role_resp = inv
             .block_on(client.unary(true, |ch| {
                 let req = req.clone();
-                async move { AuthClient::new(ch).role_get(req).await }
+                async move {
+                    AuthClient::new(ch)
+                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                        .role_get(req)
+                        .await
+                }
             }))?
             .map_err(rpc_failure(EXIT_ERROR))?;
         print(|o| setup.printer.auth(o, &AuthResult::RoleGet(role, role_resp)))?;
@@ -143,14 +166,18 @@ pub fn list(inv: &Invocation) -> CtlResult {
     let mut client = Client::new(setup.conn);
     let resp = inv
         .block_on(client.unary(true, |ch| async move {
-            AuthClient::new(ch).user_list(AuthUserListRequest {}).await
+            AuthClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                .user_list(AuthUserListRequest {})
+                .await
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.auth(o, &AuthResult::UserList(resp)))
 }
 
 pub fn passwd(inv: &Invocation) -> CtlResult {
-    let [name] = inv.args() else {
+    let str_args = inv.str_args();
+    let [name] = str_args.as_slice() else {
         return Err(bad_args(
             "user passwd command requires user name as its argument",
         ));
@@ -166,14 +193,20 @@ pub fn passwd(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).user_change_password(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .user_change_password(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.auth(o, &AuthResult::UserChangePassword(resp)))
 }
 
 pub fn grant_role(inv: &Invocation) -> CtlResult {
-    let [user, role] = inv.args() else {
+    let str_args = inv.str_args();
+    let [user, role] = str_args.as_slice() else {
         return Err(bad_args(
             "user grant command requires user name and role name as its argument",
         ));
@@ -187,7 +220,12 @@ pub fn grant_role(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).user_grant_role(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .user_grant_role(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| {
@@ -198,7 +236,8 @@ pub fn grant_role(inv: &Invocation) -> CtlResult {
 }
 
 pub fn revoke_role(inv: &Invocation) -> CtlResult {
-    let [user, role] = inv.args() else {
+    let str_args = inv.str_args();
+    let [user, role] = str_args.as_slice() else {
         return Err(bad_args(
             "user revoke-role requires user name and role name as its argument",
         ));
@@ -212,7 +251,12 @@ pub fn revoke_role(inv: &Invocation) -> CtlResult {
     let resp = inv
         .block_on(client.unary(false, |ch| {
             let req = req.clone();
-            async move { AuthClient::new(ch).user_revoke_role(req).await }
+            async move {
+                AuthClient::new(ch)
+                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                    .user_revoke_role(req)
+                    .await
+            }
         }))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| {

@@ -5,6 +5,7 @@
 //! `parseWatchArgs`.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::watch_client::WatchClient;
@@ -25,7 +26,7 @@ use super::error::{
 use super::flags::FlagSet;
 use super::printer::{event_type_name, Out, Printer, WatchResp};
 use super::util::prefix_end;
-use super::{global, gofmt, Invocation};
+use super::{global, gofmt, Args, Invocation};
 
 const BAD_ARGS_NUM: &str = "bad number of arguments";
 const BAD_ARGS_CONFLICT_ENV: &str = "bad number of arguments (found conflicting environment key)";
@@ -52,12 +53,12 @@ impl Opts {
 /// Environment-provided key and range end.
 #[derive(Debug, Clone, Default)]
 struct Env {
-    key: String,
-    range: String,
+    key: Vec<u8>,
+    range: Vec<u8>,
 }
 
 impl Env {
-    fn prepend(&self, args: Vec<String>) -> Vec<String> {
+    fn prepend(&self, args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         if self.key.is_empty() {
             return args;
         }
@@ -71,7 +72,7 @@ impl Env {
 }
 
 /// Drops everything from the first exec argument on (etcdctl's `endIdx`).
-fn cut_exec(watch_args: Vec<String>, first_exec: &str) -> Vec<String> {
+fn cut_exec(watch_args: Vec<Vec<u8>>, first_exec: &[u8]) -> Vec<Vec<u8>> {
     let end = watch_args
         .iter()
         .rposition(|a| a == first_exec)
@@ -81,16 +82,12 @@ fn cut_exec(watch_args: Vec<String>, first_exec: &str) -> Vec<String> {
 
 /// `parseWatchArgs` for the command line: `raw` are the process arguments,
 /// `args` the positional arguments cobra left.
-fn parse_args(
-    raw: &[String],
-    args: &[String],
-    env: &Env,
-) -> Result<(Vec<String>, Vec<String>), String> {
-    let raw: Vec<String> = match raw.iter().position(|a| a == "watch") {
+fn parse_args(raw: &[Vec<u8>], args: &[Vec<u8>], env: &Env) -> Result<(Args, Args), String> {
+    let raw: Vec<Vec<u8>> = match raw.iter().position(|a| a == b"watch") {
         Some(i) => raw[i + 1..].to_vec(),
         None => raw.to_vec(),
     };
-    let exec_idx = raw.iter().position(|a| a == "--");
+    let exec_idx = raw.iter().position(|a| a == b"--");
     if exec_idx == Some(raw.len().wrapping_sub(1)) {
         return Err(BAD_ARGS_SEPARATOR.into());
     }
@@ -126,12 +123,9 @@ fn parse_args(
 }
 
 /// `parseWatchArgs` for an interactive `watch ...` line.
-fn parse_interactive(
-    line_args: &[String],
-    env: &Env,
-) -> Result<(Vec<String>, Vec<String>, Opts), String> {
+fn parse_interactive(line_args: &[Vec<u8>], env: &Env) -> Result<(Args, Args, Opts), Vec<u8>> {
     let args = &line_args[1..];
-    let exec_idx = args.iter().position(|a| a == "--");
+    let exec_idx = args.iter().position(|a| a == b"--");
     if exec_idx == Some(args.len().wrapping_sub(1)) {
         return Err(BAD_ARGS_SEPARATOR.into());
     }
@@ -155,12 +149,12 @@ fn parse_interactive(
 }
 
 /// etcdctl's `getWatchChan` checks, producing the create request.
-fn create_request(args: &[String], opts: Opts) -> Result<WatchCreateRequest, String> {
+fn create_request(args: &[Vec<u8>], opts: Opts) -> Result<WatchCreateRequest, String> {
     let Some(key) = args.first() else {
         return Err(BAD_ARGS_NUM.into());
     };
     let mut req = WatchCreateRequest {
-        key: key.as_bytes().to_vec(),
+        key: key.clone(),
         start_revision: opts.rev,
         prev_kv: opts.prev_kv,
         ..Default::default()
@@ -169,7 +163,7 @@ fn create_request(args: &[String], opts: Opts) -> Result<WatchCreateRequest, Str
         if opts.prefix {
             return Err("`range_end` and `--prefix` are mutually exclusive".into());
         }
-        req.range_end = args[1].as_bytes().to_vec();
+        req.range_end = args[1].clone();
     }
     if opts.prefix {
         if req.key.is_empty() {
@@ -185,7 +179,7 @@ fn create_request(args: &[String], opts: Opts) -> Result<WatchCreateRequest, Str
 /// One watch and where its stream stands.
 struct Watcher {
     req: WatchCreateRequest,
-    exec: Vec<String>,
+    exec: Vec<Vec<u8>>,
     /// The revision to resume from after a reconnect (0: as requested).
     next_rev: i64,
     open: bool,
@@ -203,11 +197,13 @@ fn cancel_error(r: &WatchResponse) -> String {
 }
 
 /// Runs the exec command for every event, as etcdctl's `printWatchCh`.
-fn run_exec(exec: &[String], resp: &WatchResp) -> CtlResult {
+fn run_exec(exec: &[Vec<u8>], resp: &WatchResp) -> CtlResult {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
     for ev in &resp.events {
         let kv = ev.kv.clone().unwrap_or_default();
-        let status = std::process::Command::new(&exec[0])
-            .args(&exec[1..])
+        let status = std::process::Command::new(OsStr::from_bytes(&exec[0]))
+            .args(exec[1..].iter().map(|a| OsStr::from_bytes(a)))
             .env_remove("ETCDCTL_API")
             .env("ETCD_WATCH_REVISION", resp.header.revision.to_string())
             .env(
@@ -225,11 +221,11 @@ fn run_exec(exec: &[String], resp: &WatchResp) -> CtlResult {
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
                 "exec: {}: executable file not found in $PATH",
-                gofmt::quote(exec[0].as_bytes())
+                gofmt::quote(&exec[0])
             ),
             Err(e) => super::snapshot::go_errno(&e),
         };
-        let quoted: Vec<String> = exec.iter().map(|a| gofmt::quote(a.as_bytes())).collect();
+        let quoted: Vec<String> = exec.iter().map(|a| gofmt::quote(a)).collect();
         return Err(CtlError::raw(
             EXIT_ERROR,
             format!("command [{}] error ({err})\n", quoted.join(" ")),
@@ -240,7 +236,7 @@ fn run_exec(exec: &[String], resp: &WatchResp) -> CtlResult {
 
 /// A line typed in interactive mode, or the end of input.
 enum Line {
-    Text(String),
+    Text(Vec<u8>),
     Eof,
 }
 
@@ -255,10 +251,7 @@ fn spawn_stdin_reader() -> mpsc::UnboundedReceiver<Line> {
             match lock.read_until(b'\n', &mut buf) {
                 Ok(_) if buf.last() == Some(&b'\n') => {
                     buf.pop();
-                    if tx
-                        .send(Line::Text(String::from_utf8_lossy(&buf).into_owned()))
-                        .is_err()
-                    {
+                    if tx.send(Line::Text(buf)).is_err() {
                         return;
                     }
                 }
@@ -363,19 +356,28 @@ impl Session<'_> {
     /// Handles one interactive input line; may add a watcher.
     fn on_line(
         &mut self,
-        l: &str,
+        l: &[u8],
         tx: &mpsc::Sender<WatchRequest>,
         pending: &mut VecDeque<usize>,
     ) -> CtlResult {
         let args = argify(l)?;
+        let invalid = |prefix: &str, why: &str| {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(prefix.as_bytes());
+            let _ = err.write_all(l);
+            let _ = err.write_all(why.as_bytes());
+        };
         let Some(first) = args.first() else {
-            eprintln!("Invalid command: {l} (watch and progress supported)");
+            invalid("Invalid command: ", " (watch and progress supported)\n");
             return Ok(());
         };
-        match first.as_str() {
-            "watch" => {
+        match first.as_slice() {
+            b"watch" => {
                 if args.len() < 2 && self.env.key.is_empty() {
-                    eprintln!("Invalid command {l} (command type or key is not provided)");
+                    invalid(
+                        "Invalid command ",
+                        " (command type or key is not provided)\n",
+                    );
                     return Ok(());
                 }
                 let (wargs, exec, opts) = parse_interactive(&args, &self.env)
@@ -392,15 +394,15 @@ impl Session<'_> {
                         pending.push_back(idx);
                         let _ = tx.try_send(self.create(&self.watchers[idx]));
                     }
-                    Err(e) => eprintln!("Invalid command {l} ({e})"),
+                    Err(e) => invalid("Invalid command ", &format!(" ({e})\n")),
                 }
             }
-            "progress" => {
+            b"progress" => {
                 let _ = tx.try_send(WatchRequest {
                     request_union: Some(RequestUnion::ProgressRequest(WatchProgressRequest {})),
                 });
             }
-            _ => eprintln!("Invalid command {l} (only support watch)"),
+            _ => invalid("Invalid command ", " (only support watch)\n"),
         }
         Ok(())
     }
@@ -433,7 +435,11 @@ impl Session<'_> {
         // do before a watch exists, so it runs beside the input handling.
         let (resp_tx, mut responses) = mpsc::unbounded_channel();
         let call = tokio::spawn(async move {
-            if let Ok(resp) = WatchClient::new(ch).watch(request).await {
+            if let Ok(resp) = WatchClient::new(ch)
+                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
+                .watch(request)
+                .await
+            {
                 let mut inbound = resp.into_inner();
                 while let Ok(Some(m)) = inbound.message().await {
                     if resp_tx.send(m).is_err() {
@@ -491,23 +497,29 @@ async fn watch_forever(session: &mut Session<'_>, client: &mut Client) -> CtlRes
 }
 
 pub fn run(inv: &Invocation) -> CtlResult {
+    use std::os::unix::ffi::OsStringExt;
+    let env_bytes = |name: &str| {
+        std::env::var_os(name)
+            .map(|v| v.into_vec())
+            .unwrap_or_default()
+    };
     let env = Env {
-        key: std::env::var("ETCDCTL_WATCH_KEY").unwrap_or_default(),
-        range: std::env::var("ETCDCTL_WATCH_RANGE_END").unwrap_or_default(),
+        key: env_bytes("ETCDCTL_WATCH_KEY"),
+        range: env_bytes("ETCDCTL_WATCH_RANGE_END"),
     };
     if env.key.is_empty() && !env.range.is_empty() {
         return Err(CtlError::new(
             EXIT_BAD_ARGS,
             format!(
                 "ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END={}",
-                gofmt::quote(env.range.as_bytes())
+                gofmt::quote(&env.range)
             ),
         ));
     }
     let interactive = inv.flags.get_bool("interactive");
     let mut watchers = Vec::new();
     if !interactive {
-        let mut raw = vec!["etcdctl".to_string()];
+        let mut raw = vec![b"etcdctl".to_vec()];
         raw.extend(inv.raw_args.iter().cloned());
         let (wargs, exec) =
             parse_args(&raw, inv.args(), &env).map_err(|e| CtlError::new(EXIT_BAD_ARGS, e))?;
@@ -547,8 +559,8 @@ fn start(
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    fn s(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|x| x.as_bytes().to_vec()).collect()
     }
 
     #[test]
@@ -575,8 +587,8 @@ mod tests {
     #[test]
     fn env_key_conflicts() {
         let env = Env {
-            key: "foo".into(),
-            range: String::new(),
+            key: b"foo".to_vec(),
+            range: Vec::new(),
         };
         assert_eq!(
             parse_args(&s(&["etcdctl", "watch", "bar"]), &s(&["bar"]), &env).unwrap_err(),

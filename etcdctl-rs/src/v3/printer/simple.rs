@@ -141,19 +141,17 @@ impl Printer for SimplePrinter {
             o.println(&format!("lease {:016x} already expired", r.id));
             return Ok(());
         }
-        let mut txt = format!(
+        o.print(&format!(
             "lease {:016x} granted with TTL({}s), remaining({}s)",
             r.id, r.granted_ttl, r.ttl
-        );
+        ));
         if keys {
-            let ks: Vec<String> = r
-                .keys
-                .iter()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .collect();
-            txt.push_str(&format!(", attached keys({})", gofmt::go_string_slice(&ks)));
+            // `%v` of a []string: the keys' raw bytes.
+            o.print(", attached keys([");
+            o.write_bytes(&r.keys.join(&b' '));
+            o.print("])");
         }
-        o.println(&txt);
+        o.println("");
         Ok(())
     }
 
