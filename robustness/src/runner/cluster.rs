@@ -6,19 +6,38 @@
 //! flags (a restarted member must recover from its WAL), and SIGSTOP/SIGCONT (a frozen leader
 //! that wakes up believing it still leads). Signals other than SIGKILL go through the `kill`
 //! command, which keeps the crate free of unsafe code and of a libc dependency.
+//!
+//! Each member's peer traffic reaches it through its own [`Proxy`] (see `proxy.rs`): the
+//! member listens on its real peer port and advertises the proxy's, so network faults are a
+//! matter of changing the shared [`Net`] rules. The member list can change during a run:
+//! removed members stay in `members` (marked `removed`, never restarted) and new ones join
+//! with a fresh data directory and `--initial-cluster-state existing`. A member can be started
+//! with crash points armed (`FAILPOINTS`, for a binary built with `raft-node/failpoints`).
 
 use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+
+use super::proxy::{Net, Proxy};
 
 pub struct Member {
     pub name: String,
     pub client_port: u16,
+    /// Where the member listens for peers.
     pub peer_port: u16,
+    /// Where the others reach it (its proxy).
+    pub proxy_port: u16,
     data_dir: PathBuf,
     child: Option<Child>,
     stopped: bool,
+    /// `--initial-cluster` and `--initial-cluster-state` it was started with.
+    initial_cluster: String,
+    existing: bool,
+    /// Removed from the cluster: never restarted, left out of the final checks.
+    pub removed: bool,
+    _proxy: Proxy,
 }
 
 impl Member {
@@ -26,8 +45,13 @@ impl Member {
         format!("http://127.0.0.1:{}", self.client_port)
     }
 
-    fn peer_url(&self) -> String {
+    fn listen_peer_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.peer_port)
+    }
+
+    /// The peer URL the cluster knows: the member's proxy.
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proxy_port)
     }
 
     pub fn is_running(&self) -> bool {
@@ -37,8 +61,8 @@ impl Member {
 
 pub struct Cluster {
     bin: PathBuf,
-    initial_cluster: String,
     snapshot_count: u64,
+    pub net: Arc<Net>,
     pub members: Vec<Member>,
     // Dropped after the members (fields drop in declaration order): processes die before
     // their data directories are removed.
@@ -63,57 +87,96 @@ impl Cluster {
             ));
         }
         let dir = tempfile::tempdir()?;
-        let mut members = Vec::with_capacity(size);
-        for i in 0..size {
-            members.push(Member {
-                name: format!("m{i}"),
-                client_port: free_port()?,
-                peer_port: free_port()?,
-                data_dir: dir.path().join(format!("m{i}.etcd")),
-                child: None,
-                stopped: false,
-            });
+        let mut cluster = Cluster {
+            bin: bin.to_path_buf(),
+            snapshot_count,
+            net: Net::new(),
+            members: Vec::with_capacity(size),
+            _dir: dir,
+        };
+        for _ in 0..size {
+            cluster.new_slot()?;
         }
-        let initial_cluster = members
+        let initial_cluster = cluster
+            .members
             .iter()
             .map(|m| format!("{}={}", m.name, m.peer_url()))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = Cluster {
-            bin: bin.to_path_buf(),
-            initial_cluster,
-            snapshot_count,
-            members,
-            _dir: dir,
-        };
         for i in 0..size {
-            cluster.launch(i)?;
+            cluster.members[i].initial_cluster = initial_cluster.clone();
+            cluster.launch(i, None)?;
         }
         Ok(cluster)
     }
 
-    fn launch(&mut self, i: usize) -> io::Result<()> {
+    /// A new member slot with fresh ports, data directory and proxy; not started. Must be
+    /// called inside a tokio runtime (the proxy runs on it).
+    pub fn new_slot(&mut self) -> io::Result<usize> {
+        let i = self.members.len();
+        let peer_port = free_port()?;
+        let proxy_listener = TcpListener::bind("127.0.0.1:0")?;
+        let proxy_port = proxy_listener.local_addr()?.port();
+        let proxy = Proxy::start(
+            proxy_listener,
+            ([127, 0, 0, 1], peer_port).into(),
+            i,
+            Arc::clone(&self.net),
+        )?;
+        self.members.push(Member {
+            name: format!("m{i}"),
+            client_port: free_port()?,
+            peer_port,
+            proxy_port,
+            data_dir: self._dir.path().join(format!("m{i}.etcd")),
+            child: None,
+            stopped: false,
+            initial_cluster: String::new(),
+            existing: false,
+            removed: false,
+            _proxy: proxy,
+        });
+        Ok(i)
+    }
+
+    /// Starts slot `i` (made by [`Self::new_slot`]) as a member joining a running cluster
+    /// whose members (after MemberAdd) are `initial_cluster`.
+    pub fn join(&mut self, i: usize, initial_cluster: String) -> io::Result<()> {
+        self.members[i].initial_cluster = initial_cluster;
+        self.members[i].existing = true;
+        self.launch(i, None)
+    }
+
+    fn launch(&mut self, i: usize, failpoints: Option<&str>) -> io::Result<()> {
         let m = &self.members[i];
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(m.data_dir.with_extension("log"))?;
-        let child = Command::new(&self.bin)
-            .args(["--name", &m.name])
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&m.data_dir)
             .args(["--listen-client-urls", &m.client_url()])
             .args(["--advertise-client-urls", &m.client_url()])
-            .args(["--listen-peer-urls", &m.peer_url()])
+            .args(["--listen-peer-urls", &m.listen_peer_url()])
             .args(["--initial-advertise-peer-urls", &m.peer_url()])
-            .args(["--initial-cluster", &self.initial_cluster])
-            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster", &m.initial_cluster])
+            .args([
+                "--initial-cluster-state",
+                if m.existing { "existing" } else { "new" },
+            ])
             .args(["--snapshot-count", &self.snapshot_count.to_string()])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .env("RUST_LOG", "info")
+            .env_remove("FAILPOINTS")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()?;
+            .stderr(Stdio::from(log));
+        if let Some(fp) = failpoints {
+            cmd.env("FAILPOINTS", fp);
+        }
+        let child = cmd.spawn()?;
+        self.net.register(child.id(), i);
         let m = &mut self.members[i];
         m.child = Some(child);
         m.stopped = false;
@@ -125,16 +188,48 @@ impl Cluster {
         if let Some(mut child) = self.members[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.net.unregister(child.id());
         }
         self.members[i].stopped = false;
     }
 
-    /// Starts a killed member again on its data directory.
+    /// Starts a killed member again on its data directory (not a removed one).
     pub fn restart(&mut self, i: usize) -> io::Result<()> {
-        if self.members[i].child.is_none() {
-            self.launch(i)?;
+        if self.members[i].child.is_none() && !self.members[i].removed {
+            self.launch(i, None)?;
         }
         Ok(())
+    }
+
+    /// Starts a killed member again with crash points armed (`FAILPOINTS` syntax).
+    pub fn restart_armed(&mut self, i: usize, failpoints: &str) -> io::Result<()> {
+        if self.members[i].child.is_none() && !self.members[i].removed {
+            self.launch(i, Some(failpoints))?;
+        }
+        Ok(())
+    }
+
+    /// The exit status of member `i` if its process has ended (reaped; it can be restarted).
+    pub fn exited(&mut self, i: usize) -> Option<ExitStatus> {
+        let child = self.members[i].child.as_mut()?;
+        let status = child.try_wait().ok()??;
+        let pid = child.id();
+        self.members[i].child = None;
+        self.net.unregister(pid);
+        Some(status)
+    }
+
+    /// Member `i` was removed from the cluster: it is killed and never started again.
+    pub fn retire(&mut self, i: usize) {
+        self.kill(i);
+        self.members[i].removed = true;
+    }
+
+    /// Indexes of the members that belong to the cluster (not removed).
+    pub fn active(&self) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|i| !self.members[*i].removed)
+            .collect()
     }
 
     fn signal(&mut self, i: usize, sig: &str) -> io::Result<()> {
@@ -166,6 +261,7 @@ impl Cluster {
 
     /// Makes every member run again (thaws frozen ones, restarts killed ones).
     pub fn heal(&mut self) -> io::Result<()> {
+        self.net.heal();
         for i in 0..self.members.len() {
             self.thaw(i)?;
             self.restart(i)?;
@@ -177,6 +273,9 @@ impl Cluster {
     pub fn crashed(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         for m in &mut self.members {
+            if m.removed {
+                continue;
+            }
             if let Some(child) = &mut m.child {
                 if let Ok(Some(status)) = child.try_wait() {
                     out.push(format!("{} exited: {status}", m.name));
@@ -189,6 +288,27 @@ impl Cluster {
 
     pub fn data_dir_log(&self, i: usize) -> PathBuf {
         self.members[i].data_dir.with_extension("log")
+    }
+
+    /// Copies every member's log to a directory that outlives the run (for a failed run);
+    /// `ETCD_ROBUSTNESS_LOGS` names its parent (default: the system's temporary directory).
+    pub fn keep_logs(&self) -> Option<PathBuf> {
+        let parent = std::env::var_os("ETCD_ROBUSTNESS_LOGS")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&parent).ok()?;
+        let dir = tempfile::Builder::new()
+            .prefix("etcd-robustness-logs-")
+            .tempdir_in(parent)
+            .ok()?
+            .keep();
+        for i in 0..self.members.len() {
+            let _ = std::fs::copy(
+                self.data_dir_log(i),
+                dir.join(format!("{}.log", self.members[i].name)),
+            );
+        }
+        Some(dir)
     }
 }
 

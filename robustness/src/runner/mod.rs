@@ -1,20 +1,27 @@
 //! One robustness run against a real etcd-rs cluster, start to verdict.
 //!
-//! Order of a run: start the members and wait for a leader; start clients, watchers and a
-//! status poller; inject faults (kill -9 and restart of a random member or of the leader,
-//! SIGSTOP/SIGCONT of the leader) a bounded number of times until the traffic deadline; heal
-//! the cluster; read everything once more linearizably (the final revision and values); let
-//! the watchers finish at that revision; compare HashKV of all members at it; then run every
-//! checker. Everything is bounded by deadlines and counts, and the [`Cluster`] guard kills
-//! every process even if the run panics.
+//! Order of a run: start the members (1, 3 or 5, each behind its peer proxy) and wait for a
+//! leader; start clients, a lease keeper, a compactor, watchers and a status poller; inject
+//! faults ([`nemesis`]: process, network, membership, crash points) a bounded number of times
+//! until the traffic deadline; heal the cluster; read everything once more linearizably (the
+//! final revision and values); let the watchers finish at that revision; compare HashKV of all
+//! current members at it; then run every checker. Everything is bounded by deadlines and
+//! counts, and the [`Cluster`] guard kills every process even if the run panics.
+//!
+//! Clients, watchers and pollers reach the cluster through [`Endpoints`], the current member
+//! list: membership nemeses add and remove members while they run, and a client whose member
+//! fails moves on to another, as etcd's client balancer does.
 
 pub mod cluster;
+pub mod lease;
+pub mod nemesis;
+pub mod proxy;
 pub mod traffic;
 pub mod watcher;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::kv_client::KvClient;
@@ -33,6 +40,12 @@ use traffic::{TrafficConfig, KEY_PREFIX};
 pub struct RunConfig {
     pub bin: PathBuf,
     pub members: usize,
+    /// The fault kinds this run may inject (those that fit the cluster size).
+    pub nemeses: Vec<nemesis::Kind>,
+    /// Leases granted (TTL long enough never to expire in a run) and attached to puts.
+    pub leases: usize,
+    /// Compact every this often (none if `None`).
+    pub compact_every: Option<Duration>,
     pub clients: u32,
     pub watchers: usize,
     pub keys: u64,
@@ -60,24 +73,96 @@ impl RunConfig {
         RunConfig {
             bin: RunConfig::default_bin(),
             members: 3,
+            nemeses: nemesis::Kind::ALL.to_vec(),
+            leases: 3,
+            compact_every: Some(Duration::from_secs(3)),
             clients: 6,
             watchers: 2,
             keys: 10,
             traffic: Duration::from_secs(12),
             max_faults: 3,
             op_timeout: Duration::from_secs(2),
-            snapshot_count: 200,
+            snapshot_count: 50,
             seed,
         }
     }
 
+    /// Cluster shape and snapshot count drawn from the seed: 1, 3 or 5 members; snapshots
+    /// every 20 to 100 entries so lagging members install them.
     pub fn long(seed: u64) -> RunConfig {
+        let mut rng = Rng::new(seed ^ 0x5ba9e);
+        let members = match rng.below(100) {
+            0..=14 => 1,
+            15..=64 => 3,
+            _ => 5,
+        };
+        let snapshot_count = [20, 50, 100][rng.below(3) as usize];
         RunConfig {
+            members,
             clients: 12,
             keys: 50,
-            traffic: Duration::from_secs(120),
-            max_faults: 30,
+            leases: 5,
+            traffic: Duration::from_secs(60),
+            max_faults: 15,
+            snapshot_count,
             ..RunConfig::short(seed)
+        }
+    }
+}
+
+/// The members clients may talk to: (slot, channel), changed by membership nemeses.
+#[derive(Default)]
+pub struct Endpoints {
+    list: RwLock<Vec<(usize, Channel)>>,
+}
+
+impl Endpoints {
+    pub fn new(urls: impl IntoIterator<Item = (usize, String)>) -> Arc<Endpoints> {
+        Arc::new(Endpoints {
+            list: RwLock::new(urls.into_iter().map(|(s, u)| (s, channel(&u))).collect()),
+        })
+    }
+
+    pub fn all(&self) -> Vec<(usize, Channel)> {
+        self.list.read().expect("endpoints").clone()
+    }
+
+    /// The `n`th endpoint, round robin.
+    pub fn pick(&self, n: usize) -> Channel {
+        let l = self.list.read().expect("endpoints");
+        l[n % l.len()].1.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.read().expect("endpoints").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn add(&self, slot: usize, url: &str) {
+        self.list
+            .write()
+            .expect("endpoints")
+            .push((slot, channel(url)));
+    }
+
+    pub fn remove(&self, slot: usize) {
+        let mut l = self.list.write().expect("endpoints");
+        if l.len() > 1 {
+            l.retain(|(s, _)| *s != slot);
+        }
+    }
+
+    /// A copy without `slot`.
+    pub fn without(this: &Endpoints, slot: usize) -> Endpoints {
+        let mut l = this.all();
+        if l.len() > 1 {
+            l.retain(|(s, _)| *s != slot);
+        }
+        Endpoints {
+            list: RwLock::new(l),
         }
     }
 }
@@ -90,9 +175,18 @@ pub struct Report {
     pub acknowledged: usize,
     pub unknown: usize,
     pub watch_events: usize,
+    pub members: usize,
+    pub snapshot_count: u64,
     pub faults: Vec<String>,
+    /// Faults injected, by kind.
+    pub fault_kinds: BTreeMap<&'static str, usize>,
+    pub leases_granted: usize,
+    pub keepalives: usize,
+    pub compactions: usize,
     pub final_revision: i64,
     pub problems: Vec<String>,
+    /// Where the member logs of a failed run were kept.
+    pub logs: Option<PathBuf>,
 }
 
 impl Report {
@@ -105,21 +199,30 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "seed {}: {} ops ({} acknowledged, {} unknown), {} watch events, final revision {}",
+            "seed {}: {} members, snapshot-count {}, {} ops ({} acknowledged, {} unknown), {} watch events, {} leases ({} keep-alives), {} compactions, final revision {}",
             self.seed,
+            self.members,
+            self.snapshot_count,
             self.operations,
             self.acknowledged,
             self.unknown,
             self.watch_events,
+            self.leases_granted,
+            self.keepalives,
+            self.compactions,
             self.final_revision
         )?;
         writeln!(f, "faults: {}", self.faults.join("; "))?;
+        writeln!(f, "by kind: {:?}", self.fault_kinds)?;
         if self.passed() {
             write!(f, "PASSED")
         } else {
             writeln!(f, "FAILED:")?;
             for p in &self.problems {
                 writeln!(f, "- {p}")?;
+            }
+            if let Some(dir) = &self.logs {
+                writeln!(f, "member logs: {}", dir.display())?;
             }
             Ok(())
         }
@@ -133,10 +236,10 @@ fn channel(url: &str) -> Channel {
         .connect_lazy()
 }
 
-/// Status of each member that answers: (member index, member id, leader id, term).
-async fn statuses(channels: &[Channel]) -> Vec<(usize, u64, u64, u64)> {
+/// Status of each member that answers: (member slot, member id, leader id, term).
+async fn statuses(endpoints: &Endpoints) -> Vec<(usize, u64, u64, u64)> {
     let mut out = Vec::new();
-    for (i, ch) in channels.iter().enumerate() {
+    for (i, ch) in endpoints.all() {
         let mut m = MaintenanceClient::new(ch.clone());
         let st = tokio::time::timeout(Duration::from_millis(300), m.status(StatusRequest {})).await;
         if let Ok(Ok(st)) = st {
@@ -148,17 +251,17 @@ async fn statuses(channels: &[Channel]) -> Vec<(usize, u64, u64, u64)> {
     out
 }
 
-/// Index of the member the others agree leads, if any.
-async fn leader(channels: &[Channel]) -> Option<usize> {
-    let st = statuses(channels).await;
+/// Slot of the member the others agree leads, if any.
+async fn leader(endpoints: &Endpoints) -> Option<usize> {
+    let st = statuses(endpoints).await;
     let leader_id = st.iter().map(|s| s.2).find(|l| *l != 0)?;
     st.iter().find(|s| s.1 == leader_id).map(|s| s.0)
 }
 
-async fn await_leader(channels: &[Channel], within: Duration) -> Option<usize> {
+async fn await_leader(endpoints: &Endpoints, within: Duration) -> Option<usize> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if let Some(l) = leader(channels).await {
+        if let Some(l) = leader(endpoints).await {
             return Some(l);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -170,14 +273,21 @@ async fn await_leader(channels: &[Channel], within: Duration) -> Option<usize> {
 pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     let cluster = Cluster::start(&cfg.bin, cfg.members, cfg.snapshot_count)
         .map_err(|e| format!("start cluster: {e}"))?;
-    let urls: Vec<String> = cluster.members.iter().map(|m| m.client_url()).collect();
+    let endpoints = Endpoints::new(
+        cluster
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i, m.client_url())),
+    );
     let cluster = Arc::new(Mutex::new(cluster));
-    let channels: Vec<Channel> = urls.iter().map(|u| channel(u)).collect();
     let mut report = Report {
         seed: cfg.seed,
+        members: cfg.members,
+        snapshot_count: cfg.snapshot_count,
         ..Report::default()
     };
-    if await_leader(&channels, Duration::from_secs(30))
+    if await_leader(&endpoints, Duration::from_secs(30))
         .await
         .is_none()
     {
@@ -187,6 +297,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     let clock = Clock::start();
     let start = Instant::now();
     let deadline = start + cfg.traffic;
+    let leases = Arc::new(lease::Leases::default());
     let traffic = Arc::new(TrafficConfig {
         keys: cfg.keys,
         op_timeout: cfg.op_timeout,
@@ -195,31 +306,40 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     });
     let mut clients = Vec::new();
     for c in 0..cfg.clients {
-        let ch = channels[c as usize % channels.len()].clone();
+        let endpoints = Arc::clone(&endpoints);
         let traffic = Arc::clone(&traffic);
+        let leases = Arc::clone(&leases);
         let seed = cfg.seed.wrapping_mul(1000).wrapping_add(c as u64);
         clients.push(tokio::spawn(async move {
-            traffic::run_client(c, ch, clock, &traffic, seed).await
+            traffic::run_client(c, endpoints, leases, clock, &traffic, seed).await
         }));
     }
+    let lease_keeper = tokio::spawn(lease::keep_leases(
+        Arc::clone(&endpoints),
+        Arc::clone(&leases),
+        cfg.leases,
+        deadline,
+    ));
+    let compactor = cfg
+        .compact_every
+        .map(|every| tokio::spawn(traffic::compactor(Arc::clone(&endpoints), every, deadline)));
     let (finish_tx, finish_rx) = tokio::sync::watch::channel(None);
     let watch_give_up = deadline + Duration::from_secs(60);
     let mut watchers = Vec::new();
     for w in 0..cfg.watchers {
-        let mut chans = channels.clone();
-        chans.rotate_left(w % channels.len());
         watchers.push(tokio::spawn(watcher::run_watcher(
-            chans,
+            Arc::clone(&endpoints),
+            w,
             finish_rx.clone(),
             watch_give_up,
-            200,
+            300,
         )));
     }
     // Leaders seen per term, polled until the end of the run.
     let terms: Arc<Mutex<BTreeMap<u64, HashSet<u64>>>> = Arc::default();
     let (stop_poll_tx, mut stop_poll_rx) = tokio::sync::watch::channel(false);
     let poller = {
-        let channels = channels.clone();
+        let endpoints = Arc::clone(&endpoints);
         let terms = Arc::clone(&terms);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -228,7 +348,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
                     _ = tick.tick() => {}
                     _ = stop_poll_rx.changed() => return,
                 }
-                for (_, id, leader, term) in statuses(&channels).await {
+                for (_, id, leader, term) in statuses(&endpoints).await {
                     if leader != 0 && leader == id {
                         terms
                             .lock()
@@ -250,40 +370,37 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
             break;
         }
         tokio::time::sleep(pause).await;
-        let target = match rng.below(3) {
-            0 => rng.below(cfg.members as u64) as usize,
-            _ => match leader(&channels).await {
-                Some(l) => l,
-                None => continue,
-            },
-        };
-        if rng.chance(60) {
-            cluster.lock().expect("cluster").kill(target);
-            tokio::time::sleep(Duration::from_millis(300 + rng.below(1000))).await;
-            cluster
-                .lock()
-                .expect("cluster")
-                .restart(target)
-                .map_err(|e| format!("restart m{target}: {e}"))?;
-            report.faults.push(format!("kill -9 + restart m{target}"));
-        } else {
-            cluster
-                .lock()
-                .expect("cluster")
-                .freeze(target)
-                .map_err(|e| e.to_string())?;
-            tokio::time::sleep(Duration::from_millis(1000 + rng.below(2000))).await;
-            cluster
-                .lock()
-                .expect("cluster")
-                .thaw(target)
-                .map_err(|e| e.to_string())?;
-            report.faults.push(format!("SIGSTOP/SIGCONT m{target}"));
+        let size = cluster.lock().expect("cluster").active().len();
+        let kinds: Vec<nemesis::Kind> = cfg
+            .nemeses
+            .iter()
+            .copied()
+            .filter(|k| k.fits(size))
+            .collect();
+        if kinds.is_empty() {
+            break;
         }
+        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        let mut ctx = nemesis::Ctx {
+            cluster: &cluster,
+            endpoints: &endpoints,
+            rng: &mut rng,
+            snapshot_count: cfg.snapshot_count,
+        };
+        let what = nemesis::inject(kind, &mut ctx).await?;
+        *report.fault_kinds.entry(kind.name()).or_default() += 1;
+        report.faults.push(what);
     }
     let mut recorders = Vec::new();
     for c in clients {
         recorders.push(c.await.map_err(|e| format!("client task: {e}"))?);
+    }
+    let lease_report = lease_keeper.await.map_err(|e| format!("lease task: {e}"))?;
+    report.leases_granted = lease_report.granted;
+    report.keepalives = lease_report.keepalives;
+    report.problems.extend(lease_report.problems);
+    if let Some(c) = compactor {
+        report.compactions = c.await.map_err(|e| format!("compactor: {e}"))?;
     }
     {
         let mut cl = cluster.lock().expect("cluster");
@@ -292,7 +409,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
         }
         cl.heal().map_err(|e| format!("heal: {e}"))?;
     }
-    if await_leader(&channels, Duration::from_secs(30))
+    if await_leader(&endpoints, Duration::from_secs(30))
         .await
         .is_none()
     {
@@ -302,7 +419,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     // Final linearizable read of all keys (retried on any member, bounded).
     let mut final_read = None;
     for attempt in 0..60 {
-        let mut kv = KvClient::new(channels[attempt % channels.len()].clone());
+        let mut kv = KvClient::new(endpoints.pick(attempt));
         let req = RangeRequest {
             key: KEY_PREFIX.as_bytes().to_vec(),
             range_end: {
@@ -330,12 +447,13 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
         watch_records.extend(w.await.map_err(|e| format!("watcher task: {e}"))?);
     }
 
-    // HashKV at the final revision on every member, once each has caught up.
+    // HashKV at the final revision on every current member, once each has caught up.
+    let members = endpoints.all();
     let mut hashes: HashMap<usize, u32> = HashMap::new();
     let hash_deadline = Instant::now() + Duration::from_secs(30);
-    while hashes.len() < channels.len() && Instant::now() < hash_deadline {
-        for (i, ch) in channels.iter().enumerate() {
-            if hashes.contains_key(&i) {
+    while hashes.len() < members.len() && Instant::now() < hash_deadline {
+        for (i, ch) in &members {
+            if hashes.contains_key(i) {
                 continue;
             }
             let mut m = MaintenanceClient::new(ch.clone());
@@ -343,18 +461,19 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
                 revision: final_rev,
             };
             if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(2), m.hash_kv(req)).await {
-                hashes.insert(i, r.into_inner().hash);
+                hashes.insert(*i, r.into_inner().hash);
             }
         }
-        if hashes.len() < channels.len() {
+        if hashes.len() < members.len() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     let distinct: HashSet<u32> = hashes.values().copied().collect();
-    if hashes.len() < channels.len() {
+    if hashes.len() < members.len() {
         report.problems.push(format!(
-            "HashKV at revision {final_rev} answered by only {} members",
-            hashes.len()
+            "HashKV at revision {final_rev} answered by only {} of {} members",
+            hashes.len(),
+            members.len()
         ));
     }
     if distinct.len() > 1 {
@@ -371,6 +490,15 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
                 leaders.len()
             ));
         }
+    }
+    let unidentified = cluster.lock().expect("cluster").net.unidentified();
+    if unidentified > 0 {
+        report.faults.push(format!(
+            "({unidentified} peer connections not traced to a member)"
+        ));
+    }
+    if !report.passed() {
+        report.logs = cluster.lock().expect("cluster").keep_logs();
     }
     drop(cluster);
 

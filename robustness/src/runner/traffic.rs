@@ -9,6 +9,15 @@
 //! changed nothing, so it is recorded as failed (dropped by the checker). A write that
 //! failed may still have been proposed and applied, so every write error or timeout is
 //! recorded as unknown, except `InvalidArgument`, which etcd returns before proposing.
+//!
+//! A client talks to one member at a time; after a failed operation it moves to another
+//! member half the time (the member list changes under membership faults), so a client does
+//! not stay glued to an isolated or removed member. One put in five attaches one of the
+//! run's leases (see `lease.rs`: they never expire, so for the model it is a plain put).
+//!
+//! The compactor compacts the key space every few seconds to 300 revisions below the
+//! current one, so watchers that resume from an old revision meet compaction, and members
+//! that restart or install snapshots do so over a compacted store.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,9 +27,10 @@ use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::request_op::Request as OpRequest;
 use etcd_proto::etcdserverpb::response_op::Response as OpResponse;
 use etcd_proto::etcdserverpb::{
-    Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use etcd_proto::mvccpb;
+use std::sync::Arc;
 use tonic::transport::Channel;
 
 use crate::history::{
@@ -51,13 +61,15 @@ pub fn to_kv(kv: &mvccpb::KeyValue) -> KeyValue {
 /// Runs one client until the deadline; returns its recorder.
 pub async fn run_client(
     client: ClientId,
-    channel: Channel,
+    endpoints: Arc<super::Endpoints>,
+    leases: Arc<super::lease::Leases>,
     clock: Clock,
     cfg: &TrafficConfig,
     seed: u64,
 ) -> ClientRecorder {
     let mut rng = Rng::new(seed);
-    let mut kv = KvClient::new(channel);
+    let mut member = client as usize;
+    let mut kv = KvClient::new(endpoints.pick(member));
     let mut rec = ClientRecorder::new(client, clock);
     let mut last_seen: HashMap<String, i64> = HashMap::new();
     for n in 0..cfg.max_ops {
@@ -78,7 +90,11 @@ pub async fn run_client(
             40..=69 => Request::Put {
                 key,
                 value,
-                lease: 0,
+                lease: if rng.chance(20) {
+                    leases.pick(rng.next()).unwrap_or(0)
+                } else {
+                    0
+                },
             },
             70..=79 => Request::Delete { key },
             _ => Request::CasPut {
@@ -122,6 +138,10 @@ pub async fn run_client(
         if failed {
             // Do not hammer an unavailable member; the pause is short and bounded.
             tokio::time::sleep(Duration::from_millis(50)).await;
+            if rng.chance(50) {
+                member += 1;
+                kv = KvClient::new(endpoints.pick(member));
+            }
         }
     }
     rec
@@ -216,4 +236,48 @@ async fn execute(kv: &mut KvClient<Channel>, request: &Request) -> Result<Respon
             })
         }
     }
+}
+
+/// Compacts every `every` until `deadline`, to 300 revisions below the current revision;
+/// returns how many compactions were acknowledged.
+pub async fn compactor(
+    endpoints: Arc<super::Endpoints>,
+    every: Duration,
+    deadline: Instant,
+) -> usize {
+    let mut done = 0;
+    let mut last = 0;
+    let mut n = 0;
+    while Instant::now() + every < deadline {
+        tokio::time::sleep(every).await;
+        n += 1;
+        let mut kv = KvClient::new(endpoints.pick(n));
+        let current = tokio::time::timeout(
+            Duration::from_secs(1),
+            kv.range(RangeRequest {
+                key: KEY_PREFIX.as_bytes().to_vec(),
+                limit: 1,
+                ..Default::default()
+            }),
+        )
+        .await;
+        let Ok(Ok(current)) = current else { continue };
+        let target = header_revision(&current.into_inner().header) - 300;
+        if target <= last {
+            continue;
+        }
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            kv.compact(CompactionRequest {
+                revision: target,
+                physical: false,
+            }),
+        )
+        .await;
+        if let Ok(Ok(_)) = r {
+            done += 1;
+            last = target;
+        }
+    }
+    done
 }

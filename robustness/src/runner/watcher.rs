@@ -6,6 +6,11 @@
 //! a watch does; each stream is one [`WatchRecord`], validated on its own. At the end the
 //! watcher asks for a progress notification until one covers the final revision, which
 //! makes "every event up to the final revision was delivered" checkable.
+//!
+//! The run compacts while watchers run: a watch that resumes below the compacted revision C
+//! is cancelled with `compact_revision` C (the events it missed are gone, which etcd
+//! allows), and the watcher resumes from C + 1 in a new record, so the reliability check
+//! starts again from there.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +38,8 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 /// Watches until `finish` carries the final revision and a progress notification covers it
 /// (or `give_up` passes). `channels` are tried in turn when a stream breaks.
 pub async fn run_watcher(
-    channels: Vec<Channel>,
+    endpoints: std::sync::Arc<super::Endpoints>,
+    first: usize,
     mut finish: watch::Receiver<Option<i64>>,
     give_up: Instant,
     max_streams: usize,
@@ -44,13 +50,13 @@ pub async fn run_watcher(
         if Instant::now() >= give_up {
             break;
         }
-        let channel = channels[attempt % channels.len()].clone();
+        let channel = endpoints.pick(first + attempt);
         let mut record = WatchRecord {
             prefix: KEY_PREFIX.into(),
             start_revision: next_rev,
             responses: Vec::new(),
         };
-        let done = stream_once(channel, &mut record, &mut finish, give_up).await;
+        let end = stream_once(channel, &mut record, &mut finish, give_up).await;
         if let Some(last) = record
             .responses
             .iter()
@@ -65,22 +71,32 @@ pub async fn run_watcher(
         if !record.responses.is_empty() {
             records.push(record);
         }
-        if done {
-            break;
+        match end {
+            End::Done => break,
+            End::Compacted(c) => next_rev = next_rev.max(c + 1),
+            End::Broken => {}
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     records
 }
 
-/// One watch stream; returns true when the watch finished as asked (progress covers the
-/// final revision), false when the stream broke.
+/// How a watch stream ended.
+enum End {
+    /// A progress notification covered the final revision.
+    Done,
+    Broken,
+    /// Cancelled: the start revision was compacted at this revision.
+    Compacted(i64),
+}
+
+/// One watch stream.
 async fn stream_once(
     channel: Channel,
     record: &mut WatchRecord,
     finish: &mut watch::Receiver<Option<i64>>,
     give_up: Instant,
-) -> bool {
+) -> End {
     let (tx, rx) = mpsc::channel(4);
     let create = WatchRequest {
         request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
@@ -91,7 +107,7 @@ async fn stream_once(
         })),
     };
     if tx.send(create).await.is_err() {
-        return false;
+        return End::Broken;
     }
     let mut client = WatchClient::new(channel);
     let opened = tokio::time::timeout(
@@ -99,23 +115,31 @@ async fn stream_once(
         client.watch(ReceiverStream::new(rx)),
     )
     .await;
-    let Ok(Ok(resp)) = opened else { return false };
+    let Ok(Ok(resp)) = opened else {
+        return End::Broken;
+    };
     let mut inbound = resp.into_inner();
     let mut progress_tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let final_rev = *finish.borrow();
         tokio::select! {
             msg = inbound.message() => {
-                let Ok(Some(msg)) = msg else { return false };
-                if msg.created || msg.canceled {
-                    if msg.canceled { return false; }
+                let Ok(Some(msg)) = msg else { return End::Broken };
+                if msg.canceled {
+                    return if msg.compact_revision > 0 {
+                        End::Compacted(msg.compact_revision)
+                    } else {
+                        End::Broken
+                    };
+                }
+                if msg.created {
                     continue;
                 }
                 let header_revision = msg.header.as_ref().map_or(0, |h| h.revision);
                 if msg.events.is_empty() {
                     record.responses.push(WatchResponse::Progress { revision: header_revision });
                     if final_rev.is_some_and(|f| header_revision >= f) {
-                        return true;
+                        return End::Done;
                     }
                 } else {
                     let events = msg.events.iter().filter_map(|e| {
@@ -136,10 +160,10 @@ async fn stream_once(
                 let req = WatchRequest {
                     request_union: Some(RequestUnion::ProgressRequest(WatchProgressRequest {})),
                 };
-                if tx.send(req).await.is_err() { return false; }
+                if tx.send(req).await.is_err() { return End::Broken; }
             }
             _ = finish.changed(), if final_rev.is_none() => {}
-            _ = tokio::time::sleep_until(give_up.into()) => return false,
+            _ = tokio::time::sleep_until(give_up.into()) => return End::Broken,
         }
     }
 }

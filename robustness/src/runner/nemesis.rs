@@ -1,0 +1,505 @@
+//! The faults a run injects, one at a time, each healed before the next.
+//!
+//! A nemesis is chosen per fault from the kinds the run allows (a one-member cluster has no
+//! network to partition and no member to spare). They follow what breaks real clusters:
+//!
+//! - **process**: kill -9 then restart (recovery from the WAL and store), SIGSTOP then
+//!   SIGCONT (a leader that wakes up believing it still leads);
+//! - **network**, through the peer proxies: isolate the leader; split the cluster in a
+//!   minority and a majority (the leader on either side); cut one direction only (the
+//!   leader's outbound or inbound traffic); add latency to every link or the leader's. A cut
+//!   either resets connections (`drop`) or holds the bytes (`stall`). Each is healed after
+//!   a few seconds;
+//! - **membership**, as etcd requires it: remove a member, then add a *new* one (fresh data
+//!   directory, `--initial-cluster-state existing`; a removed ID never returns); add a
+//!   learner, start it, promote it (retried while etcd says it is not in sync), then remove
+//!   an old member so the size stays the same;
+//! - **crash points** in the binary (`FAILPOINTS`): restart a member with one armed, drive
+//!   the cluster to the point (a follower far enough behind to get a snapshot, or a
+//!   membership change), wait for it to die, and restart it without.
+//!
+//! Every wait is bounded; a nemesis that cannot do its job (no leader, a member list that
+//! cannot be read) says so in its description instead of failing the run. Liveness is not
+//! what the checkers judge, safety is.
+
+use std::os::unix::process::ExitStatusExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use etcd_proto::etcdserverpb::cluster_client::ClusterClient;
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::{
+    Member as PbMember, MemberAddRequest, MemberListRequest, MemberPromoteRequest,
+    MemberRemoveRequest, RangeRequest,
+};
+
+use super::cluster::Cluster;
+use super::proxy::Link;
+use super::{leader, Endpoints};
+use crate::rng::Rng;
+
+/// A kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Kill,
+    Stop,
+    IsolateLeader,
+    Split,
+    OneWay,
+    Delay,
+    RemoveAdd,
+    LearnerPromote,
+    CrashPoint,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Kill,
+        Kind::Stop,
+        Kind::IsolateLeader,
+        Kind::Split,
+        Kind::OneWay,
+        Kind::Delay,
+        Kind::RemoveAdd,
+        Kind::LearnerPromote,
+        Kind::CrashPoint,
+    ];
+
+    /// Whether this fault makes sense on a cluster of `voters` members.
+    pub fn fits(self, voters: usize) -> bool {
+        match self {
+            Kind::IsolateLeader | Kind::Split | Kind::OneWay | Kind::Delay => voters >= 2,
+            Kind::RemoveAdd => voters >= 3,
+            _ => true,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Kill => "kill",
+            Kind::Stop => "stop",
+            Kind::IsolateLeader => "isolate-leader",
+            Kind::Split => "split",
+            Kind::OneWay => "one-way",
+            Kind::Delay => "delay",
+            Kind::RemoveAdd => "remove+add",
+            Kind::LearnerPromote => "learner+promote",
+            Kind::CrashPoint => "crash-point",
+        }
+    }
+}
+
+/// The crash points of `raft-node/src/failpoints.rs`.
+pub const CRASH_POINTS: [&str; 6] = [
+    "raft_snapshot_before_wal_mark",
+    "raft_snapshot_after_wal_mark",
+    "apply_snapshot_before_install",
+    "apply_snapshot_after_install",
+    "apply_before_reply",
+    "conf_change_raft_unreachable",
+];
+
+/// What a nemesis works with.
+pub struct Ctx<'a> {
+    pub cluster: &'a Arc<Mutex<Cluster>>,
+    pub endpoints: &'a Arc<Endpoints>,
+    pub rng: &'a mut Rng,
+    pub snapshot_count: u64,
+}
+
+fn cl(c: &Arc<Mutex<Cluster>>) -> std::sync::MutexGuard<'_, Cluster> {
+    c.lock().expect("cluster")
+}
+
+async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Injects one fault of `kind` and heals it; returns a description.
+pub async fn inject(kind: Kind, ctx: &mut Ctx<'_>) -> Result<String, String> {
+    let active = cl(ctx.cluster).active();
+    let leader_slot = leader(ctx.endpoints).await;
+    let pick_any = |rng: &mut Rng| active[rng.below(active.len() as u64) as usize];
+    match kind {
+        Kind::Kill | Kind::Stop => {
+            let target = match leader_slot {
+                Some(l) if ctx.rng.chance(66) => l,
+                _ => pick_any(ctx.rng),
+            };
+            if kind == Kind::Kill {
+                cl(ctx.cluster).kill(target);
+                sleep_ms(300 + ctx.rng.below(1000)).await;
+                cl(ctx.cluster)
+                    .restart(target)
+                    .map_err(|e| format!("restart m{target}: {e}"))?;
+                Ok(format!("kill -9 + restart m{target}"))
+            } else {
+                cl(ctx.cluster).freeze(target).map_err(|e| e.to_string())?;
+                sleep_ms(1000 + ctx.rng.below(2000)).await;
+                cl(ctx.cluster).thaw(target).map_err(|e| e.to_string())?;
+                Ok(format!("SIGSTOP/SIGCONT m{target}"))
+            }
+        }
+        Kind::IsolateLeader | Kind::Split | Kind::OneWay | Kind::Delay => {
+            network(kind, ctx, &active, leader_slot).await
+        }
+        Kind::RemoveAdd => remove_add(ctx, &active, leader_slot).await,
+        Kind::LearnerPromote => learner_promote(ctx, &active).await,
+        Kind::CrashPoint => crash_point(ctx, &active, leader_slot).await,
+    }
+}
+
+async fn network(
+    kind: Kind,
+    ctx: &mut Ctx<'_>,
+    active: &[usize],
+    leader_slot: Option<usize>,
+) -> Result<String, String> {
+    let net = Arc::clone(&cl(ctx.cluster).net);
+    let cut = if ctx.rng.chance(50) {
+        Link::Drop
+    } else {
+        Link::Stall
+    };
+    let lead = leader_slot.unwrap_or(active[0]);
+    let others: Vec<usize> = active.iter().copied().filter(|s| *s != lead).collect();
+    let what = match kind {
+        Kind::IsolateLeader => {
+            net.isolate(lead, &others, cut);
+            format!("isolate leader m{lead} ({cut:?})")
+        }
+        Kind::Split => {
+            // A minority of (n-1)/2 members (at least one), with the leader half the time.
+            let mut order = others.clone();
+            for i in (1..order.len()).rev() {
+                order.swap(i, ctx.rng.below(i as u64 + 1) as usize);
+            }
+            let minority_size = ((active.len() - 1) / 2).max(1);
+            let mut minority: Vec<usize> = if ctx.rng.chance(50) {
+                let mut m = vec![lead];
+                m.extend(order.iter().take(minority_size - 1));
+                m
+            } else {
+                order.iter().take(minority_size).copied().collect()
+            };
+            minority.sort_unstable();
+            let majority: Vec<usize> = active
+                .iter()
+                .copied()
+                .filter(|s| !minority.contains(s))
+                .collect();
+            net.set(&minority, &majority, cut);
+            net.set(&majority, &minority, cut);
+            format!("split {minority:?} | {majority:?} ({cut:?})")
+        }
+        Kind::OneWay => {
+            if ctx.rng.chance(50) {
+                net.set(&[lead], &others, cut);
+                format!("one-way: leader m{lead} cannot send ({cut:?})")
+            } else {
+                net.set(&others, &[lead], cut);
+                format!("one-way: leader m{lead} cannot receive ({cut:?})")
+            }
+        }
+        _ => {
+            let d = Duration::from_millis(50 + ctx.rng.below(400));
+            if ctx.rng.chance(50) {
+                net.set(active, active, Link::Delay(d));
+                format!("delay every link {} ms", d.as_millis())
+            } else {
+                net.set(&[lead], &others, Link::Delay(d));
+                net.set(&others, &[lead], Link::Delay(d));
+                format!("delay leader m{lead}'s links {} ms", d.as_millis())
+            }
+        }
+    };
+    sleep_ms(2000 + ctx.rng.below(3000)).await;
+    net.heal();
+    Ok(what)
+}
+
+/// Any member's answer to MemberList.
+async fn member_list(endpoints: &Endpoints) -> Option<Vec<PbMember>> {
+    for (_, ch) in endpoints.all() {
+        let mut c = ClusterClient::new(ch);
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            c.member_list(MemberListRequest { linearizable: true }),
+        )
+        .await;
+        if let Ok(Ok(r)) = r {
+            return Some(r.into_inner().members);
+        }
+    }
+    None
+}
+
+async fn member_by_url(endpoints: &Endpoints, url: &str) -> Option<PbMember> {
+    member_list(endpoints)
+        .await?
+        .into_iter()
+        .find(|m| m.peer_ur_ls.iter().any(|u| u == url))
+}
+
+/// Removes member `id`, retrying until the member list no longer has it (bounded).
+async fn remove_member(endpoints: &Endpoints, id: u64, url: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for (_, ch) in endpoints.all() {
+            let mut c = ClusterClient::new(ch);
+            let _ = tokio::time::timeout(
+                Duration::from_secs(3),
+                c.member_remove(MemberRemoveRequest { id }),
+            )
+            .await;
+            if let Some(list) = member_list(endpoints).await {
+                if !list
+                    .iter()
+                    .any(|m| m.id == id || m.peer_ur_ls.iter().any(|u| u == url))
+                {
+                    return true;
+                }
+            }
+        }
+        sleep_ms(300).await;
+    }
+    false
+}
+
+/// Adds a member with peer URL `url`; returns its ID and the member list after the add.
+async fn add_member(
+    endpoints: &Endpoints,
+    url: &str,
+    learner: bool,
+) -> Option<(u64, Vec<PbMember>)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for (_, ch) in endpoints.all() {
+            let mut c = ClusterClient::new(ch);
+            let r = tokio::time::timeout(
+                Duration::from_secs(3),
+                c.member_add(MemberAddRequest {
+                    peer_ur_ls: vec![url.to_string()],
+                    is_learner: learner,
+                }),
+            )
+            .await;
+            if let Ok(Ok(r)) = r {
+                let r = r.into_inner();
+                return Some((r.member.map_or(0, |m| m.id), r.members));
+            }
+            // The add may have committed although the answer was lost.
+            if let Some(list) = member_list(endpoints).await {
+                if let Some(m) = list.iter().find(|m| m.peer_ur_ls.iter().any(|u| u == url)) {
+                    return Some((m.id, list));
+                }
+            }
+        }
+        sleep_ms(300).await;
+    }
+    None
+}
+
+/// A new member slot joins the cluster (as a learner or a voter); returns the slot.
+async fn add_new(ctx: &mut Ctx<'_>, learner: bool) -> Result<(usize, u64), String> {
+    let (slot, url) = {
+        let mut c = cl(ctx.cluster);
+        let slot = c.new_slot().map_err(|e| format!("new slot: {e}"))?;
+        (slot, c.members[slot].peer_url())
+    };
+    let Some((id, list)) = add_member(ctx.endpoints, &url, learner).await else {
+        cl(ctx.cluster).retire(slot);
+        return Err(format!("member add m{slot} never succeeded"));
+    };
+    let initial = {
+        let c = cl(ctx.cluster);
+        list.iter()
+            .filter_map(|m| {
+                let u = m.peer_ur_ls.first()?;
+                let name = c
+                    .members
+                    .iter()
+                    .find(|x| &x.peer_url() == u)
+                    .map_or_else(|| m.name.clone(), |x| x.name.clone());
+                Some(format!("{name}={u}"))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    cl(ctx.cluster)
+        .join(slot, initial)
+        .map_err(|e| format!("start m{slot}: {e}"))?;
+    let client_url = cl(ctx.cluster).members[slot].client_url();
+    ctx.endpoints.add(slot, &client_url);
+    Ok((slot, id))
+}
+
+/// Removes slot `victim` from the cluster; true when the removal is known to have happened.
+async fn remove_slot(ctx: &mut Ctx<'_>, victim: usize) -> Result<bool, String> {
+    let url = cl(ctx.cluster).members[victim].peer_url();
+    let Some(m) = member_by_url(ctx.endpoints, &url).await else {
+        return Err(format!("m{victim} not in the member list"));
+    };
+    let removed = remove_member(ctx.endpoints, m.id, &url).await;
+    if removed {
+        ctx.endpoints.remove(victim);
+        cl(ctx.cluster).retire(victim);
+    }
+    Ok(removed)
+}
+
+async fn remove_add(
+    ctx: &mut Ctx<'_>,
+    active: &[usize],
+    leader_slot: Option<usize>,
+) -> Result<String, String> {
+    let victim = match leader_slot {
+        Some(l) if ctx.rng.chance(40) => l,
+        _ => active[ctx.rng.below(active.len() as u64) as usize],
+    };
+    if !remove_slot(ctx, victim).await? {
+        return Ok(format!("remove m{victim}: not confirmed within 20 s"));
+    }
+    sleep_ms(500 + ctx.rng.below(1000)).await;
+    let (slot, id) = add_new(ctx, false).await?;
+    Ok(format!("remove m{victim}, add m{slot} ({id:x})"))
+}
+
+async fn learner_promote(ctx: &mut Ctx<'_>, active: &[usize]) -> Result<String, String> {
+    let (slot, id) = add_new(ctx, true).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut tries = 0;
+    let mut promoted = false;
+    while Instant::now() < deadline && !promoted {
+        tries += 1;
+        for (_, ch) in ctx.endpoints.all() {
+            let mut c = ClusterClient::new(ch);
+            let r = tokio::time::timeout(
+                Duration::from_secs(3),
+                c.member_promote(MemberPromoteRequest { id }),
+            )
+            .await;
+            if let Ok(Ok(_)) = r {
+                promoted = true;
+                break;
+            }
+        }
+        if !promoted {
+            // The answer may have been lost after the promotion committed.
+            let url = cl(ctx.cluster).members[slot].peer_url();
+            if member_by_url(ctx.endpoints, &url)
+                .await
+                .is_some_and(|m| !m.is_learner)
+            {
+                promoted = true;
+            } else {
+                sleep_ms(300).await;
+            }
+        }
+    }
+    if !promoted {
+        // Leave the size as it was: take the learner out again.
+        let removed = remove_slot(ctx, slot).await?;
+        return Ok(format!(
+            "learner m{slot} not promoted after {tries} tries; removed again: {removed}"
+        ));
+    }
+    let victim = active[ctx.rng.below(active.len() as u64) as usize];
+    let removed = remove_slot(ctx, victim).await?;
+    Ok(format!(
+        "learner m{slot} promoted after {tries} tries; removed m{victim}: {removed}"
+    ))
+}
+
+/// Current revision as a linearizable read sees it, from any member.
+async fn revision(endpoints: &Endpoints) -> Option<i64> {
+    for (_, ch) in endpoints.all() {
+        let mut kv = KvClient::new(ch);
+        let r = tokio::time::timeout(
+            Duration::from_secs(1),
+            kv.range(RangeRequest {
+                key: b"r/".to_vec(),
+                limit: 1,
+                ..Default::default()
+            }),
+        )
+        .await;
+        if let Ok(Ok(r)) = r {
+            return r.into_inner().header.map(|h| h.revision);
+        }
+    }
+    None
+}
+
+async fn crash_point(
+    ctx: &mut Ctx<'_>,
+    active: &[usize],
+    leader_slot: Option<usize>,
+) -> Result<String, String> {
+    let point = CRASH_POINTS[ctx.rng.below(CRASH_POINTS.len() as u64) as usize];
+    let snapshot_point = point.contains("snapshot");
+    // A leader never receives a snapshot: those points want a follower.
+    let followers: Vec<usize> = active
+        .iter()
+        .copied()
+        .filter(|s| Some(*s) != leader_slot)
+        .collect();
+    let target = if snapshot_point && !followers.is_empty() {
+        followers[ctx.rng.below(followers.len() as u64) as usize]
+    } else {
+        active[ctx.rng.below(active.len() as u64) as usize]
+    };
+    cl(ctx.cluster).kill(target);
+    if snapshot_point {
+        // Let the others move far enough ahead that the target needs a snapshot.
+        let others = Endpoints::without(ctx.endpoints, target);
+        let start = revision(&others).await;
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while let Some(s) = start {
+            match revision(&others).await {
+                Some(r) if r >= s + 2 * ctx.snapshot_count as i64 + 10 => break,
+                _ if Instant::now() >= deadline => break,
+                _ => sleep_ms(200).await,
+            }
+        }
+    } else {
+        sleep_ms(200).await;
+    }
+    cl(ctx.cluster)
+        .restart_armed(target, &format!("{point}=return"))
+        .map_err(|e| format!("restart m{target}: {e}"))?;
+    if point == "conf_change_raft_unreachable" {
+        // A membership change every member applies: a learner that never starts, added
+        // and removed again.
+        sleep_ms(1000).await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        if let Some((id, _)) = add_member(ctx.endpoints, &url, true).await {
+            remove_member(ctx.endpoints, id, &url).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = None;
+    while Instant::now() < deadline {
+        status = cl(ctx.cluster).exited(target);
+        if status.is_some() {
+            break;
+        }
+        sleep_ms(100).await;
+    }
+    let outcome = match status {
+        Some(s) if s.signal() == Some(6) => "aborted there".to_string(),
+        Some(s) => format!("exited: {s}"),
+        None => "not reached within 10 s".to_string(),
+    };
+    {
+        let mut c = cl(ctx.cluster);
+        c.kill(target);
+        c.restart(target)
+            .map_err(|e| format!("restart m{target}: {e}"))?;
+    }
+    Ok(format!("crash point {point} on m{target}: {outcome}"))
+}
