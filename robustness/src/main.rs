@@ -1,7 +1,17 @@
 //! `etcd-robustness`: runs the fault-injection suite against etcd-rs and prints a report.
 //!
-//! Usage: `etcd-robustness [--long] [--runs N] [--seed S] [--bin PATH]`; the profile can also
-//! be chosen with `ETCD_ROBUSTNESS_PROFILE=long`. Exits non-zero if any run fails.
+//! Usage: `etcd-robustness [--long] [--runs N] [--seed S] [--bin PATH] [--only KIND,...]
+//! [--members N] [--secs S]`; the profile can also be chosen with
+//! `ETCD_ROBUSTNESS_PROFILE=long`. `--only` restricts the nemeses (names as in the report:
+//! kill, stop, isolate-leader, split, one-way, delay, remove+add, learner+promote,
+//! crash-point); `--members` and `--secs` override the shape and traffic length. Each run
+//! uses seed S + its index, so a failing run is reproduced with `--runs 1 --seed <its seed>`
+//! and the same profile flags. Prints a summary of all runs; exits non-zero if any failed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_robustness::runner::nemesis::Kind;
 
 use etcd_robustness::runner::{run, RunConfig};
 
@@ -11,6 +21,9 @@ fn main() {
     let mut runs = 2u64;
     let mut seed = std::process::id() as u64;
     let mut bin = None;
+    let mut only: Option<Vec<Kind>> = None;
+    let mut members = None;
+    let mut secs = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -21,6 +34,22 @@ fn main() {
             "--runs" => runs = value("--runs").parse().expect("--runs N"),
             "--seed" => seed = value("--seed").parse().expect("--seed S"),
             "--bin" => bin = Some(value("--bin")),
+            "--members" => members = Some(value("--members").parse().expect("--members N")),
+            "--secs" => secs = Some(value("--secs").parse().expect("--secs S")),
+            "--only" => {
+                let names = value("--only");
+                only = Some(
+                    names
+                        .split(',')
+                        .map(|n| {
+                            *Kind::ALL
+                                .iter()
+                                .find(|k| k.name() == n)
+                                .unwrap_or_else(|| panic!("unknown nemesis {n}"))
+                        })
+                        .collect(),
+                );
+            }
             other => {
                 eprintln!("unknown argument {other}");
                 std::process::exit(2);
@@ -28,7 +57,9 @@ fn main() {
         }
     }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let mut failed = false;
+    let mut failed = Vec::new();
+    let (mut ops, mut events, mut faults) = (0, 0, BTreeMap::<&str, usize>::new());
+    let mut shapes = BTreeMap::<usize, usize>::new();
     for r in 0..runs {
         let mut cfg = if long {
             RunConfig::long(seed + r)
@@ -38,16 +69,37 @@ fn main() {
         if let Some(b) = &bin {
             cfg.bin = b.into();
         }
+        if let Some(k) = &only {
+            cfg.nemeses = k.clone();
+        }
+        if let Some(m) = members {
+            cfg.members = m;
+        }
+        if let Some(s) = secs {
+            cfg.traffic = Duration::from_secs(s);
+        }
         match rt.block_on(run(&cfg)) {
             Ok(report) => {
                 println!("{report}");
-                failed |= !report.passed();
+                ops += report.operations;
+                events += report.watch_events;
+                *shapes.entry(report.members).or_default() += 1;
+                for (k, n) in &report.fault_kinds {
+                    *faults.entry(k).or_default() += n;
+                }
+                if !report.passed() {
+                    failed.push(cfg.seed);
+                }
             }
             Err(e) => {
-                println!("run {r}: harness error: {e}");
-                failed = true;
+                println!("seed {}: harness error: {e}", cfg.seed);
+                failed.push(cfg.seed);
             }
         }
     }
-    std::process::exit(i32::from(failed));
+    println!(
+        "SUMMARY: {runs} runs (members: {shapes:?}), {} faults {faults:?}, {ops} client ops checked, {events} watch events, failed seeds: {failed:?}",
+        faults.values().sum::<usize>()
+    );
+    std::process::exit(i32::from(!failed.is_empty()));
 }

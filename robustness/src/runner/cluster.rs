@@ -69,8 +69,24 @@ pub struct Cluster {
     _dir: tempfile::TempDir,
 }
 
+/// A port nothing listens on, below the kernel's ephemeral range (32768 and up on Linux):
+/// the member binds it only later, and a port from the ephemeral range can be taken in
+/// between as the source port of some outgoing connection (seen: "Address already in
+/// use"). Ports are handed out in turn from an offset that depends on the process, so
+/// concurrent test processes rarely try the same ones.
 fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const BASE: usize = 20_000;
+    const SPAN: usize = 12_000;
+    let offset = std::process::id() as usize * 7919;
+    for _ in 0..SPAN {
+        let port = (BASE + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::other("no free port below the ephemeral range"))
 }
 
 impl Cluster {

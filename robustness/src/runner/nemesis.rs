@@ -105,6 +105,8 @@ pub struct Ctx<'a> {
     pub endpoints: &'a Arc<Endpoints>,
     pub rng: &'a mut Rng,
     pub snapshot_count: u64,
+    /// Where a nemesis that could not do its job says so.
+    pub notes: &'a mut Vec<String>,
 }
 
 fn cl(c: &Arc<Mutex<Cluster>>) -> std::sync::MutexGuard<'_, Cluster> {
@@ -358,7 +360,9 @@ async fn remove_add(
         _ => active[ctx.rng.below(active.len() as u64) as usize],
     };
     if !remove_slot(ctx, victim).await? {
-        return Ok(format!("remove m{victim}: not confirmed within 20 s"));
+        let what = format!("remove m{victim}: not confirmed within 20 s");
+        ctx.notes.push(what.clone());
+        return Ok(what);
     }
     sleep_ms(500 + ctx.rng.below(1000)).await;
     let (slot, id) = add_new(ctx, false).await?;
@@ -400,9 +404,11 @@ async fn learner_promote(ctx: &mut Ctx<'_>, active: &[usize]) -> Result<String, 
     if !promoted {
         // Leave the size as it was: take the learner out again.
         let removed = remove_slot(ctx, slot).await?;
-        return Ok(format!(
-            "learner m{slot} not promoted after {tries} tries; removed again: {removed}"
-        ));
+        let what = format!(
+            "learner m{slot} not promoted after {tries} tries in 30 s; removed again: {removed}"
+        );
+        ctx.notes.push(what.clone());
+        return Ok(what);
     }
     let victim = active[ctx.rng.below(active.len() as u64) as usize];
     let removed = remove_slot(ctx, victim).await?;
@@ -493,7 +499,12 @@ async fn crash_point(
     let outcome = match status {
         Some(s) if s.signal() == Some(6) => "aborted there".to_string(),
         Some(s) => format!("exited: {s}"),
-        None => "not reached within 10 s".to_string(),
+        None => {
+            ctx.notes.push(format!(
+                "crash point {point} on m{target} not reached within 10 s"
+            ));
+            "not reached within 10 s".to_string()
+        }
     };
     {
         let mut c = cl(ctx.cluster);

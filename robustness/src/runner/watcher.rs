@@ -37,14 +37,17 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 
 /// Watches until `finish` carries the final revision and a progress notification covers it
 /// (or `give_up` passes). `channels` are tried in turn when a stream breaks.
+/// Returns the records, and the server errors that ended streams (other than unavailability,
+/// which faults cause), for the report.
 pub async fn run_watcher(
     endpoints: std::sync::Arc<super::Endpoints>,
     first: usize,
     mut finish: watch::Receiver<Option<i64>>,
     give_up: Instant,
     max_streams: usize,
-) -> Vec<WatchRecord> {
+) -> (Vec<WatchRecord>, Vec<String>) {
     let mut records = Vec::new();
+    let mut errors = Vec::new();
     let mut next_rev = 1;
     for attempt in 0..max_streams {
         if Instant::now() >= give_up {
@@ -75,10 +78,11 @@ pub async fn run_watcher(
             End::Done => break,
             End::Compacted(c) => next_rev = next_rev.max(c + 1),
             End::Broken => {}
+            End::Error(e) => errors.push(e),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    records
+    (records, errors)
 }
 
 /// How a watch stream ended.
@@ -88,6 +92,8 @@ enum End {
     Broken,
     /// Cancelled: the start revision was compacted at this revision.
     Compacted(i64),
+    /// The server ended the stream with an error other than unavailability.
+    Error(String),
 }
 
 /// One watch stream.
@@ -124,7 +130,22 @@ async fn stream_once(
         let final_rev = *finish.borrow();
         tokio::select! {
             msg = inbound.message() => {
-                let Ok(Some(msg)) = msg else { return End::Broken };
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return End::Broken,
+                    Err(s) if matches!(
+                        s.code(),
+                        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                    ) => return End::Broken,
+                    Err(s) => {
+                        return End::Error(format!(
+                            "watch from revision {} ended: {:?} {}",
+                            record.start_revision,
+                            s.code(),
+                            s.message()
+                        ))
+                    }
+                };
                 if msg.canceled {
                     return if msg.compact_revision > 0 {
                         End::Compacted(msg.compact_revision)
