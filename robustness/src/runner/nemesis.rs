@@ -442,14 +442,20 @@ async fn crash_point(
     active: &[usize],
     leader_slot: Option<usize>,
 ) -> Result<String, String> {
-    let point = CRASH_POINTS[ctx.rng.below(CRASH_POINTS.len() as u64) as usize];
-    let snapshot_point = point.contains("snapshot");
-    // A leader never receives a snapshot: those points want a follower.
+    // A leader never receives a snapshot: those points want a follower, and a one-member
+    // cluster has none.
     let followers: Vec<usize> = active
         .iter()
         .copied()
         .filter(|s| Some(*s) != leader_slot)
         .collect();
+    let points: Vec<&str> = CRASH_POINTS
+        .iter()
+        .copied()
+        .filter(|p| active.len() > 1 || !p.contains("snapshot"))
+        .collect();
+    let point = points[ctx.rng.below(points.len() as u64) as usize];
+    let snapshot_point = point.contains("snapshot");
     let target = if snapshot_point && !followers.is_empty() {
         followers[ctx.rng.below(followers.len() as u64) as usize]
     } else {
