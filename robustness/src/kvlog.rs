@@ -139,10 +139,12 @@ impl KvLog {
         self.by_revision.get(&revision).map_or(&[], Vec::as_slice)
     }
 
-    /// Known events with revision in `from..=to`, in revision order.
+    /// Known events with revision in `from..=to`, in revision order (none if `from > to`:
+    /// a watch resumed at revision S may be complete only up to S - 1).
     pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &LogEvent)> {
         self.by_revision
-            .range(from..=to)
+            .range(from..=to.max(from))
+            .filter(move |(rev, _)| **rev <= to)
             .flat_map(|(rev, events)| events.iter().map(move |e| (*rev, e)))
     }
 

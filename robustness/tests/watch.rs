@@ -89,6 +89,15 @@ fn a_correct_stream_passes_every_rule() {
 }
 
 #[test]
+fn a_resumed_stream_complete_only_below_its_start_is_checked_without_panicking() {
+    // Resumed at 6 on a member whose current revision is 5: its progress says 5.
+    let resumed = record(6, vec![progress(5)]);
+    assert_eq!(rules(&resumed, &log()), vec![]);
+    assert_eq!(log().range(6, 5).count(), 0);
+    assert_eq!(log().range(3, 4).count(), 2);
+}
+
+#[test]
 fn ordered_rejects_going_back_and_equal_revisions_across_responses() {
     let back = record(2, vec![events(vec![ev(3, "p/b", "1"), ev(2, "p/a", "1")])]);
     assert!(rules(&back, &log()).contains(&WatchRule::Ordered));
