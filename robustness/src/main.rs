@@ -1,12 +1,12 @@
 //! `etcd-robustness`: runs the fault-injection suite against etcd-rs and prints a report.
 //!
 //! Usage: `etcd-robustness [--long] [--runs N] [--seed S] [--bin PATH] [--only KIND,...]
-//! [--members N] [--secs S]`; the profile can also be chosen with
+//! [--members N] [--secs S] [--snapshot-count N]`; the profile can also be chosen with
 //! `ETCD_ROBUSTNESS_PROFILE=long`. `--only` restricts the nemeses (names as in the report:
 //! kill, stop, isolate-leader, split, one-way, delay, remove+add, learner+promote,
-//! crash-point); `--members` and `--secs` override the shape and traffic length. Each run
-//! uses seed S + its index, so a failing run is reproduced with `--runs 1 --seed <its seed>`
-//! and the same profile flags. Prints a summary of all runs; exits non-zero if any failed.
+//! crash-point); `--members`, `--secs` and `--snapshot-count` override the shape, traffic
+//! length and snapshot interval. Each run uses seed S + its index, so a failing run is
+//! reproduced with `--runs 1 --seed <its seed>` and the same profile flags. Prints a summary of all runs; exits non-zero if any failed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +24,7 @@ fn main() {
     let mut only: Option<Vec<Kind>> = None;
     let mut members = None;
     let mut secs = None;
+    let mut snapshot_count = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -36,6 +37,13 @@ fn main() {
             "--bin" => bin = Some(value("--bin")),
             "--members" => members = Some(value("--members").parse().expect("--members N")),
             "--secs" => secs = Some(value("--secs").parse().expect("--secs S")),
+            "--snapshot-count" => {
+                snapshot_count = Some(
+                    value("--snapshot-count")
+                        .parse()
+                        .expect("--snapshot-count N"),
+                )
+            }
             "--only" => {
                 let names = value("--only");
                 only = Some(
@@ -74,6 +82,9 @@ fn main() {
         }
         if let Some(m) = members {
             cfg.members = m;
+        }
+        if let Some(n) = snapshot_count {
+            cfg.snapshot_count = n;
         }
         if let Some(s) = secs {
             cfg.traffic = Duration::from_secs(s);

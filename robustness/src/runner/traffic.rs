@@ -8,7 +8,8 @@
 //! Classifying errors is the recorder's most delicate job. A read that failed or timed out
 //! changed nothing, so it is recorded as failed (dropped by the checker). A write that
 //! failed may still have been proposed and applied, so every write error or timeout is
-//! recorded as unknown, except `InvalidArgument`, which etcd returns before proposing.
+//! recorded as unknown, except `InvalidArgument`, which etcd returns before proposing, and a
+//! refused connection (the request never left this process).
 //!
 //! A client talks to one member at a time; after a failed operation it moves to another
 //! member half the time (the member list changes under membership faults), so a client does
@@ -107,9 +108,7 @@ pub async fn run_client(
         let outcome = match tokio::time::timeout(cfg.op_timeout, execute(&mut kv, &request)).await {
             Ok(Ok(resp)) => Outcome::Ok(resp),
             Ok(Err(status)) if !request.is_write() => Outcome::Failed(status.to_string()),
-            Ok(Err(status)) if status.code() == tonic::Code::InvalidArgument => {
-                Outcome::Failed(status.to_string())
-            }
+            Ok(Err(status)) if never_sent(&status) => Outcome::Failed(status.to_string()),
             Err(_) if !request.is_write() => Outcome::Failed("timeout".into()),
             _ => Outcome::Unknown { applied_at: None },
         };
@@ -145,6 +144,25 @@ pub async fn run_client(
         }
     }
     rec
+}
+
+/// Whether a failed write certainly never took effect: etcd refused it before proposing
+/// (`InvalidArgument`), or the connection to the member could not even be opened (no byte
+/// of the request left this process). Anything else may have been proposed.
+fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() == tonic::Code::InvalidArgument {
+        return true;
+    }
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text.contains("Connection refused")
 }
 
 fn header_revision(h: &Option<etcd_proto::etcdserverpb::ResponseHeader>) -> i64 {
@@ -280,4 +298,36 @@ pub async fn compactor(
         }
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A put to a port nobody listens on is certainly not applied; the classification
+    /// relies on the error naming the refused connection.
+    #[tokio::test]
+    async fn a_refused_connection_is_a_failed_write_not_an_unknown_one() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("url")
+            .connect_lazy();
+        let mut kv = KvClient::new(channel);
+        let status = kv
+            .put(PutRequest {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("nobody listens");
+        assert!(never_sent(&status), "{status:?}");
+        assert!(!never_sent(&tonic::Status::unavailable(
+            "etcdserver: no leader"
+        )));
+        assert!(!never_sent(&tonic::Status::deadline_exceeded("timeout")));
+    }
 }
