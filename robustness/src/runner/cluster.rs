@@ -306,9 +306,10 @@ impl Cluster {
         self.members[i].data_dir.with_extension("log")
     }
 
-    /// Copies every member's log to a directory that outlives the run (for a failed run);
-    /// `ETCD_ROBUSTNESS_LOGS` names its parent (default: the system's temporary directory).
-    pub fn keep_logs(&self) -> Option<PathBuf> {
+    /// Copies every member's log to a new directory (deleted when dropped, unless kept:
+    /// a failed run keeps it); `ETCD_ROBUSTNESS_LOGS` names its parent (default: the
+    /// system's temporary directory).
+    pub fn copy_logs(&self) -> Option<tempfile::TempDir> {
         let parent = std::env::var_os("ETCD_ROBUSTNESS_LOGS")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
@@ -316,22 +317,26 @@ impl Cluster {
         let dir = tempfile::Builder::new()
             .prefix("etcd-robustness-logs-")
             .tempdir_in(parent)
-            .ok()?
-            .keep();
+            .ok()?;
         for i in 0..self.members.len() {
             let _ = std::fs::copy(
                 self.data_dir_log(i),
-                dir.join(format!("{}.log", self.members[i].name)),
+                dir.path().join(format!("{}.log", self.members[i].name)),
             );
         }
         Some(dir)
+    }
+
+    /// kill -9 of every member (the end of a run).
+    pub fn kill_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for i in 0..self.members.len() {
-            self.kill(i);
-        }
+        self.kill_all();
     }
 }

@@ -453,6 +453,11 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     }
     let Some(final_read) = final_read else {
         report.problems.push("final read never succeeded".into());
+        report.logs = cluster
+            .lock()
+            .expect("cluster")
+            .copy_logs()
+            .map(tempfile::TempDir::keep);
         return Ok(report);
     };
     let final_rev = final_read.header.as_ref().map_or(0, |h| h.revision);
@@ -515,9 +520,12 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
             "({unidentified} peer connections not traced to a member)"
         ));
     }
-    if !report.passed() {
-        report.logs = cluster.lock().expect("cluster").keep_logs();
-    }
+    // Every process ends here; the logs are copied aside and kept if the run fails.
+    let logs = {
+        let mut cl = cluster.lock().expect("cluster");
+        cl.kill_all();
+        cl.copy_logs()
+    };
     drop(cluster);
 
     // Checks.
@@ -588,6 +596,9 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     }
     if watch_records.is_empty() && cfg.watchers > 0 {
         report.problems.push("no watcher recorded anything".into());
+    }
+    if !report.passed() {
+        report.logs = logs.map(tempfile::TempDir::keep);
     }
     Ok(report)
 }
