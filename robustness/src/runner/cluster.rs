@@ -185,9 +185,10 @@ impl Cluster {
             .args(["--snapshot-count", &self.snapshot_count.to_string()])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .env("RUST_LOG", "info")
-            .env_remove("FAILPOINTS")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
+        // Armed: these crash points replace whatever `FAILPOINTS` the runner inherited
+        // (otherwise members inherit it, which is how a test plants a bug in all of them).
         if let Some(fp) = failpoints {
             cmd.env("FAILPOINTS", fp);
         }
