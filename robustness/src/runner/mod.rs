@@ -129,8 +129,13 @@ impl Endpoints {
 
     /// The `n`th endpoint, round robin.
     pub fn pick(&self, n: usize) -> Channel {
+        self.pick_slot(n).1
+    }
+
+    /// The `n`th endpoint with its member slot.
+    pub fn pick_slot(&self, n: usize) -> (usize, Channel) {
         let l = self.list.read().expect("endpoints");
-        l[n % l.len()].1.clone()
+        l[n % l.len()].clone()
     }
 
     pub fn len(&self) -> usize {
@@ -409,7 +414,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     }
     let mut recorders = Vec::new();
     for c in clients {
-        recorders.push(c.await.map_err(|e| format!("client task: {e}"))?);
+        recorders.extend(c.await.map_err(|e| format!("client task: {e}"))?);
     }
     let lease_report = lease_keeper.await.map_err(|e| format!("lease task: {e}"))?;
     report.leases_granted = lease_report.granted;

@@ -13,7 +13,12 @@
 //!
 //! A client talks to one member at a time; after a failed operation it moves to another
 //! member half the time (the member list changes under membership faults), so a client does
-//! not stay glued to an isolated or removed member. One put in five attaches one of the
+//! not stay glued to an isolated or removed member. etcd promises that revisions never go
+//! backwards on one member, not across members (a serializable read on a lagging member is
+//! older than what the leader answered), so a client records each member it talks to under
+//! its own history client id, `slot * 1000 + client` ("client 2005" is client 5 talking to
+//! m2): the per-client revision check is then per client and member, and the real-time
+//! checks, which hold across members, see all of them. One put in five attaches one of the
 //! run's leases (see `lease.rs`: they never expire, so for the model it is a plain put).
 //!
 //! The compactor compacts the key space every few seconds to 300 revisions below the
@@ -67,11 +72,12 @@ pub async fn run_client(
     clock: Clock,
     cfg: &TrafficConfig,
     seed: u64,
-) -> ClientRecorder {
+) -> Vec<ClientRecorder> {
     let mut rng = Rng::new(seed);
     let mut member = client as usize;
-    let mut kv = KvClient::new(endpoints.pick(member));
-    let mut rec = ClientRecorder::new(client, clock);
+    let (mut slot, channel) = endpoints.pick_slot(member);
+    let mut kv = KvClient::new(channel);
+    let mut recorders: HashMap<usize, ClientRecorder> = HashMap::new();
     let mut last_seen: HashMap<String, i64> = HashMap::new();
     for n in 0..cfg.max_ops {
         if Instant::now() >= cfg.deadline {
@@ -104,6 +110,9 @@ pub async fn run_client(
                 value,
             },
         };
+        let rec = recorders
+            .entry(slot)
+            .or_insert_with(|| ClientRecorder::new(slot as ClientId * 1000 + client, clock));
         let pending = rec.invoke(request.clone());
         let outcome = match tokio::time::timeout(cfg.op_timeout, execute(&mut kv, &request)).await {
             Ok(Ok(resp)) => Outcome::Ok(resp),
@@ -139,11 +148,13 @@ pub async fn run_client(
             tokio::time::sleep(Duration::from_millis(50)).await;
             if rng.chance(50) {
                 member += 1;
-                kv = KvClient::new(endpoints.pick(member));
+                let (next, channel) = endpoints.pick_slot(member);
+                slot = next;
+                kv = KvClient::new(channel);
             }
         }
     }
-    rec
+    recorders.into_values().collect()
 }
 
 /// Whether a failed write certainly never took effect: etcd refused it before proposing
