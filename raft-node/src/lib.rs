@@ -531,7 +531,7 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
         KvServer::new(api::kv::KvService {
             server: server.clone(),
         })
-        .max_decoding_message_size(max_recv)
+        .max_decoding_message_size(api::kv::decode_cap(&server))
         .max_encoding_message_size(usize::MAX),
     )
     .add_service(

@@ -524,3 +524,35 @@ fn last_record_start(written: &[u8]) -> usize {
     }
     last
 }
+
+/// A segment in the first WAL format (no header check) is refused with a
+/// message that says what to do, not taken for damage.
+#[test]
+fn a_segment_in_the_old_format_is_refused_with_advice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The old frame: len u32 LE, type u8, three zero bytes, crc u32 LE,
+    // payload, zero padding to 8.
+    let payload = protobuf::Message::write_to_bytes(&SnapshotMetadata::default()).expect("encode");
+    let mut h = crc32fast::Hasher::new();
+    h.update(&0u32.to_le_bytes());
+    h.update(&[3]);
+    h.update(&payload);
+    let mut seg = Vec::new();
+    seg.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    seg.extend_from_slice(&[3, 0, 0, 0]);
+    seg.extend_from_slice(&h.finalize().to_le_bytes());
+    seg.extend_from_slice(&payload);
+    seg.resize(seg.len().div_ceil(8) * 8 + 4096, 0);
+    fs::write(
+        dir.path().join("0000000000000000-0000000000000000.wal"),
+        seg,
+    )
+    .expect("write");
+    let Err(err) = Wal::open(dir.path(), 1 << 20) else {
+        panic!("an old-format segment opened");
+    };
+    assert!(
+        err.to_string().contains("older etcd-rs WAL format"),
+        "{err}"
+    );
+}

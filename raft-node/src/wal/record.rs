@@ -32,6 +32,12 @@
 //! the caller (only the last segment may end torn); the reasoning is in the
 //! [`crate::wal`] module documentation.
 
+/// Why a segment in the first WAL format (etcd-rs builds before 2026-12-07,
+/// whose headers had no check) is refused, and what to do about it.
+pub const OLD_FORMAT: &str = "segment written in an older etcd-rs WAL format: \
+back the member up with that version (`etcdctl-rs snapshot save`), then \
+`etcdctl-rs snapshot restore` into a new data dir for this version";
+
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 8;
 
@@ -153,6 +159,10 @@ pub fn decode(buf: &[u8], offset: usize, prev_crc: u32) -> Decoded<'_> {
     }
     let len = u32_at(header, 0);
     if header[5..8] != header_check(len, header[4]) {
+        if offset == 0 && header[5..8] == [0, 0, 0] && RecordType::from_u8(header[4]).is_some() {
+            // The first WAL format had zeros where the check now is.
+            return Decoded::Corrupt(OLD_FORMAT);
+        }
         return Decoded::Corrupt("record header fails its check");
     }
     let Some(kind) = RecordType::from_u8(header[4]) else {
