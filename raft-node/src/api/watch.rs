@@ -332,7 +332,7 @@ impl Session {
                 let fragment = w.fragment;
                 let w = self.watchers.get_mut(&id).expect("watcher exists");
                 w.next_rev = last + 1;
-                if events.is_empty() {
+                if events.is_empty() || drop_events_for_tests() {
                     continue;
                 }
                 w.sent_since_progress = true;
@@ -427,4 +427,12 @@ impl Session {
         }
         resp
     }
+}
+
+/// A planted bug for testing the fault-injection checkers (failpoint
+/// `watch_drop_events`): events are skipped as if sent. Never on in
+/// release builds.
+fn drop_events_for_tests() -> bool {
+    fail::fail_point!("watch_drop_events", |_| true);
+    false
 }
