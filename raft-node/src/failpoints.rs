@@ -9,6 +9,11 @@
 //! `kill -9` would leave it; in the in-process simulation the step returns an
 //! error and the simulation drops the member without flushing anything.
 //! Release builds leave the feature off and the points compile to nothing.
+//!
+//! Two more failpoints plant bugs rather than crashes, so the checkers of
+//! the fault-injection suite can be shown to catch them: `read_barrier_skip`
+//! (linearizable reads served locally, without ReadIndex: stale reads) and
+//! `watch_drop_events` (watch events skipped as if sent).
 
 /// Dies here when the named failpoint is on (feature `failpoints`).
 macro_rules! crash_point {

@@ -113,6 +113,15 @@ impl<S> AuthorityFix<S> {
                     }
                     let len = u32::from_be_bytes([0, self.input[0], self.input[1], self.input[2]])
                         as usize;
+                    if len > MAX_FRAME {
+                        // Bigger than the server accepts (it never raises
+                        // SETTINGS_MAX_FRAME_SIZE): rather than buffering up
+                        // to 16 MiB on the peer's word, hand everything over
+                        // and let the server refuse the connection.
+                        let raw = self.pending.take().map(|p| p.raw).unwrap_or_default();
+                        self.give_up(raw);
+                        continue;
+                    }
                     if self.input.len() < FRAME_HEADER + len {
                         return;
                     }
@@ -395,6 +404,21 @@ mod tests {
         fix.input.extend_from_slice(&frame);
         fix.process();
         assert_eq!(&fix.output[PREFACE.len()..], &frame[..], "bytes untouched");
+        assert!(matches!(fix.mode, Mode::Passthrough));
+    }
+
+    /// Found by review (fuzzing with a memory limit would too): a frame
+    /// header claiming 16 MiB made the fix buffer input until that much had
+    /// arrived.
+    #[test]
+    fn oversized_frame_is_not_buffered() {
+        let mut fix = AuthorityFix::new(());
+        fix.input.extend_from_slice(PREFACE);
+        let frame = [0xff, 0xff, 0xff, TYPE_HEADERS, 0, 0, 0, 0, 1, 42, 42];
+        fix.input.extend_from_slice(&frame);
+        fix.process();
+        assert_eq!(&fix.output[PREFACE.len()..], &frame[..]);
+        assert!(fix.input.is_empty());
         assert!(matches!(fix.mode, Mode::Passthrough));
     }
 

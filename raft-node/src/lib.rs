@@ -240,21 +240,31 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         std::thread::Builder::new()
             .name("apply".into())
             .spawn(move || {
-                if let Err(e) = applier.run(apply_rx) {
-                    if matches!(e, ServerError::Removed) {
+                let clean = match applier.run(apply_rx) {
+                    Ok(()) => true,
+                    Err(ServerError::Removed) => {
                         // As etcd: a member that applied its own removal
                         // stops after a few heartbeats, so the others learn
                         // that the removal committed (a leader removing
                         // itself would otherwise leave them without it).
                         tracing::warn!("this member was removed; stopping shortly");
                         std::thread::sleep(removed_stop_delay);
-                    } else {
-                        tracing::error!(error = %e, "apply stopped");
+                        fatal.send_replace(Some(ServerError::Removed.to_string()));
+                        true
                     }
-                    fatal.send_replace(Some(e.to_string()));
-                }
-                if let Err(e) = apply_store.flush() {
-                    tracing::error!(error = %e, "final store flush failed");
+                    Err(e) => {
+                        tracing::error!(error = %e, "apply stopped");
+                        fatal.send_replace(Some(e.to_string()));
+                        false
+                    }
+                };
+                // After a failure the store is not flushed: the disk may be
+                // what failed (sled can wait forever on a full one), and the
+                // WAL replays whatever the store lost.
+                if clean {
+                    if let Err(e) = apply_store.flush() {
+                        tracing::error!(error = %e, "final store flush failed");
+                    }
                 }
             })?,
     );
@@ -524,6 +534,9 @@ async fn publish_attributes(
     }
 }
 
+/// How long stopping waits for the raft and apply threads.
+const THREAD_STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// The gRPC services and the HTTP endpoints, on one router.
 fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     let max_recv = server.config.max_request_bytes as usize + 512 * 1024;
@@ -531,7 +544,7 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
         KvServer::new(api::kv::KvService {
             server: server.clone(),
         })
-        .max_decoding_message_size(max_recv)
+        .max_decoding_message_size(api::kv::decode_cap(&server))
         .max_encoding_message_size(usize::MAX),
     )
     .add_service(
@@ -678,11 +691,18 @@ impl RunningServer {
         let threads = self.threads;
         let server = self.server;
         drop(server);
-        let _ = tokio::task::spawn_blocking(move || {
+        let joined = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();
             }
-        })
-        .await;
+        });
+        // A thread stuck on a failed disk must not keep the process (and
+        // its data dir lock and ports) alive forever.
+        if tokio::time::timeout(THREAD_STOP_WAIT, joined)
+            .await
+            .is_err()
+        {
+            tracing::error!("raft or apply thread did not stop; leaving it behind");
+        }
     }
 }

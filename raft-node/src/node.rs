@@ -348,7 +348,12 @@ impl Node {
         }
         let r = &self.raw.raft;
         let voters = r.prs().conf().voters();
-        let alone = voters.ids().len() == 1 && voters.contains(r.id);
+        let count = voters.ids().len();
+        if count == 0 {
+            // The bootstrap configuration is not applied yet.
+            return Ok(());
+        }
+        let alone = count == 1 && voters.contains(r.id);
         if r.leader_id != raft::INVALID_ID || !alone {
             self.campaign_alone = false;
             return Ok(());

@@ -223,6 +223,10 @@ impl EtcdServer {
     /// Waits until a local read would observe every write acknowledged
     /// before this call (ReadIndex).
     pub async fn read_barrier(&self) -> Result<(), ServerError> {
+        // A planted bug for testing the fault-injection checkers: serve
+        // "linearizable" reads from the local store, as a follower that
+        // skips ReadIndex would (stale reads). Never on in release builds.
+        fail::fail_point!("read_barrier_skip", |_| Ok(()));
         self.wait_leader().await?;
         let (tx, rx) = oneshot::channel();
         self.node_tx

@@ -166,6 +166,8 @@ pub struct Sim {
     cut: BTreeSet<(u64, u64)>,
     next_request: u64,
     pending: BTreeMap<u64, (String, oneshot::Receiver<ApplyResult>)>,
+    /// Read-index requests waiting for their answer.
+    reads: Vec<(String, oneshot::Receiver<Result<u64, ServerError>>)>,
     results: Vec<String>,
     /// The leader of each term seen so far; a second one is reported as a
     /// violation in the results (once).
@@ -195,6 +197,7 @@ impl Sim {
             cut: BTreeSet::new(),
             next_request: 1,
             pending: BTreeMap::new(),
+            reads: Vec::new(),
             results: Vec::new(),
             leaders: BTreeMap::new(),
             violations: BTreeSet::new(),
@@ -447,8 +450,19 @@ impl Sim {
     /// Delivers messages until none are in flight; returns how many were
     /// delivered (messages across a cut are dropped, not counted).
     pub fn deliver(&mut self) -> Result<usize, ServerError> {
+        self.deliver_rounds(10_000, true)
+    }
+
+    /// Delivers the messages in flight `rounds` times (each round delivers
+    /// what was sent before it; replies go out in the next round), so a
+    /// script can stop in the middle of an exchange.
+    pub fn deliver_rounds(
+        &mut self,
+        rounds: usize,
+        until_quiet: bool,
+    ) -> Result<usize, ServerError> {
         let mut delivered = 0;
-        for _ in 0..10_000 {
+        for _ in 0..rounds {
             let mut batch = Vec::new();
             for sn in self.nodes.values() {
                 batch.append(&mut sn.mailbox.queue.lock().expect("mailbox lock"));
@@ -472,7 +486,18 @@ impl Sim {
             }
             self.collect_results();
         }
-        Err(ServerError::Internal("messages never settled".into()))
+        if until_quiet {
+            return Err(ServerError::Internal("messages never settled".into()));
+        }
+        Ok(delivered)
+    }
+
+    /// Asks member `via` for a read index (a linearizable read's barrier);
+    /// its answer shows in [`Sim::results`].
+    pub fn read_index(&mut self, via: u64) -> Result<(), ServerError> {
+        let (tx, rx) = oneshot::channel();
+        self.reads.push((format!("read index via {via}"), rx));
+        self.with_node(via, |sn| sn.node.step_msg(NodeMsg::ReadIndex { reply: tx }))
     }
 
     /// Drops messages between the groups (both directions).
@@ -598,6 +623,20 @@ impl Sim {
         for id in done {
             self.pending.remove(&id);
         }
+        let mut still = Vec::new();
+        for (what, mut rx) in std::mem::take(&mut self.reads) {
+            let outcome = match rx.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    still.push((what, rx));
+                    continue;
+                }
+                Ok(Ok(index)) => format!("index {index}"),
+                Ok(Err(e)) => format!("error: {e}"),
+                Err(oneshot::error::TryRecvError::Closed) => "dropped".to_string(),
+            };
+            self.results.push(format!("{what}: {outcome}"));
+        }
+        self.reads = still;
     }
 
     /// Outcomes of proposals that finished since the last call (and events
@@ -613,6 +652,9 @@ impl Sim {
         self.collect_results();
         let mut out = std::mem::take(&mut self.results);
         for (what, _) in self.pending.values() {
+            out.push(format!("{what}: pending"));
+        }
+        for (what, _) in &self.reads {
             out.push(format!("{what}: pending"));
         }
         out

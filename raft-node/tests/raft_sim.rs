@@ -17,7 +17,8 @@
 //! outputs (review the diff before committing it).
 //!
 //! Commands: `cluster n=3 [snapshot-count=N]`, `tick [n=K] [node=I]`,
-//! `campaign I`, `deliver`, `put I key value`, `results`, `status`,
+//! `campaign I`, `deliver [rounds=N]`, `put I key value`, `read I` (a read
+//! index through member I), `results`, `status`,
 //! `get I key`, `partition 1,2 / 3`, `heal`, `stop I` (clean: the store is
 //! flushed), `crash I` (what the store did not flush is lost), `restart I [lagging]`,
 //! `add I target [learner]`, `promote I target`, `remove I target`,
@@ -76,7 +77,17 @@ fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
                 sim.campaign(num(args[0])).map_err(e)?;
                 "ok".into()
             }
-            "deliver" => format!("delivered {}", sim.deliver().map_err(e)?),
+            "deliver" => match arg(args, "rounds") {
+                Some(n) => format!(
+                    "delivered {}",
+                    sim.deliver_rounds(num(n) as usize, false).map_err(e)?
+                ),
+                None => format!("delivered {}", sim.deliver().map_err(e)?),
+            },
+            "read" => {
+                sim.read_index(num(args[0])).map_err(e)?;
+                "ok".into()
+            }
             "put" => {
                 sim.put(num(args[0]), args[1], args[2]).map_err(e)?;
                 "ok".into()
@@ -260,6 +271,7 @@ script!(snapshot);
 script!(membership);
 script!(restart_replays_membership);
 script!(snapshot_behind_backlog);
+script!(read_index_new_leader);
 
 #[cfg(feature = "failpoints")]
 failpoint_script!(conf_change_raft_unreachable);

@@ -119,3 +119,45 @@ async fn no_event_arrives_after_a_progress_notification_covering_it() {
         &late[..late.len().min(5)]
     );
 }
+
+/// A watch from revision 1 on a fresh store (which has no events at that
+/// revision) is served, and sees the first write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_revision_one_on_a_fresh_store_sees_the_first_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = Member::start(dir.path(), free_port(), &[]);
+    let ch = member.client().await;
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel(4);
+    req_tx
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: b"a".to_vec(),
+                start_revision: 1,
+                ..Default::default()
+            })),
+        })
+        .await
+        .expect("send create");
+    let mut stream = WatchClient::new(ch.clone())
+        .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = stream.message().await.expect("created").expect("response");
+    assert!(created.created);
+    KvClient::new(ch)
+        .put(PutRequest {
+            key: b"a".to_vec(),
+            value: b"1".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect("put");
+    let resp = tokio::time::timeout(Duration::from_secs(20), stream.message())
+        .await
+        .expect("an answer")
+        .expect("the stream stays open")
+        .expect("a response");
+    assert_eq!(resp.events.len(), 1, "{resp:?}");
+    drop(req_tx);
+}

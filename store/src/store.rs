@@ -498,6 +498,7 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
     // key -> lease of its newest live row, to re-attach keys to leases.
     let mut key_leases: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
     let mut last_rev = 0;
+    let mut last_row: Option<Revision> = None;
     let mut failure = None;
     let (ks, ke) = rows::prefix_range(rows::KV);
     backend.scan_each(&ks, &ke, &mut |k, v| {
@@ -505,6 +506,17 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
             failure = Some(StoreError::Corrupt(format!("bad revision row key {k:?}")));
             return false;
         };
+        // Rows come in key order, which is revision order for the
+        // revisions the store writes; anything else (a negative revision
+        // sorting last, a row both put and tombstone) is damage, and would
+        // break the index's invariants.
+        if rev.main < 1 || rev.sub < 0 || last_row.is_some_and(|last| rev <= last) {
+            failure = Some(StoreError::Corrupt(format!(
+                "revision row {rev} out of order"
+            )));
+            return false;
+        }
+        last_row = Some(rev);
         let kv = match KeyValue::decode(v) {
             Ok(kv) => kv,
             Err(e) => {

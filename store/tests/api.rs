@@ -159,3 +159,83 @@ fn hash_kv_follows_the_log() {
     assert_eq!(c.hash_kv(0).unwrap().0, ha);
     assert_ne!(c.hash_all().unwrap(), a.hash_all().unwrap());
 }
+
+/// A backend whose scans fail once told to (a failing disk).
+struct FailingScans {
+    inner: MemBackend,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl etcd_store::Backend for FailingScans {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<etcd_store::backend::Row>, StoreError> {
+        self.inner.scan(start, end)
+    }
+    fn scan_each(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk failed".into()));
+        }
+        self.inner.scan_each(start, end, f)
+    }
+    fn write(&self, batch: etcd_store::backend::WriteBatch) -> Result<(), StoreError> {
+        self.inner.write(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn size_bytes(&self) -> u64 {
+        self.inner.size_bytes()
+    }
+    fn defragment(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// History that cannot be read is reported as such, not as compacted: a
+/// watch stream that took it for compaction found nothing to cancel and
+/// asked again forever.
+#[test]
+fn unreadable_history_is_not_reported_as_compacted() {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = FailingScans {
+        inner: MemBackend::default(),
+        fail: fail.clone(),
+    };
+    let store = Store::open(
+        Box::new(backend),
+        StoreConfig {
+            history_revisions: 1,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    for (index, key) in ["a", "b", "c"].iter().enumerate() {
+        let req = RaftRequest {
+            id: index as u64 + 1,
+            op: Some(Op::Put(PutRequest {
+                key: key.as_bytes().to_vec(),
+                value: b"v".to_vec(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        store.apply(index as u64 + 1, 1, &req).unwrap();
+    }
+    // Revisions 2..=4; 2 and 3 have left the one-revision ring, so they
+    // are read from the rows.
+    assert_eq!(store.events_since(2, 10).unwrap().len(), 3);
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    match store.events_since(2, 10) {
+        Err(etcd_store::HistoryError::Unreadable(reason)) => {
+            assert!(reason.contains("disk failed"), "{reason}")
+        }
+        other => panic!("expected an unreadable history, got {other:?}"),
+    }
+}

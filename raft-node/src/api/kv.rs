@@ -18,6 +18,29 @@ pub struct KvService {
     pub server: Shared,
 }
 
+/// The most the KV service decodes at all (bounded memory); requests
+/// between [`receive_limit`] and this are refused in grpc-go's words.
+pub fn decode_cap(server: &Shared) -> usize {
+    receive_limit(server) * 4
+}
+
+/// etcd's gRPC receive limit: `--max-request-bytes` plus grpc's overhead.
+fn receive_limit(server: &Shared) -> usize {
+    server.config.max_request_bytes as usize + 512 * 1024
+}
+
+/// Refuses a request over the receive limit as etcd's grpc-go server does
+/// (tonic's own refusal has another code and text).
+fn within_receive_limit<T: prost::Message>(server: &Shared, req: &T) -> Result<(), Status> {
+    let (len, max) = (req.encoded_len(), receive_limit(server));
+    if len > max {
+        return Err(Status::resource_exhausted(format!(
+            "grpc: received message larger than max ({len} vs. {max})"
+        )));
+    }
+    Ok(())
+}
+
 fn unexpected(what: &str) -> Status {
     ServerError::Internal(format!("unexpected apply result for {what}")).to_status()
 }
@@ -35,6 +58,7 @@ fn txn_is_serializable(t: &TxnRequest) -> bool {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        within_receive_limit(&self.server, req.get_ref())?;
         let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_range(&r).map_err(store_status)?;
@@ -54,6 +78,7 @@ impl Kv for KvService {
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        within_receive_limit(&self.server, req.get_ref())?;
         let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_put(&r).map_err(store_status)?;
@@ -71,6 +96,7 @@ impl Kv for KvService {
         &self,
         req: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        within_receive_limit(&self.server, req.get_ref())?;
         let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_delete(&r).map_err(store_status)?;
@@ -84,6 +110,7 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        within_receive_limit(&self.server, req.get_ref())?;
         let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         validate::check_txn(&r, self.server.config.max_txn_ops as usize).map_err(store_status)?;
@@ -116,6 +143,7 @@ impl Kv for KvService {
         &self,
         req: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
+        within_receive_limit(&self.server, req.get_ref())?;
         let auth = self.server.auth_info(&req).await?;
         let r = req.into_inner();
         match self.server.propose_as(Op::Compaction(r), auth).await? {

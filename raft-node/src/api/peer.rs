@@ -19,6 +19,13 @@ use tonic::{Request, Response, Status, Streaming};
 use super::Shared;
 use crate::node::NodeMsg;
 
+/// Decodes one raft message as a peer sent it (public for the fuzz targets).
+#[doc(hidden)]
+pub fn decode_message(bytes: &[u8], what: &str) -> Result<Message, Status> {
+    Message::parse_from_bytes(bytes)
+        .map_err(|e| Status::invalid_argument(format!("bad {what}: {e}")))
+}
+
 pub struct PeerService {
     pub server: Shared,
 }
@@ -55,8 +62,7 @@ impl Peer for PeerService {
             let batch = batch?;
             self.check_cluster(batch.cluster_id)?;
             for bytes in batch.messages {
-                let msg = Message::parse_from_bytes(&bytes)
-                    .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                let msg = decode_message(&bytes, "raft message")?;
                 self.step(msg)?;
             }
         }
@@ -74,10 +80,7 @@ impl Peer for PeerService {
             let chunk = chunk?;
             self.check_cluster(chunk.cluster_id)?;
             if msg.is_none() {
-                msg =
-                    Some(Message::parse_from_bytes(&chunk.message).map_err(|e| {
-                        Status::invalid_argument(format!("bad snapshot message: {e}"))
-                    })?);
+                msg = Some(decode_message(&chunk.message, "snapshot message")?);
             }
             data.extend_from_slice(&chunk.data);
         }

@@ -12,11 +12,61 @@
 //! can be read on its own and old segments can be deleted
 //! ([`Wal::save_snapshot`] releases those wholly covered by a snapshot).
 //!
-//! Opening replays every segment. A torn record at the very end of the last
-//! segment (a crash mid-write) is cut off with a warning: it was never
-//! fsynced, so never acknowledged. Damage anywhere else stops the open with
-//! an error naming the file and offset: that data was acknowledged, and
-//! silently dropping it would lose writes.
+//! # What a crash can leave, and what is repaired
+//!
+//! Opening replays every segment, and must tell an unfinished write (never
+//! acknowledged: safe to drop) from damage to acknowledged data (must not be
+//! dropped silently). What a crash can leave follows from how we write:
+//!
+//! - One writer appends with one `write` then one `fdatasync`, and starts
+//!   the next write only after that returned. So at most one write is not
+//!   durable at a crash: the last one, in the last segment. Everything before
+//!   its start was fsynced; every earlier segment is complete.
+//! - Segments are preallocated with zeros (created with `fallocate` and
+//!   fsynced, re-extended with zeros after a repair), so bytes past the
+//!   durable end read as zeros, and an unfinished write can leave only its
+//!   own bytes or those zeros. A record crossing `segment_bytes` grows the
+//!   file, and the grown size may survive without all the data or the data
+//!   without the size: the file may end inside the last record.
+//! - A process crash leaves a prefix of the write (the page cache keeps
+//!   what was copied); a power loss leaves whole sectors of it. Record
+//!   headers and trailers are 8 bytes, 8-aligned, so they never straddle a
+//!   sector: each is either there in full or zeros.
+//!
+//! Hence the rule. The records read in order; at the first offset that does
+//! not hold a good record, the rest of the file is judged
+//! ([`record::decode`]):
+//!
+//! - all zeros: the clean end of the log;
+//! - only in the last segment, a repairable torn tail: the file ends inside
+//!   the record (partial header or frame), or the record's trailer is zeros
+//!   and so is everything after it. The tail is cut off with a warning
+//!   naming file and offset, and the cut is fsynced, so the next open is
+//!   clean. Records that landed whole before it are kept (they may not have
+//!   been acknowledged; raft tolerates an entry that became durable anyway);
+//! - anything else is [`WalError::Corrupt`], naming the file and offset: a
+//!   complete frame with a bad checksum (the trailer proves it was written
+//!   to its end), a header failing its own check (so a flipped length is
+//!   never taken for "the record runs past the end"), zeros followed by
+//!   non-zero bytes, an unfinished record in a segment that later segments
+//!   follow. The member then refuses to start.
+//!
+//! The limits of the rule, chosen on the side of refusing: a power loss that
+//! persisted a later sector of the last write but not an earlier one (disks
+//! may reorder unflushed sectors) shows as zeros followed by data, or a
+//! complete frame with a bad checksum, and is refused although it was never
+//! acknowledged; the operator decides (the offset is in the error). And
+//! damage that zeroes the end of the very last record and nothing else is
+//! indistinguishable from a crash during its write and is repaired.
+//!
+//! A crash while rolling to a new segment can leave that segment without its
+//! leading copies of the snapshot mark and hard state; opening writes them
+//! again before anything could release the older segments that hold them.
+//! After a failed write or fsync the log takes no more appends: what reached
+//! the file is unknown.
+//!
+//! Lengths read from disk are used only after the header check vouches for
+//! them, and only up to what is left of the file and [`record::MAX_PAYLOAD`].
 
 pub mod record;
 
@@ -40,7 +90,12 @@ pub enum WalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("wal: corrupt record in {path} at offset {offset}: {reason}")]
+    /// Damage that an unfinished final write cannot explain: acknowledged
+    /// data may be lost, so the WAL refuses to open.
+    #[error(
+        "wal: {path} is damaged at byte offset {offset}: {reason} \
+         (refusing to start: only an unfinished final write may be cut off)"
+    )]
     Corrupt {
         path: PathBuf,
         offset: usize,
@@ -86,6 +141,9 @@ pub struct Wal {
     last_index: u64,
     hard_state: HardState,
     snapshot: SnapshotMetadata,
+    /// A write or fsync failed: what reached the file is unknown, so
+    /// nothing more is appended (etcd panics in the same place).
+    failed: bool,
 }
 
 fn segment_name(seq: u64, first_index: u64) -> String {
@@ -108,12 +166,13 @@ impl Wal {
         let mut segments = list_segments(dir)?;
         let mut rec = Recovered::default();
         let count = segments.len();
-        let mut tail_crc = 0;
-        let mut tail_size = 0;
+        let mut tail = Scan {
+            crc: 0,
+            size: 0,
+            self_describing: true,
+        };
         for (i, seg) in segments.iter().enumerate() {
-            let (crc, size) = replay_segment(seg, i + 1 == count, &mut rec)?;
-            tail_crc = crc;
-            tail_size = size;
+            tail = replay_segment(seg, i + 1 == count, &mut rec)?;
         }
         if let (Some(first), Some(_)) = (rec.entries.first(), segments.first()) {
             if first.index != rec.snapshot.index + 1 {
@@ -131,9 +190,9 @@ impl Wal {
                     .open(&seg.path)
                     .map_err(io_err("open", &seg.path))?;
                 preallocate(&file, &seg.path, segment_bytes)?;
-                file.seek(SeekFrom::Start(tail_size))
+                file.seek(SeekFrom::Start(tail.size))
                     .map_err(io_err("seek", &seg.path))?;
-                (file, tail_size, tail_crc)
+                (file, tail.size, tail.crc)
             }
             None => {
                 let seg = Segment {
@@ -156,7 +215,15 @@ impl Wal {
             last_index,
             hard_state: rec.hard_state.clone(),
             snapshot: rec.snapshot.clone(),
+            failed: false,
         };
+        let mut wal = wal;
+        if !tail.self_describing && wal.segments.last().is_some_and(|s| s.seq > 0) {
+            // A crash while rolling left the new segment without (all of)
+            // its leading copies; write them now, before older segments
+            // holding the originals can be released.
+            wal.write_header()?;
+        }
         Ok((wal, rec))
     }
 
@@ -174,33 +241,31 @@ impl Wal {
             let next = entries.first().map_or(self.last_index + 1, |e| e.index);
             self.roll(next)?;
         }
+        let mut crc = self.crc;
         let mut buf = Vec::new();
         for e in entries {
-            let payload = e
-                .write_to_bytes()
-                .map_err(|e| WalError::Invalid(format!("encode entry: {e}")))?;
-            self.crc = record::encode(&mut buf, self.crc, RecordType::Entry, &payload);
-            self.last_index = e.index;
+            frame(&mut buf, &mut crc, RecordType::Entry, e)?;
         }
         if let Some(hs) = hard_state {
-            let payload = hs
-                .write_to_bytes()
-                .map_err(|e| WalError::Invalid(format!("encode hard state: {e}")))?;
-            self.crc = record::encode(&mut buf, self.crc, RecordType::HardState, &payload);
+            frame(&mut buf, &mut crc, RecordType::HardState, hs)?;
+        }
+        self.write_durably(&buf, crc)?;
+        if let Some(last) = entries.last() {
+            self.last_index = last.index;
+        }
+        if let Some(hs) = hard_state {
             self.hard_state = hs.clone();
         }
-        self.write_durably(&buf)
+        Ok(())
     }
 
     /// Records that everything up to `meta.index` is held in a store snapshot
     /// (already durable elsewhere), then deletes the segments it covers.
     pub fn save_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<(), WalError> {
-        let payload = meta
-            .write_to_bytes()
-            .map_err(|e| WalError::Invalid(format!("encode snapshot mark: {e}")))?;
+        let mut crc = self.crc;
         let mut buf = Vec::new();
-        self.crc = record::encode(&mut buf, self.crc, RecordType::Snapshot, &payload);
-        self.write_durably(&buf)?;
+        frame(&mut buf, &mut crc, RecordType::Snapshot, meta)?;
+        self.write_durably(&buf, crc)?;
         self.snapshot = meta.clone();
         if self.last_index < meta.index {
             self.last_index = meta.index;
@@ -208,11 +273,26 @@ impl Wal {
         self.release(meta.index)
     }
 
-    fn write_durably(&mut self, buf: &[u8]) -> Result<(), WalError> {
+    /// Writes `buf` (framed records ending with rolling crc `crc`) with one
+    /// write and one fsync.
+    fn write_durably(&mut self, buf: &[u8], crc: u32) -> Result<(), WalError> {
+        if self.failed {
+            return Err(WalError::Invalid(
+                "an earlier write failed; the log accepts no more appends".into(),
+            ));
+        }
         let path = &self.segments.last().expect("current segment").path;
-        self.file.write_all(buf).map_err(io_err("write", path))?;
-        self.file.sync_data().map_err(io_err("fsync", path))?;
+        let result = self
+            .file
+            .write_all(buf)
+            .map_err(io_err("write", path))
+            .and_then(|()| self.file.sync_data().map_err(io_err("fsync", path)));
+        if result.is_err() {
+            self.failed = true;
+        }
+        result?;
         self.size += buf.len() as u64;
+        self.crc = crc;
         Ok(())
     }
 
@@ -228,19 +308,17 @@ impl Wal {
         });
         self.size = 0;
         self.crc = 0;
-        // Each segment starts self-describing, so older ones can go.
+        self.write_header()
+    }
+
+    /// Writes copies of the snapshot mark and hard state: each segment
+    /// starts self-describing, so older ones can go.
+    fn write_header(&mut self) -> Result<(), WalError> {
+        let mut crc = self.crc;
         let mut buf = Vec::new();
-        let snap = self
-            .snapshot
-            .write_to_bytes()
-            .map_err(|e| WalError::Invalid(format!("encode snapshot mark: {e}")))?;
-        self.crc = record::encode(&mut buf, self.crc, RecordType::Snapshot, &snap);
-        let hs = self
-            .hard_state
-            .write_to_bytes()
-            .map_err(|e| WalError::Invalid(format!("encode hard state: {e}")))?;
-        self.crc = record::encode(&mut buf, self.crc, RecordType::HardState, &hs);
-        self.write_durably(&buf)
+        frame(&mut buf, &mut crc, RecordType::Snapshot, &self.snapshot)?;
+        frame(&mut buf, &mut crc, RecordType::HardState, &self.hard_state)?;
+        self.write_durably(&buf, crc)
     }
 
     /// Deletes closed segments whose entries are all at or below `index`.
@@ -261,6 +339,27 @@ impl Wal {
     pub fn last_index(&self) -> u64 {
         self.last_index
     }
+}
+
+/// Frames `msg` as one record of `kind` onto `buf`, advancing `crc`.
+fn frame(
+    buf: &mut Vec<u8>,
+    crc: &mut u32,
+    kind: RecordType,
+    msg: &impl protobuf::Message,
+) -> Result<(), WalError> {
+    let payload = msg
+        .write_to_bytes()
+        .map_err(|e| WalError::Invalid(format!("encode {kind:?}: {e}")))?;
+    if payload.len() > record::MAX_PAYLOAD {
+        return Err(WalError::Invalid(format!(
+            "{kind:?} record of {} bytes is over the limit of {}",
+            payload.len(),
+            record::MAX_PAYLOAD
+        )));
+    }
+    *crc = record::encode(buf, *crc, kind, &payload);
+    Ok(())
 }
 
 /// Reserves a segment's full size up front (zeros): appends then change no
@@ -317,19 +416,29 @@ fn list_segments(dir: &Path) -> Result<Vec<Segment>, WalError> {
     Ok(segments)
 }
 
-/// Replays one segment into `rec`; returns the rolling crc and the size of
-/// the valid data (the file is cut there if its tail was torn).
-fn replay_segment(
-    seg: &Segment,
-    is_last: bool,
-    rec: &mut Recovered,
-) -> Result<(u32, u64), WalError> {
+/// What replaying one segment found.
+struct Scan {
+    /// The rolling crc after the last good record.
+    crc: u32,
+    /// Where the last good record ends (the file is cut there if its tail
+    /// was torn).
+    size: u64,
+    /// Whether the segment holds a snapshot mark and a hard state record
+    /// (every segment after the first starts with both).
+    self_describing: bool,
+}
+
+/// Replays one segment into `rec`. Only the last segment may end with an
+/// unfinished write; that tail is cut off (and the cut made durable) so the
+/// next open finds a clean end. Anything else that is not a good record or
+/// zeros to the end of the file is an error naming the file and offset.
+fn replay_segment(seg: &Segment, is_last: bool, rec: &mut Recovered) -> Result<Scan, WalError> {
     let buf = fs::read(&seg.path).map_err(io_err("read", &seg.path))?;
     let mut offset = 0;
     let mut crc = 0;
+    let (mut has_snapshot, mut has_hard_state) = (false, false);
     loop {
-        match record::decode(&buf, offset, crc) {
-            Decoded::End => return Ok((crc, offset as u64)),
+        let reason = match record::decode(&buf, offset, crc) {
             Decoded::Record {
                 kind,
                 payload,
@@ -337,41 +446,49 @@ fn replay_segment(
                 next,
             } => {
                 apply_record(seg, offset, kind, payload, rec)?;
+                has_snapshot |= kind == RecordType::Snapshot;
+                has_hard_state |= kind == RecordType::HardState;
                 crc = c;
                 offset = next;
+                continue;
             }
-            Decoded::Bad(reason) => {
-                let after = (offset + record::padded_len(claimed_len(&buf, offset))).min(buf.len());
-                let torn_tail = is_last && buf[after..].iter().all(|&b| b == 0);
-                if !torn_tail {
-                    return Err(WalError::Corrupt {
-                        path: seg.path.clone(),
-                        offset,
-                        reason: reason.to_string(),
-                    });
-                }
-                tracing::warn!(
-                    segment = %seg.path.display(), offset, reason,
-                    "cutting torn record at the end of the WAL (never acknowledged)"
-                );
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&seg.path)
-                    .map_err(io_err("open", &seg.path))?;
-                f.set_len(offset as u64)
-                    .map_err(io_err("truncate", &seg.path))?;
-                f.sync_all().map_err(io_err("fsync", &seg.path))?;
-                return Ok((crc, offset as u64));
+            Decoded::End => break,
+            Decoded::Torn(reason) if is_last => reason,
+            Decoded::Torn(reason) => {
+                return Err(corrupt(
+                    seg,
+                    offset,
+                    format!("{reason}, in a segment that later segments follow"),
+                ))
             }
-        }
+            Decoded::Corrupt(reason) => return Err(corrupt(seg, offset, reason.to_string())),
+        };
+        tracing::warn!(
+            segment = %seg.path.display(), offset, reason,
+            "cutting an unfinished write off the end of the WAL (it was never acknowledged)"
+        );
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&seg.path)
+            .map_err(io_err("open", &seg.path))?;
+        f.set_len(offset as u64)
+            .map_err(io_err("truncate", &seg.path))?;
+        f.sync_all().map_err(io_err("fsync", &seg.path))?;
+        break;
     }
+    Ok(Scan {
+        crc,
+        size: offset as u64,
+        self_describing: has_snapshot && has_hard_state,
+    })
 }
 
-fn claimed_len(buf: &[u8], offset: usize) -> usize {
-    buf.get(offset..offset + 4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
-        .unwrap_or(0)
-        .min(record::MAX_PAYLOAD)
+fn corrupt(seg: &Segment, offset: usize, reason: String) -> WalError {
+    WalError::Corrupt {
+        path: seg.path.clone(),
+        offset,
+        reason,
+    }
 }
 
 fn apply_record(
@@ -381,14 +498,10 @@ fn apply_record(
     payload: &[u8],
     rec: &mut Recovered,
 ) -> Result<(), WalError> {
-    let corrupt = |e: protobuf::ProtobufError| WalError::Corrupt {
-        path: seg.path.clone(),
-        offset,
-        reason: e.to_string(),
-    };
+    let bad = |e: protobuf::ProtobufError| corrupt(seg, offset, format!("bad payload: {e}"));
     match kind {
         RecordType::Entry => {
-            let e = Entry::parse_from_bytes(payload).map_err(corrupt)?;
+            let e = Entry::parse_from_bytes(payload).map_err(bad)?;
             if e.index <= rec.snapshot.index {
                 return Ok(());
             }
@@ -399,20 +512,20 @@ fn apply_record(
             }
             if let Some(last) = rec.entries.last() {
                 if e.index != last.index + 1 {
-                    return Err(WalError::Corrupt {
-                        path: seg.path.clone(),
+                    return Err(corrupt(
+                        seg,
                         offset,
-                        reason: format!("entry {} does not follow {}", e.index, last.index),
-                    });
+                        format!("entry {} does not follow {}", e.index, last.index),
+                    ));
                 }
             }
             rec.entries.push(e);
         }
         RecordType::HardState => {
-            rec.hard_state = HardState::parse_from_bytes(payload).map_err(corrupt)?
+            rec.hard_state = HardState::parse_from_bytes(payload).map_err(bad)?
         }
         RecordType::Snapshot => {
-            let meta = SnapshotMetadata::parse_from_bytes(payload).map_err(corrupt)?;
+            let meta = SnapshotMetadata::parse_from_bytes(payload).map_err(bad)?;
             if meta.index >= rec.snapshot.index {
                 rec.entries.retain(|e| e.index > meta.index);
                 rec.snapshot = meta;

@@ -82,10 +82,20 @@ impl Member {
     }
 
     pub fn launch(spec: MemberSpec) -> Member {
+        Member::launch_binary(env!("CARGO_BIN_EXE_etcd-rs"), spec)
+    }
+
+    /// Starts the real etcd (Debian's `etcd`, for differential tests) with
+    /// the same flags.
+    pub fn launch_real_etcd(spec: MemberSpec) -> Member {
+        Member::launch_binary("etcd", spec)
+    }
+
+    fn launch_binary(binary: &str, spec: MemberSpec) -> Member {
         let log = std::fs::File::create(spec.data_dir.with_extension("log"))
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null());
-        let child = Command::new(env!("CARGO_BIN_EXE_etcd-rs"))
+        let child = Command::new(binary)
             .args(["--name", &spec.name])
             .args(["--data-dir", spec.data_dir.to_str().expect("utf-8 path")])
             .args(["--listen-client-urls", &spec.client_url()])
@@ -100,7 +110,7 @@ impl Member {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn etcd-rs");
+            .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
         let port = spec.client_port;
         Member { spec, child, port }
     }
