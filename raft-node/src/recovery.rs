@@ -14,7 +14,8 @@
 //!   is written, so the entries that follow it are accepted by the next open:
 //!   recovery never leaves a WAL that fails to open again.
 //!
-//! Snapshot files the store already holds are deleted.
+//! Snapshot files the store already holds are deleted, and so are
+//! half-written ones a crash left behind.
 
 use etcd_store::Store;
 use raft::eraftpb::SnapshotMetadata;
@@ -84,5 +85,6 @@ pub fn reconcile(
     }
     snaps
         .remove_up_to(store.applied_index())
+        .and_then(|()| snaps.remove_half_written())
         .map_err(|e| internal(&e))
 }

@@ -70,17 +70,31 @@ impl SnapFiles {
     }
 
     /// Deletes the files of snapshots at or below `index` (the store holds
-    /// them durably now), and any half-written file.
+    /// them durably now), finished or half-written. A file of a newer
+    /// snapshot may be being written right now by the raft loop: it stays.
     pub fn remove_up_to(&self, index: u64) -> io::Result<()> {
+        self.remove_where(|i, _| i <= index)
+    }
+
+    /// Deletes half-written files a crash left behind (at start-up, when no
+    /// snapshot is being written).
+    pub fn remove_half_written(&self) -> io::Result<()> {
+        self.remove_where(|_, tmp| tmp)
+    }
+
+    fn remove_where(&self, doomed: impl Fn(u64, bool) -> bool) -> io::Result<()> {
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let covered = name
+            let (stem, tmp) = match name.strip_suffix(".tmp") {
+                Some(stem) => (stem, true),
+                None => (&*name, false),
+            };
+            let index = stem
                 .strip_suffix(SUFFIX)
-                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-                .is_some_and(|i| i <= index);
-            if covered || name.ends_with(".tmp") {
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            if index.is_some_and(|i| doomed(i, tmp)) {
                 fs::remove_file(entry.path())?;
             }
         }
@@ -110,6 +124,26 @@ mod tests {
         files.remove_up_to(7).unwrap();
         assert_eq!(files.load(7).unwrap(), None);
         assert_eq!(files.load(9).unwrap().as_deref(), Some(&b"body nine"[..]));
+    }
+
+    /// The apply path deletes what the store installed while the raft loop
+    /// may be writing a newer snapshot: that half-written file must survive
+    /// (deleting it made the raft loop's rename fail, and the member died).
+    #[test]
+    fn removing_installed_snapshots_spares_a_newer_one_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SnapFiles::new(dir.path()).unwrap();
+        files.save(7, b"seven").unwrap();
+        let writing = dir.path().join(format!("{:016x}{SUFFIX}.tmp", 9));
+        fs::write(&writing, b"nine, half").unwrap();
+        let crashed = dir.path().join(format!("{:016x}{SUFFIX}.tmp", 5));
+        fs::write(&crashed, b"five, half").unwrap();
+        files.remove_up_to(7).unwrap();
+        assert_eq!(files.load(7).unwrap(), None);
+        assert!(writing.exists(), "the snapshot being written was deleted");
+        assert!(!crashed.exists(), "an older half-written file stays");
+        files.remove_half_written().unwrap();
+        assert!(!writing.exists());
     }
 
     #[test]
