@@ -43,9 +43,8 @@ pub fn reconcile(
         let Some(body) = snaps.load(mark).map_err(|e| internal(&e))? else {
             return Err(ServerError::Internal(format!(
                 "the store has applied up to index {} but the WAL starts after a snapshot at \
-                 index {mark} whose file is missing from {}",
+                 index {mark} whose file is missing from member/snap",
                 store.applied_index(),
-                "member/snap"
             )));
         };
         tracing::warn!(

@@ -19,22 +19,20 @@ use etcd_proto::etcdserverpb::{
 };
 
 const WRITERS: usize = 8;
-const PUTS_PER_WRITER: usize = 150;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_event_arrives_after_a_progress_notification_covering_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let member = Member::start(dir.path(), free_port(), &[]);
-    let ch = member.client().await;
-
+/// Opens a watch stream with one watcher; returns the request sender (the
+/// stream lives while it does) and the responses after the created one.
+async fn open_watch(
+    ch: &tonic::transport::Channel,
+    create: WatchCreateRequest,
+) -> (
+    tokio::sync::mpsc::Sender<WatchRequest>,
+    tonic::Streaming<etcd_proto::etcdserverpb::WatchResponse>,
+) {
     let (req_tx, req_rx) = tokio::sync::mpsc::channel(64);
     req_tx
         .send(WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: b"b/".to_vec(),
-                range_end: b"b0".to_vec(),
-                ..Default::default()
-            })),
+            request_union: Some(RequestUnion::CreateRequest(create)),
         })
         .await
         .expect("send create");
@@ -45,6 +43,25 @@ async fn no_event_arrives_after_a_progress_notification_covering_it() {
         .into_inner();
     let created = stream.message().await.expect("created").expect("response");
     assert!(created.created);
+    (req_tx, stream)
+}
+const PUTS_PER_WRITER: usize = 150;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_arrives_after_a_progress_notification_covering_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = Member::start(dir.path(), free_port(), &[]);
+    let ch = member.client().await;
+
+    let (req_tx, mut stream) = open_watch(
+        &ch,
+        WatchCreateRequest {
+            key: b"b/".to_vec(),
+            range_end: b"b0".to_vec(),
+            ..Default::default()
+        },
+    )
+    .await;
 
     let mut writers = Vec::new();
     for w in 0..WRITERS {
@@ -127,24 +144,15 @@ async fn a_watch_from_revision_one_on_a_fresh_store_sees_the_first_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let member = Member::start(dir.path(), free_port(), &[]);
     let ch = member.client().await;
-    let (req_tx, req_rx) = tokio::sync::mpsc::channel(4);
-    req_tx
-        .send(WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: b"a".to_vec(),
-                start_revision: 1,
-                ..Default::default()
-            })),
-        })
-        .await
-        .expect("send create");
-    let mut stream = WatchClient::new(ch.clone())
-        .watch(tokio_stream::wrappers::ReceiverStream::new(req_rx))
-        .await
-        .expect("watch")
-        .into_inner();
-    let created = stream.message().await.expect("created").expect("response");
-    assert!(created.created);
+    let (req_tx, mut stream) = open_watch(
+        &ch,
+        WatchCreateRequest {
+            key: b"a".to_vec(),
+            start_revision: 1,
+            ..Default::default()
+        },
+    )
+    .await;
     KvClient::new(ch)
         .put(PutRequest {
             key: b"a".to_vec(),

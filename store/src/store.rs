@@ -89,6 +89,16 @@ pub enum HistoryError {
     Unreadable(String),
 }
 
+impl HistoryError {
+    /// The compacted revision, if that is why there are no events.
+    pub fn compacted_revision(&self) -> Option<i64> {
+        match self {
+            HistoryError::Compacted(rev) => Some(*rev),
+            HistoryError::Unreadable(_) => None,
+        }
+    }
+}
+
 /// Where the store stands, for status reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreStatus {

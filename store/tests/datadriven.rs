@@ -563,20 +563,14 @@ impl Fingerprint {
     }
 }
 
-/// The compacted revision a history read reports (any other failure is a
-/// test failure: the in-memory backend cannot fail).
-fn compacted_revision(e: etcd_store::HistoryError) -> i64 {
-    match e {
-        etcd_store::HistoryError::Compacted(rev) => rev,
-        other => panic!("history unreadable: {other}"),
-    }
-}
-
 fn events(store: &Store, from: i64, max: usize) -> Result<Vec<RevisionEvents>, i64> {
     store
         .events_since(from, max)
         .map(|evs| evs.iter().map(|e| (**e).clone()).collect())
-        .map_err(compacted_revision)
+        .map_err(|e| {
+            e.compacted_revision()
+                .expect("in-memory history is readable")
+        })
 }
 
 /// Installs a snapshot of `store` into a fresh store and into one holding
