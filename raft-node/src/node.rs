@@ -407,6 +407,12 @@ impl Node {
         *self.info.lock().expect("raft info lock")
     }
 
+    /// Zeroes WAL writes that were not fsynced, as a power loss would (for
+    /// the simulation, just before it drops this member).
+    pub fn lose_unsynced_writes(&mut self) -> Result<(), ServerError> {
+        self.wal.lose_unsynced_writes().map_err(|e| internal(&e))
+    }
+
     /// Number of WAL segment files.
     pub fn wal_segments(&self) -> usize {
         self.wal.segment_count()

@@ -15,6 +15,7 @@
 //!
 //! Stores live in memory on a [`CrashDisk`]: what was flushed survives a
 //! `crash`, what was not is lost, as after a `kill -9` of the real process.
+//! A `power_loss` also loses WAL writes that were not fsynced.
 //! A clean `stop` flushes first, as the binary does on SIGTERM. With the
 //! `failpoints` feature a script can also arm the crash points of
 //! `failpoints.rs`; a member that hits one is dropped as if it crashed.
@@ -527,6 +528,16 @@ impl Sim {
     /// after `kill -9`; its WAL (fsynced on every append) stays.
     pub fn crash(&mut self, id: u64) {
         self.nodes.remove(&id);
+    }
+
+    /// Cuts member `id`'s power: as [`Sim::crash`], and what its WAL wrote
+    /// but did not fsync is lost too (nothing, unless a bug acknowledged
+    /// entries before their fsync).
+    pub fn power_loss(&mut self, id: u64) -> Result<(), ServerError> {
+        if let Some(mut sn) = self.nodes.remove(&id) {
+            sn.node.lose_unsynced_writes()?;
+        }
+        Ok(())
     }
 
     /// Starts a stopped member again from its data dir (a running one is

@@ -20,7 +20,8 @@
 //! `campaign I`, `deliver [rounds=N]`, `put I key value`, `read I` (a read
 //! index through member I), `results`, `status`,
 //! `get I key`, `partition 1,2 / 3`, `heal`, `stop I` (clean: the store is
-//! flushed), `crash I` (what the store did not flush is lost), `restart I [lagging]`,
+//! flushed), `crash I` (what the store did not flush is lost), `power-loss 1,2`
+//! (as crash, and WAL writes not fsynced are lost too), `restart I [lagging]`,
 //! `add I target [learner]`, `promote I target`, `remove I target`,
 //! `join I`, `hashes [rev=R]`, `log I`, `conf I` (raft's configuration
 //! and applied index), `lag I on|off` (hold the apply path
@@ -118,6 +119,12 @@ fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
             }
             "crash" => {
                 sim.crash(num(args[0]));
+                "ok".into()
+            }
+            "power-loss" => {
+                for id in ids(&args.join(" ")) {
+                    sim.power_loss(id).map_err(e)?;
+                }
                 "ok".into()
             }
             "lag" => {
@@ -272,8 +279,11 @@ script!(membership);
 script!(restart_replays_membership);
 script!(snapshot_behind_backlog);
 script!(read_index_new_leader);
+script!(power_loss);
 
 #[cfg(feature = "failpoints")]
 failpoint_script!(conf_change_raft_unreachable);
 #[cfg(feature = "failpoints")]
 failpoint_script!(crash_during_snapshot_install);
+#[cfg(feature = "failpoints")]
+failpoint_script!(ack_before_fsync);

@@ -67,6 +67,16 @@
 //!
 //! Lengths read from disk are used only after the header check vouches for
 //! them, and only up to what is left of the file and [`record::MAX_PAYLOAD`].
+//!
+//! # Testing the fsync rule
+//!
+//! A `kill -9` keeps the page cache, so it cannot show a write acknowledged
+//! before its fsync. The simulation can: [`Wal::lose_unsynced_writes`] zeroes
+//! what was written but not yet fsynced, as a power loss would. It is a
+//! no-op here, since every write is fsynced before `append` returns, except
+//! with the planted bug `wal_ack_before_fsync` (feature `failpoints`), which
+//! defers each write's fsync to the start of the next write, so that the
+//! suite can show it catches the bug.
 
 pub mod record;
 
@@ -144,6 +154,10 @@ pub struct Wal {
     /// A write or fsync failed: what reached the file is unknown, so
     /// nothing more is appended (etcd panics in the same place).
     failed: bool,
+    /// Where bytes written to the current segment but not yet fsynced
+    /// start. Always `None` between calls, except with the planted bug
+    /// `wal_ack_before_fsync`.
+    unsynced_from: Option<u64>,
 }
 
 fn segment_name(seq: u64, first_index: u64) -> String {
@@ -216,6 +230,7 @@ impl Wal {
             hard_state: rec.hard_state.clone(),
             snapshot: rec.snapshot.clone(),
             failed: false,
+            unsynced_from: None,
         };
         let mut wal = wal;
         if !tail.self_describing && wal.segments.last().is_some_and(|s| s.seq > 0) {
@@ -281,23 +296,58 @@ impl Wal {
                 "an earlier write failed; the log accepts no more appends".into(),
             ));
         }
-        let path = &self.segments.last().expect("current segment").path;
-        let result = self
-            .file
-            .write_all(buf)
-            .map_err(io_err("write", path))
-            .and_then(|()| self.file.sync_data().map_err(io_err("fsync", path)));
+        let defer_fsync = ack_before_fsync_planted();
+        let result = self.sync_unsynced().and_then(|()| {
+            let path = &self.segments.last().expect("current segment").path;
+            self.file.write_all(buf).map_err(io_err("write", path))?;
+            if !defer_fsync {
+                self.file.sync_data().map_err(io_err("fsync", path))?;
+            }
+            Ok(())
+        });
         if result.is_err() {
             self.failed = true;
         }
         result?;
+        if defer_fsync {
+            self.unsynced_from = Some(self.size);
+        }
         self.size += buf.len() as u64;
         self.crc = crc;
         Ok(())
     }
 
+    /// Fsyncs what an earlier write left unsynced (only the planted bug
+    /// leaves anything).
+    fn sync_unsynced(&mut self) -> Result<(), WalError> {
+        if self.unsynced_from.is_some() {
+            let path = &self.segments.last().expect("current segment").path;
+            self.file.sync_data().map_err(io_err("fsync", path))?;
+            self.unsynced_from = None;
+        }
+        Ok(())
+    }
+
+    /// Zeroes whatever was written but not fsynced, as a power loss would
+    /// lose it (for the simulation; see the module notes). The log takes no
+    /// more appends afterwards: the member is to be dropped and reopened.
+    pub fn lose_unsynced_writes(&mut self) -> Result<(), WalError> {
+        self.failed = true;
+        let Some(from) = self.unsynced_from.take() else {
+            return Ok(());
+        };
+        let path = &self.segments.last().expect("current segment").path;
+        let zeros = vec![0u8; (self.size - from) as usize];
+        self.file
+            .seek(SeekFrom::Start(from))
+            .and_then(|_| self.file.write_all(&zeros))
+            .and_then(|()| self.file.sync_data())
+            .map_err(io_err("zero unsynced", path))
+    }
+
     /// Closes the current segment and starts the next at `first_index`.
     fn roll(&mut self, first_index: u64) -> Result<(), WalError> {
+        self.sync_unsynced()?;
         let seq = self.segments.last().map_or(0, |s| s.seq + 1);
         let path = self.dir.join(segment_name(seq, first_index));
         self.file = create_segment(&self.dir, &path, self.segment_bytes)?;
@@ -339,6 +389,14 @@ impl Wal {
     pub fn last_index(&self) -> u64 {
         self.last_index
     }
+}
+
+/// The planted bug `wal_ack_before_fsync` (feature `failpoints`): each
+/// write's fsync waits for the next write, so `append` returns, and the
+/// entries are acknowledged, before they are durable.
+fn ack_before_fsync_planted() -> bool {
+    fail::fail_point!("wal_ack_before_fsync", |_| true);
+    false
 }
 
 /// Frames `msg` as one record of `kind` onto `buf`, advancing `crc`.
@@ -506,9 +564,15 @@ fn apply_record(
                 return Ok(());
             }
             // A later record at an existing index overwrites that suffix
-            // (a new leader replaced uncommitted entries).
-            if let Some(pos) = rec.entries.iter().position(|x| x.index >= e.index) {
-                rec.entries.truncate(pos);
+            // (a new leader replaced uncommitted entries). The entries are
+            // contiguous, so the position follows from the first index.
+            if let Some(first) = rec.entries.first().map(|x| x.index) {
+                rec.entries.truncate(
+                    e.index
+                        .saturating_sub(first)
+                        .try_into()
+                        .unwrap_or(usize::MAX),
+                );
             }
             if let Some(last) = rec.entries.last() {
                 if e.index != last.index + 1 {
