@@ -1,9 +1,10 @@
 //! The apply thread: committed entries and leader snapshots, in log order,
 //! into the store.
 //!
-//! Each entry is applied with its raft index (the store persists that index
-//! in the same batch as the data), then the proposer waiting on the entry's
-//! request id is answered. Applying is the only place that writes the store,
+//! Entries are applied in groups with their raft index (the store persists
+//! the last index of a group in the same batch as the data; see
+//! `etcd_store::ApplyGroup`), then the proposers waiting on the group's
+//! request ids are answered. Applying is the only place that writes the store,
 //! which keeps sled to a single writer. After each batch the raft loop is
 //! told how far the store got ([`NodeMsg::Applied`]): that, and nothing
 //! earlier, is what raft takes as applied. A committed ConfChange is handed
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::{ConfChangeContext, RaftRequest};
-use etcd_store::{Applied, Store, StoreError};
+use etcd_store::{Applied, ApplyGroup, Store, StoreError};
 use prost::Message;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType, SnapshotMetadata};
@@ -173,9 +174,11 @@ impl Applier {
         let _ = self.node_tx.send(NodeMsg::Applied(index));
     }
 
-    /// Applies committed entries in order, then publishes the applied index
-    /// and, every `snapshot_count` entries, flushes the store and asks the
-    /// raft loop to release the WAL.
+    /// Applies committed entries in order, in groups (one store lock and
+    /// one backend batch for a run of requests; membership entries apply
+    /// on their own), answers their proposers once each group is written,
+    /// then publishes the applied index and, every `snapshot_count` entries,
+    /// flushes the store and asks the raft loop to release the WAL.
     pub fn apply_batch(
         &mut self,
         entries: &[Entry],
@@ -184,9 +187,42 @@ impl Applier {
         let Some(last) = entries.last() else {
             return Ok(());
         };
+        let store = self.store.clone();
+        let mut group = None;
+        let mut replies = Vec::new();
         for e in entries {
-            self.apply_entry(e, conf)?;
+            match decode(e)? {
+                Decoded::ConfChange => {
+                    self.answer_group(group.take(), &mut replies)?;
+                    self.apply_conf_change(e, conf)?;
+                }
+                Decoded::Members(req) => {
+                    self.answer_group(group.take(), &mut replies)?;
+                    self.apply_member_rows(e, &req)?;
+                }
+                Decoded::Empty => {
+                    // Leader no-ops carry nothing for the store; the index
+                    // is recorded so a restart does not replay them.
+                    let g = group.get_or_insert_with(|| store.begin_group());
+                    g.apply_cluster_rows(e.index, e.term, &[]);
+                }
+                Decoded::Request(req) => {
+                    let g = group.get_or_insert_with(|| store.begin_group());
+                    let result = match g.apply(e.index, e.term, &req) {
+                        Ok(applied) => Ok(applied),
+                        Err(err) if err.is_deterministic() => Err(ServerError::Store(err)),
+                        Err(err) => return Err(fatal(err)),
+                    };
+                    replies.push((req, result));
+                }
+            }
+            if group.as_ref().is_some_and(|g| {
+                g.len() >= MAX_GROUP_ENTRIES || g.pending_bytes() >= MAX_GROUP_BYTES
+            }) {
+                self.answer_group(group.take(), &mut replies)?;
+            }
         }
+        self.answer_group(group.take(), &mut replies)?;
         let (index, term) = (last.index, last.term);
         self.publish_applied(index);
         if self.snapshot_count > 0
@@ -195,6 +231,29 @@ impl Applier {
             self.store.flush().map_err(fatal)?;
             self.last_snapshot = index;
             let _ = self.node_tx.send(NodeMsg::Compact { index, term });
+        }
+        Ok(())
+    }
+
+    /// Writes the group (if any), then answers the proposers of its
+    /// requests: only then can they read what they wrote.
+    fn answer_group(
+        &self,
+        group: Option<ApplyGroup<'_>>,
+        replies: &mut Vec<(RaftRequest, ApplyResult)>,
+    ) -> Result<(), ServerError> {
+        if let Some(group) = group {
+            group.commit().map_err(fatal)?;
+        }
+        if replies.is_empty() {
+            return Ok(());
+        }
+        crash_point!("apply_before_reply");
+        for (req, result) in replies.drain(..) {
+            if let Ok(applied) = &result {
+                self.after_apply(&req, applied);
+            }
+            self.waiters.trigger(req.id, result);
         }
         Ok(())
     }
@@ -266,57 +325,25 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_entry(&self, e: &Entry, conf: &mut ConfChanger<'_>) -> Result<(), ServerError> {
-        if e.get_entry_type() == EntryType::EntryConfChange {
-            return self.apply_conf_change(e, conf);
-        }
-        if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
-            // Leader no-ops carry nothing for the store; record the index so
-            // a restart does not replay them.
-            return self
-                .store
-                .apply_cluster_rows(e.index, e.term, &[])
-                .map_err(fatal);
-        }
-        let req = match RaftRequest::decode(e.data.as_ref()) {
-            Ok(r) => r,
-            Err(err) => {
-                return Err(ServerError::Internal(format!(
-                    "undecodable raft entry at index {}: {err}",
-                    e.index
-                )))
+    /// Member attributes or peer URLs: the member list changes with the
+    /// store's rows.
+    fn apply_member_rows(&self, e: &Entry, req: &RaftRequest) -> Result<(), ServerError> {
+        let rows = match &req.op {
+            Some(Op::MemberAttributes(a)) => {
+                self.membership
+                    .set_attributes(a.id, &a.name, &a.client_urls)
             }
-        };
-        let member_rows = match &req.op {
-            Some(Op::MemberAttributes(a)) => Some(self.membership.set_attributes(
-                a.id,
-                &a.name,
-                &a.client_urls,
-            )),
             Some(Op::MemberUpdate(m)) => {
                 let rows = self.membership.set_peer_urls(m.id, &m.peer_urls);
                 self.transport.set_peers(&self.peer_list());
-                Some(rows)
+                rows
             }
-            _ => None,
+            _ => Vec::new(),
         };
-        if let Some(rows) = member_rows {
-            self.store
-                .apply_cluster_rows(e.index, e.term, &rows)
-                .map_err(fatal)?;
-            self.waiters.trigger(req.id, Ok(Applied::Nothing));
-            return Ok(());
-        }
-        let result = match self.store.apply(e.index, e.term, &req) {
-            Ok(applied) => {
-                self.after_apply(&req, &applied);
-                Ok(applied)
-            }
-            Err(err) if err.is_deterministic() => Err(ServerError::Store(err)),
-            Err(err) => return Err(fatal(err)),
-        };
-        crash_point!("apply_before_reply");
-        self.waiters.trigger(req.id, result);
+        self.store
+            .apply_cluster_rows(e.index, e.term, &rows)
+            .map_err(fatal)?;
+        self.waiters.trigger(req.id, Ok(Applied::Nothing));
         Ok(())
     }
 
@@ -341,6 +368,43 @@ impl Applier {
             _ => {}
         }
     }
+}
+
+/// At most this many entries, or this many bytes of new rows, share one
+/// store batch: a long catch-up is written in pieces, and holds the store's
+/// lock against readers for a bounded time.
+const MAX_GROUP_ENTRIES: usize = 1024;
+const MAX_GROUP_BYTES: usize = 8 << 20;
+
+/// What a committed entry asks of the apply path.
+enum Decoded {
+    /// A membership change: raft's configuration, then the member rows.
+    ConfChange,
+    /// Member attributes or peer URLs (rows of the member list).
+    Members(RaftRequest),
+    /// Nothing for the store (a leader's empty entry).
+    Empty,
+    /// A request for the store.
+    Request(RaftRequest),
+}
+
+fn decode(e: &Entry) -> Result<Decoded, ServerError> {
+    if e.get_entry_type() == EntryType::EntryConfChange {
+        return Ok(Decoded::ConfChange);
+    }
+    if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
+        return Ok(Decoded::Empty);
+    }
+    let req = RaftRequest::decode(e.data.as_ref()).map_err(|err| {
+        ServerError::Internal(format!(
+            "undecodable raft entry at index {}: {err}",
+            e.index
+        ))
+    })?;
+    Ok(match req.op {
+        Some(Op::MemberAttributes(_) | Op::MemberUpdate(_)) => Decoded::Members(req),
+        _ => Decoded::Request(req),
+    })
 }
 
 /// Hands a committed ConfChange to raft. The failpoint stands for a raft

@@ -1,11 +1,23 @@
-//! The write path: applying one committed raft entry to the store.
+//! The write path: applying committed raft entries to the store.
 //!
-//! [`Store::apply`] runs a request inside a [`WriteTxn`]: every change of the
-//! request gets the same main revision (`begin + 1`) and its own sub
-//! revision; reads inside the request see the changes made before them. The
-//! rows, the new current revision and the raft index of the entry are written
-//! in ONE backend batch, so after a crash the store is either before or after
-//! the entry, never in between, and the WAL replays from the stored index.
+//! Entries are applied in groups ([`ApplyGroup`], from [`Store::begin_group`]):
+//! a run of consecutive committed entries shares one exclusive lock and ONE
+//! backend batch, so the per-batch cost of the backend is paid once per
+//! group rather than once per request (etcd's backend does the same with its
+//! batch transaction). Inside a group each request runs in a [`WriteTxn`]:
+//! every change of the request gets the same main revision (`begin + 1`) and
+//! its own sub revision, and reads inside the request see the changes made
+//! before them, in this request and in earlier ones of the group (rows not
+//! yet written are read from the group's overlay). The rows, the new current
+//! revision and the raft index of the last entry are written together, so
+//! after a crash the store is at a group boundary, never inside a request,
+//! and the WAL replays from the stored index. [`Store::apply`] is a group of
+//! one.
+//!
+//! Readers take the shared lock, so they see the store before or after a
+//! group, never in between. The group's events enter the watch history
+//! before the lock is released (a reader that sees a revision finds its
+//! events), and subscribers are woken after.
 //!
 //! Errors a client can see (compacted, lease not found, ...) are decided
 //! before anything changes, so a failing request leaves no trace except the
@@ -13,6 +25,7 @@
 //! Backend failures are not deterministic: the caller must stop the member.
 
 use std::collections::HashMap;
+use std::sync::RwLockWriteGuard;
 
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::{AuthenticateApply, RaftRequest};
@@ -70,27 +83,117 @@ fn header(revision: i64) -> Option<ResponseHeader> {
 }
 
 impl Store {
-    /// Applies the request of raft entry `index`. Entries at or below the
-    /// applied index were applied before a restart and are skipped.
+    /// Starts a group of entries applied under one lock and written as one
+    /// backend batch (see the module notes). Other writers wait; readers
+    /// see the store as it was until [`ApplyGroup::commit`].
+    pub fn begin_group(&self) -> ApplyGroup<'_> {
+        ApplyGroup {
+            st: self.state.write().expect("store lock poisoned"),
+            store: self,
+            overlay: HashMap::new(),
+            batch: WriteBatch::default(),
+            revisions: Vec::new(),
+            entries: 0,
+            overlay_bytes: 0,
+        }
+    }
+
+    /// Applies the request of raft entry `index` as a group of one.
+    /// Entries at or below the applied index were applied before a restart
+    /// and are skipped.
     pub fn apply(&self, index: u64, term: u64, req: &RaftRequest) -> Result<Applied, StoreError> {
+        let mut group = self.begin_group();
+        let result = group.apply(index, term, req);
+        group.commit()?;
+        result
+    }
+
+    /// Evaluates a txn that never writes (in either branch, at any depth)
+    /// against the current state, without the log: etcd's read path for
+    /// read-only txns. Returns `None` for a txn that could write: those must
+    /// go through the log.
+    pub fn txn_read_only(&self, req: &TxnRequest) -> Option<Result<TxnResponse, StoreError>> {
+        if !crate::validate::txn_is_read_only(req) {
+            return None;
+        }
         let mut st = self.state.write().expect("store lock poisoned");
-        if index <= st.applied_index {
+        let (mut overlay, mut batch) = (HashMap::new(), WriteBatch::default());
+        let mut txn = WriteTxn::begin(
+            &mut st,
+            self.backend.as_ref(),
+            self.config.min_lease_ttl,
+            &mut overlay,
+            &mut batch,
+        );
+        let result = txn.txn_request(req);
+        debug_assert!(!txn.changed(), "a read-only txn changed state");
+        Some(result)
+    }
+
+    /// Records that entry `index` (empty, or a configuration change) was
+    /// applied, together with cluster rows owned by the layer above, as a
+    /// group of one.
+    pub fn apply_cluster_rows(
+        &self,
+        index: u64,
+        term: u64,
+        cluster_rows: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        let mut group = self.begin_group();
+        group.apply_cluster_rows(index, term, cluster_rows);
+        group.commit()
+    }
+}
+
+/// Committed entries applied under one exclusive lock and written as one
+/// backend batch by [`ApplyGroup::commit`]. Dropping a group without
+/// committing it would leave memory ahead of the backend: the caller must
+/// stop the member then (as after any backend failure).
+pub struct ApplyGroup<'a> {
+    store: &'a Store,
+    st: RwLockWriteGuard<'a, State>,
+    /// Revision rows written by the group so far, readable before commit.
+    overlay: HashMap<Revision, KeyValue>,
+    batch: WriteBatch,
+    /// Each new revision's events, in order, for the watch history.
+    revisions: Vec<RevisionEvents>,
+    entries: usize,
+    overlay_bytes: usize,
+}
+
+impl ApplyGroup<'_> {
+    /// Applies the request of raft entry `index` (see [`Store::apply`]).
+    pub fn apply(
+        &mut self,
+        index: u64,
+        term: u64,
+        req: &RaftRequest,
+    ) -> Result<Applied, StoreError> {
+        if index <= self.st.applied_index {
             return Ok(Applied::Nothing);
         }
+        self.entries += 1;
+        if matches!(req.op, Some(Op::Compaction(_))) {
+            // Compaction scans the backend for the rows it removes: the
+            // rows of this group must be there first.
+            self.write_out()?;
+        }
+        let min_lease_ttl = self.store.config.min_lease_ttl;
+        let backend = self.store.backend.as_ref();
+        let (st, overlay, batch) = (&mut *self.st, &mut self.overlay, &mut self.batch);
         if let (Some(info), Some(op)) = (&req.auth, &req.op) {
             // Checked again here, against the auth state at this point of
             // the log: a permission revoked by an earlier entry holds.
             let refused = st
                 .auth
-                .authorize(info, op, &|id| crate::store::lease_keys(&st, id))
+                .authorize(info, op, &|id| crate::store::lease_keys(st, id))
                 .err();
             if let Some(e) = refused {
-                WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl)
-                    .commit(index, term)?;
+                WriteTxn::begin(st, backend, min_lease_ttl, overlay, batch).commit(index, term);
                 return Err(StoreError::Auth(e));
             }
         }
-        let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
+        let mut txn = WriteTxn::begin(st, backend, min_lease_ttl, overlay, batch);
         let result = match &req.op {
             Some(Op::Put(p)) => txn.put_request(p).map(Applied::Put),
             Some(Op::DeleteRange(d)) => txn.delete_range_request(d).map(Applied::DeleteRange),
@@ -123,7 +226,7 @@ impl Store {
             Err(e) if e.is_deterministic() && !txn.changed() => {
                 // The request was refused before changing anything: only the
                 // applied index moves.
-                txn.commit(index, term)?;
+                txn.commit(index, term);
                 return Err(e);
             }
             Err(e) if e.is_deterministic() => {
@@ -135,85 +238,125 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
-        let (events, rev) = txn.commit(index, term)?;
-        // The revision's events enter the history before the exclusive lock
-        // goes: a reader that sees the new current revision finds its events
-        // too. Otherwise a watch stream could report progress at a revision
-        // whose events it has not sent yet.
-        let new_revision = events.is_some();
-        if let Some(evs) = events {
-            self.history.push(evs);
-        }
-        drop(st);
-        if new_revision {
-            self.notify_revision(rev);
+        let (events, added_bytes) = txn.commit(index, term);
+        self.overlay_bytes += added_bytes;
+        self.revisions.extend(events);
+        if matches!(req.op, Some(Op::Compaction(_))) {
+            self.write_out()?;
         }
         Ok(result)
     }
 
-    /// Evaluates a txn that never writes (in either branch, at any depth)
-    /// against the current state, without the log: etcd's read path for
-    /// read-only txns. Returns `None` for a txn that could write: those must
-    /// go through the log.
-    pub fn txn_read_only(&self, req: &TxnRequest) -> Option<Result<TxnResponse, StoreError>> {
-        if !crate::validate::txn_is_read_only(req) {
-            return None;
-        }
-        let mut st = self.state.write().expect("store lock poisoned");
-        let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
-        let result = txn.txn_request(req);
-        debug_assert!(!txn.changed(), "a read-only txn changed state");
-        Some(result)
-    }
-
     /// Records that entry `index` (empty, or a configuration change) was
-    /// applied, together with cluster rows owned by the layer above.
+    /// applied, with cluster rows owned by the layer above.
     pub fn apply_cluster_rows(
-        &self,
+        &mut self,
         index: u64,
         term: u64,
         cluster_rows: &[(String, Option<Vec<u8>>)],
-    ) -> Result<(), StoreError> {
-        let mut st = self.state.write().expect("store lock poisoned");
-        if index <= st.applied_index {
-            return Ok(());
+    ) {
+        if index <= self.st.applied_index {
+            return;
         }
-        let mut txn = WriteTxn::begin(&mut st, self.backend.as_ref(), self.config.min_lease_ttl);
+        self.entries += 1;
         for (name, value) in cluster_rows {
             match value {
-                Some(v) => txn.batch.put(rows::cluster_key(name), v.clone()),
-                None => txn.batch.delete(rows::cluster_key(name)),
+                Some(v) => self.batch.put(rows::cluster_key(name), v.clone()),
+                None => self.batch.delete(rows::cluster_key(name)),
             }
         }
-        txn.commit(index, term)?;
+        WriteTxn::begin(
+            &mut self.st,
+            self.store.backend.as_ref(),
+            self.store.config.min_lease_ttl,
+            &mut self.overlay,
+            &mut self.batch,
+        )
+        .commit(index, term);
+    }
+
+    /// Entries applied in this group so far.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// Whether no entry was applied in this group yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Bytes of revision rows held in memory until the group is written.
+    pub fn pending_bytes(&self) -> usize {
+        self.overlay_bytes
+    }
+
+    /// Writes the rows so far to the backend (still under the lock, so no
+    /// reader sees them before the group commits).
+    fn write_out(&mut self) -> Result<(), StoreError> {
+        if !self.batch.is_empty() {
+            self.store.backend.write(std::mem::take(&mut self.batch))?;
+        }
+        self.overlay.clear();
+        self.overlay_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes the group's rows in one backend batch, hands its events to the
+    /// watch history, releases the lock and wakes the watchers.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.write_out()?;
+        let last = self.revisions.last().map(|r| r.revision);
+        for evs in std::mem::take(&mut self.revisions) {
+            self.store.history.push(evs);
+        }
+        let store = self.store;
+        drop(self);
+        if let Some(rev) = last {
+            store.notify_revision(rev);
+        }
         Ok(())
     }
 }
 
-/// One request's worth of changes, buffered until commit.
+/// One request's worth of changes, staged into its group's overlay and
+/// batch.
 struct WriteTxn<'a> {
     st: &'a mut State,
     backend: &'a dyn Backend,
     min_lease_ttl: i64,
     begin_rev: i64,
-    /// Rows written by this request, readable before commit.
-    pending: HashMap<Revision, KeyValue>,
+    /// Rows written by the group (this request included), readable before
+    /// the group is written.
+    pending: &'a mut HashMap<Revision, KeyValue>,
     /// One event per change, with the key's previous value.
     changes: Vec<Event>,
-    batch: WriteBatch,
+    batch: &'a mut WriteBatch,
+    /// Ops in `batch` before this request began.
+    batch_start: usize,
+    /// Bytes of rows this request added to `pending`.
+    pending_bytes: usize,
 }
 
 impl<'a> WriteTxn<'a> {
-    fn begin(st: &'a mut State, backend: &'a dyn Backend, min_lease_ttl: i64) -> Self {
+    fn begin(
+        st: &'a mut State,
+        backend: &'a dyn Backend,
+        min_lease_ttl: i64,
+        pending: &'a mut HashMap<Revision, KeyValue>,
+        batch: &'a mut WriteBatch,
+    ) -> Self {
         let begin_rev = st.current_rev;
+        let batch_start = batch.ops.len();
         WriteTxn {
             st,
             backend,
             min_lease_ttl,
             begin_rev,
-            pending: HashMap::new(),
+            pending,
             changes: Vec::new(),
-            batch: WriteBatch::default(),
+            batch,
+            batch_start,
+            pending_bytes: 0,
         }
     }
 
@@ -234,7 +377,7 @@ impl<'a> WriteTxn<'a> {
     fn reader(&self) -> RowReader<'_> {
         RowReader {
             backend: self.backend,
-            pending: Some(&self.pending),
+            pending: Some(self.pending),
         }
     }
 
@@ -281,6 +424,7 @@ impl<'a> WriteTxn<'a> {
         }
         self.st.index.put(key, rev);
         self.batch.put(rows::kv_key(rev, false), kv.encode_to_vec());
+        self.pending_bytes += kv.key.len() + kv.value.len();
         self.pending.insert(rev, kv.clone());
         self.changes.push(Event {
             r#type: EventType::Put as i32,
@@ -499,7 +643,7 @@ impl<'a> WriteTxn<'a> {
         }
         let keep = self.st.index.compact(rev);
         let (start, _) = rows::prefix_range(rows::KV);
-        let batch = &mut self.batch;
+        let batch = &mut *self.batch;
         self.backend
             .scan_each(&start, &rows::kv_main_start(rev + 1), &mut |k, _| {
                 if let Some((r, _)) = Revision::from_bytes(&k[1..]) {
@@ -662,16 +806,13 @@ impl<'a> WriteTxn<'a> {
 
     /// True once the request has changed any state.
     fn changed(&self) -> bool {
-        !self.changes.is_empty() || !self.batch.is_empty()
+        !self.changes.is_empty() || self.batch.ops.len() > self.batch_start
     }
 
-    /// Writes the batch with the new revision and applied index; returns the
-    /// events of the new revision, if the request made one.
-    fn commit(
-        mut self,
-        index: u64,
-        term: u64,
-    ) -> Result<(Option<RevisionEvents>, i64), StoreError> {
+    /// Stages the new revision and applied index; returns the events of the
+    /// new revision, if the request made one, and the bytes it added to the
+    /// group's overlay.
+    fn commit(self, index: u64, term: u64) -> (Option<RevisionEvents>, usize) {
         let events = if self.changes.is_empty() {
             None
         } else {
@@ -681,7 +822,7 @@ impl<'a> WriteTxn<'a> {
                 .put(rows::META_CURRENT_REV.to_vec(), rows::u64_bytes(rev as u64));
             Some(RevisionEvents {
                 revision: rev,
-                events: std::mem::take(&mut self.changes),
+                events: self.changes,
             })
         };
         self.batch
@@ -690,8 +831,7 @@ impl<'a> WriteTxn<'a> {
             .put(rows::META_APPLIED_TERM.to_vec(), rows::u64_bytes(term));
         self.st.applied_index = index;
         self.st.applied_term = term;
-        self.backend.write(std::mem::take(&mut self.batch))?;
-        Ok((events, self.st.current_rev))
+        (events, self.pending_bytes)
     }
 }
 

@@ -33,7 +33,7 @@ pub mod validate;
 
 mod apply;
 
-pub use apply::Applied;
+pub use apply::{Applied, ApplyGroup};
 pub use backend::{Backend, MemBackend, SledBackend};
 pub use error::StoreError;
 pub use history::RevisionEvents;

@@ -10,7 +10,11 @@
 //! header revisions, counts, `more`, errors (compacted, future revision,
 //! lease/key not found, duplicate key) and the events of every revision.
 //! After each sequence the whole history is compared once more, and a second
-//! store fed the same entries (without restarts) must report the same hash.
+//! store fed the same entries (without restarts) must report the same hash
+//! and history. The second store applies them in groups
+//! (`Store::begin_group`: runs of writes under one lock and one backend
+//! batch, each run ending where the sequence reads or restarts), and must
+//! answer every entry as the first store, which applies them one by one.
 //!
 //! The model knows nothing of generations, key indexes or rows: versions and
 //! create revisions follow from "previous value in the snapshot or not", so
@@ -840,8 +844,11 @@ impl Disk {
 struct Sut {
     disk: Disk,
     store: Option<Store>,
-    /// Fed the same entries, never restarted: must hash the same.
+    /// Fed the same entries in groups, never restarted: must answer and
+    /// hash the same.
     twin: Store,
+    /// Entries for the twin's next group, with the answer of `store`.
+    twin_pending: Vec<(u64, RaftRequest, Result<Applied, StoreError>)>,
     index: u64,
 }
 
@@ -857,6 +864,7 @@ impl Sut {
             disk,
             store: Some(store),
             twin: Store::open(Box::new(MemBackend::default()), config()).unwrap(),
+            twin_pending: Vec::new(),
             index: 0,
         }
     }
@@ -874,8 +882,17 @@ impl Sut {
             ..Default::default()
         };
         let got = self.store().apply(self.index, 3, &req);
-        assert_eq!(got, self.twin.apply(self.index, 3, &req), "twin differs");
+        self.twin_pending.push((self.index, req, got.clone()));
         got
+    }
+
+    /// Applies the entries since the last call to the twin, as one group.
+    fn apply_twin_group(&mut self) {
+        let mut group = self.twin.begin_group();
+        for (index, req, want) in self.twin_pending.drain(..) {
+            assert_eq!(group.apply(index, 3, &req), want, "twin (grouped) differs");
+        }
+        group.commit().expect("commit group");
     }
 
     fn restart(&mut self) {
@@ -933,6 +950,12 @@ fn check_everything(m: &Model, s: &Sut) {
     }
     assert_eq!(store.hash_kv(0), s.twin.hash_kv(0), "hash_kv of twin");
     assert_eq!(store.hash_all(), s.twin.hash_all(), "rows of twin");
+    let twin_history: Result<Vec<RevisionEvents>, i64> = s
+        .twin
+        .events_since(m.compacted, usize::MAX)
+        .map(|v| v.iter().map(|e| (**e).clone()).collect())
+        .map_err(|e| e.compacted_revision().expect("readable"));
+    assert_eq!(twin_history, got, "history of twin");
 }
 
 fn run(ops: &[Op], sled: bool) {
@@ -978,11 +1001,13 @@ fn run(ops: &[Op], sled: bool) {
                 assert_eq!(got, m.compact(rev), "compact {rev}");
             }
             Op::Get(g) => {
+                s.apply_twin_group();
                 let req = range_request(g, current);
                 let got = s.store().range(&req);
                 assert_eq!(got, m.range(&req, current, m.state()), "{req:?}");
             }
             Op::Events(sel, max) => {
+                s.apply_twin_group();
                 let from = pick_rev(*sel, current);
                 let got: Result<Vec<RevisionEvents>, i64> = s
                     .store()
@@ -1005,7 +1030,10 @@ fn run(ops: &[Op], sled: bool) {
                 let got = s.apply(RaftOp::LeaseRevoke(LeaseRevokeRequest { id: *id }));
                 assert_eq!(got, m.lease_revoke(*id), "{op:?}");
             }
-            Op::Restart => s.restart(),
+            Op::Restart => {
+                s.apply_twin_group();
+                s.restart();
+            }
         }
         let st = s.store().status();
         assert_eq!(
@@ -1014,6 +1042,7 @@ fn run(ops: &[Op], sled: bool) {
             "after {op:?}"
         );
     }
+    s.apply_twin_group();
     check_everything(&m, &s);
     s.restart();
     check_everything(&m, &s);
