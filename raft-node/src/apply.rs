@@ -119,10 +119,35 @@ impl Applier {
                 .map_err(|_| ServerError::Stopped)?;
             rx.recv().map_err(|_| ServerError::Stopped)
         };
-        while let Ok(msg) = rx.recv() {
+        let mut next = None;
+        loop {
+            let msg = match next.take() {
+                Some(msg) => msg,
+                None => match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return Ok(()),
+                },
+            };
+            // Entries queued behind these are applied with them, in one
+            // group: the raft loop hands over committed entries up to twice
+            // per turn, and more turns pass while a group is written.
+            let msg = match msg {
+                ApplyMsg::Entries(mut entries) => {
+                    while let Ok(more) = rx.try_recv() {
+                        match more {
+                            ApplyMsg::Entries(e) => entries.extend(e),
+                            other => {
+                                next = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    ApplyMsg::Entries(entries)
+                }
+                other => other,
+            };
             self.apply_msg(msg, &mut via_raft_loop)?;
         }
-        Ok(())
     }
 
     /// Applies one message from the raft loop.

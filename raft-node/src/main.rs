@@ -2,8 +2,16 @@
 //! SIGTERM or Ctrl-C stops it cleanly; a fatal error exits non-zero.
 
 use clap::Parser;
+use mimalloc::MiMalloc;
 use raft_node::Config;
 use tracing_subscriber::EnvFilter;
+
+/// The request path allocates and frees many small buffers on several
+/// threads (HTTP/2 frames, protobuf messages, raft entries); mimalloc's
+/// thread-local free lists serve that far cheaper than glibc's malloc,
+/// which showed as an eighth of a put's CPU time in the profile.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
     let config = Config::parse();

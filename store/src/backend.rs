@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -63,9 +64,16 @@ pub trait Backend: Send + Sync {
 }
 
 /// The on-disk backend on sled.
+///
+/// sled flushes when its last handle is dropped, and after a failed write
+/// (a full disk) that flush waits forever for a write that will never
+/// finish. A member stopping after such a failure would hang there, so a
+/// backend that saw a write or flush fail is not dropped but left to the
+/// process exit; there is nothing more it could make durable anyway.
 pub struct SledBackend {
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The database and its tree; `None` only while being dropped.
+    handles: Option<(sled::Db, sled::Tree)>,
+    failed: AtomicBool,
     /// sled measures its size by walking its files: remember the last
     /// answer briefly, since quota checks ask on every write.
     size: Mutex<Option<(Instant, u64)>>,
@@ -86,16 +94,41 @@ impl SledBackend {
             .open()?;
         let tree = db.open_tree("etcd")?;
         Ok(SledBackend {
-            db,
-            tree,
+            handles: Some((db, tree)),
+            failed: AtomicBool::new(false),
             size: Mutex::new(None),
         })
+    }
+
+    fn db(&self) -> &sled::Db {
+        &self.handles.as_ref().expect("open backend").0
+    }
+
+    fn tree(&self) -> &sled::Tree {
+        &self.handles.as_ref().expect("open backend").1
+    }
+
+    /// Notes a failed write or flush (see the type's notes).
+    fn check<T>(&self, result: sled::Result<T>) -> Result<T, StoreError> {
+        if result.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        Ok(result?)
+    }
+}
+
+impl Drop for SledBackend {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::SeqCst) {
+            tracing::warn!("not flushing the store on close: an earlier write failed");
+            std::mem::forget(self.handles.take());
+        }
     }
 }
 
 impl Backend for SledBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+        Ok(self.tree().get(key)?.map(|v| v.to_vec()))
     }
 
     fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
@@ -116,7 +149,7 @@ impl Backend for SledBackend {
         if start >= end {
             return Ok(());
         }
-        for row in self.tree.range(start..end) {
+        for row in self.tree().range(start..end) {
             let (k, v) = row?;
             if !f(&k, &v) {
                 break;
@@ -133,12 +166,11 @@ impl Backend for SledBackend {
                 None => b.remove(k),
             }
         }
-        self.tree.apply_batch(b)?;
-        Ok(())
+        self.check(self.tree().apply_batch(b))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.check(self.db().flush())?;
         Ok(())
     }
 
@@ -149,7 +181,7 @@ impl Backend for SledBackend {
                 return size;
             }
         }
-        let size = self.db.size_on_disk().unwrap_or(0);
+        let size = self.db().size_on_disk().unwrap_or(0);
         *cached = Some((Instant::now(), size));
         size
     }
