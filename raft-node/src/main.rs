@@ -9,7 +9,9 @@ use tracing_subscriber::EnvFilter;
 /// The request path allocates and frees many small buffers on several
 /// threads (HTTP/2 frames, protobuf messages, raft entries); mimalloc's
 /// thread-local free lists serve that far cheaper than glibc's malloc,
-/// which showed as an eighth of a put's CPU time in the profile.
+/// which showed as an eighth of a put's CPU time in the profile. Its v2
+/// line: v3 returned freed pages to the kernel so eagerly that a fifth of
+/// the CPU went to zeroing them again (benches/README.md).
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
