@@ -278,13 +278,15 @@ async fn remove_member(endpoints: &Endpoints, id: u64, url: &str) -> bool {
     false
 }
 
-/// Adds a member with peer URL `url`; returns its ID and the member list after the add.
+/// Adds a member with peer URL `url`; returns its ID and the member list after the add, or
+/// the last refusal seen.
 async fn add_member(
     endpoints: &Endpoints,
     url: &str,
     learner: bool,
-) -> Option<(u64, Vec<PbMember>)> {
+) -> Result<(u64, Vec<PbMember>), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last_refusal = "no member answered".to_string();
     while Instant::now() < deadline {
         for (_, ch) in endpoints.all() {
             let mut c = ClusterClient::new(ch);
@@ -296,20 +298,24 @@ async fn add_member(
                 }),
             )
             .await;
-            if let Ok(Ok(r)) = r {
-                let r = r.into_inner();
-                return Some((r.member.map_or(0, |m| m.id), r.members));
+            match r {
+                Ok(Ok(r)) => {
+                    let r = r.into_inner();
+                    return Ok((r.member.map_or(0, |m| m.id), r.members));
+                }
+                Ok(Err(status)) => last_refusal = status.message().to_string(),
+                Err(_) => last_refusal = "no answer in 3 s".into(),
             }
             // The add may have committed although the answer was lost.
             if let Some(list) = member_list(endpoints).await {
                 if let Some(m) = list.iter().find(|m| m.peer_ur_ls.iter().any(|u| u == url)) {
-                    return Some((m.id, list));
+                    return Ok((m.id, list));
                 }
             }
         }
         sleep_ms(300).await;
     }
-    None
+    Err(last_refusal)
 }
 
 /// A new member slot joins the cluster (as a learner or a voter); returns the slot.
@@ -319,9 +325,14 @@ async fn add_new(ctx: &mut Ctx<'_>, learner: bool) -> Result<(usize, u64), Strin
         let slot = c.new_slot().map_err(|e| format!("new slot: {e}"))?;
         (slot, c.members[slot].peer_url())
     };
-    let Some((id, list)) = add_member(ctx.endpoints, &url, learner).await else {
-        cl(ctx.cluster).retire(slot);
-        return Err(format!("member add m{slot} never succeeded"));
+    let (id, list) = match add_member(ctx.endpoints, &url, learner).await {
+        Ok(added) => added,
+        Err(last_refusal) => {
+            cl(ctx.cluster).retire(slot);
+            return Err(format!(
+                "member add m{slot} never succeeded (last: {last_refusal})"
+            ));
+        }
     };
     let initial = {
         let c = cl(ctx.cluster);
@@ -505,6 +516,7 @@ async fn crash_point(
         let url = format!("http://127.0.0.1:{port}");
         phantom = add_member(ctx.endpoints, &url, true)
             .await
+            .ok()
             .map(|(id, _)| (id, url));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
