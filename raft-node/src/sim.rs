@@ -32,7 +32,7 @@ use std::time::Duration;
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::{ConfChangeContext, MemberRecord, RaftRequest};
 use etcd_proto::etcdserverpb::{PutRequest, RangeRequest};
-use etcd_store::backend::{Row, WriteBatch};
+use etcd_store::backend::WriteBatch;
 use etcd_store::{Backend, MemBackend, Store, StoreConfig, StoreError};
 use prost::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Message, MessageType};
@@ -100,10 +100,6 @@ impl Backend for CrashBackend {
         self.live.get(key)
     }
 
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
-        self.live.scan(start, end)
-    }
-
     fn scan_each(
         &self,
         start: &[u8],
@@ -129,10 +125,6 @@ impl Backend for CrashBackend {
 
     fn size_bytes(&self) -> u64 {
         self.live.size_bytes()
-    }
-
-    fn defragment(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 

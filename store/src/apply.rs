@@ -241,9 +241,6 @@ impl ApplyGroup<'_> {
         let (events, added_bytes) = txn.commit(index, term);
         self.overlay_bytes += added_bytes;
         self.revisions.extend(events);
-        if matches!(req.op, Some(Op::Compaction(_))) {
-            self.write_out()?;
-        }
         Ok(result)
     }
 

@@ -45,7 +45,14 @@ pub type Row = (Vec<u8>, Vec<u8>);
 pub trait Backend: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Rows with `start <= key < end`, ascending.
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError>;
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_each(start, end, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            true
+        })?;
+        Ok(out)
+    }
     /// Calls `f` on rows with `start <= key < end` in order until it returns false.
     fn scan_each(
         &self,
@@ -59,8 +66,10 @@ pub trait Backend: Send + Sync {
     fn flush(&self) -> Result<(), StoreError>;
     /// Bytes the engine occupies on disk (or in memory).
     fn size_bytes(&self) -> u64;
-    /// Reclaims space left by deleted rows.
-    fn defragment(&self) -> Result<(), StoreError>;
+    /// Reclaims space left by deleted rows (nothing to do by default).
+    fn defragment(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The on-disk backend on sled.
@@ -137,15 +146,6 @@ impl Backend for SledBackend {
         Ok(self.tree().get(key)?.map(|v| v.to_vec()))
     }
 
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
-        let mut out = Vec::new();
-        self.scan_each(start, end, &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            true
-        })?;
-        Ok(out)
-    }
-
     fn scan_each(
         &self,
         start: &[u8],
@@ -210,15 +210,6 @@ impl Backend for MemBackend {
         Ok(self.rows.read().expect("lock").get(key).cloned())
     }
 
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
-        let mut out = Vec::new();
-        self.scan_each(start, end, &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            true
-        })?;
-        Ok(out)
-    }
-
     fn scan_each(
         &self,
         start: &[u8],
@@ -255,9 +246,5 @@ impl Backend for MemBackend {
     fn size_bytes(&self) -> u64 {
         let rows = self.rows.read().expect("lock");
         rows.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
-    }
-
-    fn defragment(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }

@@ -170,9 +170,6 @@ impl etcd_store::Backend for FailingScans {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(key)
     }
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<etcd_store::backend::Row>, StoreError> {
-        self.inner.scan(start, end)
-    }
     fn scan_each(
         &self,
         start: &[u8],
@@ -192,9 +189,6 @@ impl etcd_store::Backend for FailingScans {
     }
     fn size_bytes(&self) -> u64 {
         self.inner.size_bytes()
-    }
-    fn defragment(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 

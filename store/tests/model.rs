@@ -38,7 +38,7 @@ use etcd_proto::etcdserverpb::{
 };
 use etcd_proto::mvccpb::event::EventType;
 use etcd_proto::mvccpb::{Event, KeyValue};
-use etcd_store::backend::{Row, WriteBatch};
+use etcd_store::backend::WriteBatch;
 use etcd_store::{
     validate, Applied, Backend, MemBackend, RevisionEvents, SledBackend, Store, StoreConfig,
     StoreError,
@@ -776,9 +776,6 @@ struct SharedMem(Arc<MemBackend>);
 impl Backend for SharedMem {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get(key)
-    }
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<Row>, StoreError> {
-        self.0.scan(start, end)
     }
     fn scan_each(
         &self,
