@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, mask_ids, wait_bounded, Etcd, Member, Proc};
+use common::{free_port, mask_ids, replace_token, wait_bounded, Etcd, Member, Proc};
 use interop::normalize::Normalizer;
 
 /// One command line: arguments (`$EP` is the endpoint, `$IDX` the last
@@ -347,9 +347,8 @@ impl Side<'_> {
     }
 
     fn mask(&self, s: &str) -> String {
-        let s = s
-            .replace(&self.etcd.client_port.to_string(), "<PORT>")
-            .replace(&self.etcd.peer_port.to_string(), "<PPORT>");
+        let s = replace_token(s, &self.etcd.client_port.to_string(), "<PORT>");
+        let s = replace_token(&s, &self.etcd.peer_port.to_string(), "<PPORT>");
         let s = mask_after(&s, "\"expiration\":\"", |c| c != '"');
         let s = mask_after(&s, "\"ttl\":", |c| c.is_ascii_digit());
         let s = mask_after(&s, "TTL: ", |c| c.is_ascii_digit());

@@ -342,7 +342,7 @@ impl<'a> Side<'a> {
             (e.peer_port.to_string(), "<PPORT>"),
         ];
         for (from, to) in pairs {
-            s = s.replace(&from, to);
+            s = replace_token(&s, from.trim_start(), to);
         }
         mask_volatile(&s)
     }
@@ -362,6 +362,38 @@ fn granted_lease(stdout: &str) -> Option<String> {
 }
 
 /// Masks timings, timestamps, UUIDs, raft terms and Go stack traces.
+/// Replaces `from` with `to` where it stands alone: not inside a longer run
+/// of letters and digits. A port such as 33333 must not be found inside a
+/// value of a million `3`s.
+pub fn replace_token(s: &str, from: &str, to: &str) -> String {
+    if from.is_empty() {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let word = |i: usize| bytes[i].is_ascii_alphanumeric();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(pos) = s[at..].find(from) {
+        let start = at + pos;
+        let end = start + from.len();
+        let alone = (start == 0 || !word(start - 1)) && (end == bytes.len() || !word(end));
+        if alone {
+            out.push_str(&s[copied..start]);
+            out.push_str(to);
+            copied = end;
+            at = end;
+        } else {
+            at = start + 1;
+            while !s.is_char_boundary(at) {
+                at += 1;
+            }
+        }
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
 pub fn mask_volatile(s: &str) -> String {
     let mut out = String::new();
     for line in s.split_inclusive('\n') {
