@@ -2,9 +2,9 @@
 //!
 //! Usage: `etcd-robustness [--long] [--runs N] [--seed S] [--bin PATH] [--only KIND,...]
 //! [--members N] [--secs S] [--snapshot-count N]`; the profile can also be chosen with
-//! `ETCD_ROBUSTNESS_PROFILE=long`. `--only` restricts the nemeses (names as in the report:
+//! `ETCD_ROBUSTNESS_PROFILE=long`, which runs 500 times unless `--runs` says otherwise. `--only` restricts the nemeses (names as in the report:
 //! kill, stop, isolate-leader, split, one-way, delay, remove+add, learner+promote,
-//! crash-point); `--members`, `--secs` and `--snapshot-count` override the shape, traffic
+//! crash-point, full-disk); `--members`, `--secs` and `--snapshot-count` override the shape, traffic
 //! length and snapshot interval. Each run uses seed S + its index, so a failing run is
 //! reproduced with `--runs 1 --seed <its seed>` and the same profile flags. Prints a summary of all runs; exits non-zero if any failed.
 
@@ -18,7 +18,7 @@ use etcd_robustness::runner::{run, RunConfig};
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut long = std::env::var("ETCD_ROBUSTNESS_PROFILE").as_deref() == Ok("long");
-    let mut runs = 2u64;
+    let mut runs: Option<u64> = None;
     let mut seed = std::process::id() as u64;
     let mut bin = None;
     let mut only: Option<Vec<Kind>> = None;
@@ -32,7 +32,7 @@ fn main() {
         };
         match a.as_str() {
             "--long" => long = true,
-            "--runs" => runs = value("--runs").parse().expect("--runs N"),
+            "--runs" => runs = Some(value("--runs").parse().expect("--runs N")),
             "--seed" => seed = value("--seed").parse().expect("--seed S"),
             "--bin" => bin = Some(value("--bin")),
             "--members" => members = Some(value("--members").parse().expect("--members N")),
@@ -64,6 +64,8 @@ fn main() {
             }
         }
     }
+    // The long profile is 500 runs unless told otherwise; the short one is CI's two.
+    let runs = runs.unwrap_or(if long { 500 } else { 2 });
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut failed = Vec::new();
     let (mut ops, mut events, mut faults) = (0, 0, BTreeMap::<&str, usize>::new());

@@ -7,7 +7,7 @@ use etcd_robustness::runner::{run, RunConfig};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn short_profile_passes_against_etcd_rs() {
     let mut kinds = std::collections::BTreeSet::new();
-    for seed in [3, 5] {
+    for seed in [7, 29] {
         let cfg = RunConfig::short(seed);
         let report = run(&cfg).await.expect("the harness runs");
         println!("{report}");
@@ -19,9 +19,31 @@ async fn short_profile_passes_against_etcd_rs() {
         assert!(report.passed(), "{report}");
         kinds.extend(report.fault_kinds.keys().copied());
     }
-    // The first fault of these seeds is a partition and a membership change (the kind
-    // sequence depends on the seed only).
-    for k in ["isolate-leader", "learner+promote"] {
+    // The first faults of these seeds are a partition, a membership change and a crash
+    // point (the kind sequence depends on the seed only).
+    for k in ["isolate-leader", "learner+promote", "crash-point"] {
         assert!(kinds.contains(k), "{k} was injected: {kinds:?}");
     }
+}
+
+/// The full-disk nemesis (root only, as CI runs): members run out of space, stop, and start
+/// again on the same data directory once it has room; every checker must still pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_disk_nemesis_stops_members_that_come_back_with_their_writes() {
+    use etcd_robustness::runner::{cluster::Cluster, nemesis::Kind};
+    assert!(
+        Cluster::can_mount(),
+        "the full-disk nemesis mounts a tmpfs: run as root (CI does)"
+    );
+    let mut cfg = RunConfig::short(2);
+    cfg.nemeses = vec![Kind::FullDisk];
+    cfg.traffic = std::time::Duration::from_secs(25);
+    let report = run(&cfg).await.expect("the harness runs");
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(
+        report.faults.iter().any(|f| f.contains("stopped")),
+        "a member ran out of space and stopped: {report}"
+    );
+    assert!(report.acknowledged > 100, "traffic flowed: {report}");
 }

@@ -13,6 +13,11 @@
 //! removed members stay in `members` (marked `removed`, never restarted) and new ones join
 //! with a fresh data directory and `--initial-cluster-state existing`. A member can be started
 //! with crash points armed (`FAILPOINTS`, for a binary built with `raft-node/failpoints`).
+//!
+//! A full disk needs a disk of its own: [`Cluster::move_to_small_disk`] moves a killed
+//! member's data directory onto a tmpfs just larger than what it holds (root only, as
+//! mounting is), and [`Cluster::grow_disk`] gives it room again. Mounts are undone when the
+//! cluster drops, after its processes are dead.
 
 use std::io;
 use std::net::TcpListener;
@@ -30,6 +35,10 @@ pub struct Member {
     /// Where the others reach it (its proxy).
     pub proxy_port: u16,
     data_dir: PathBuf,
+    /// Where its log goes (beside the data directory, never on its small disk).
+    log: PathBuf,
+    /// The tmpfs its data directory was moved to, if any.
+    disk: Option<PathBuf>,
     child: Option<Child>,
     stopped: bool,
     /// `--initial-cluster` and `--initial-cluster-state` it was started with.
@@ -145,6 +154,8 @@ impl Cluster {
             peer_port,
             proxy_port,
             data_dir: self._dir.path().join(format!("m{i}.etcd")),
+            log: self._dir.path().join(format!("m{i}.log")),
+            disk: None,
             child: None,
             stopped: false,
             initial_cluster: String::new(),
@@ -168,7 +179,7 @@ impl Cluster {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(m.data_dir.with_extension("log"))?;
+            .open(&m.log)?;
         let mut cmd = Command::new(&self.bin);
         cmd.args(["--name", &m.name])
             .arg("--data-dir")
@@ -304,7 +315,61 @@ impl Cluster {
     }
 
     pub fn data_dir_log(&self, i: usize) -> PathBuf {
-        self.members[i].data_dir.with_extension("log")
+        self.members[i].log.clone()
+    }
+
+    /// Moves the data directory of member `i` (killed, not running) onto a new tmpfs with
+    /// about `headroom` bytes free beyond what the directory holds; returns the tmpfs size.
+    pub fn move_to_small_disk(&mut self, i: usize, headroom: u64) -> io::Result<u64> {
+        let m = &self.members[i];
+        if m.child.is_some() {
+            return Err(io::Error::other("member still running"));
+        }
+        let used = apparent_size(&m.data_dir)?;
+        // tmpfs counts whole pages: a few more than the bytes for the files' last pages.
+        let size = (used + headroom).div_ceil(4096) * 4096 + 16 * 4096;
+        if let Some(mount) = &m.disk {
+            // Already on a disk of its own: shrink it.
+            return run(Command::new("mount")
+                .args(["-o", &format!("remount,size={size}")])
+                .arg(mount))
+            .map(|()| size);
+        }
+        let mount = self._dir.path().join(format!("m{i}.disk"));
+        std::fs::create_dir_all(&mount)?;
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mount))?;
+        self.members[i].disk = Some(mount.clone());
+        let data = mount.join("data");
+        std::fs::create_dir(&data)?;
+        // `cp -a dir/. data`: the directory's contents, with modes and sizes kept.
+        let mut from = self.members[i].data_dir.clone().into_os_string();
+        from.push("/.");
+        run(Command::new("cp").arg("-a").arg(from).arg(&data))?;
+        std::fs::remove_dir_all(&self.members[i].data_dir)?;
+        self.members[i].data_dir = data;
+        Ok(size)
+    }
+
+    /// Gives member `i`'s small disk room again (nothing if it has none).
+    pub fn grow_disk(&mut self, i: usize) -> io::Result<()> {
+        match &self.members[i].disk {
+            Some(mount) => run(Command::new("mount")
+                .args(["-o", "remount,size=2g"])
+                .arg(mount)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this process may mount a tmpfs (it runs as root).
+    pub fn can_mount() -> bool {
+        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1))
+                == Some("0")
+        })
     }
 
     /// Copies every member's log to a new directory (deleted when dropped, unless kept:
@@ -339,5 +404,35 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill_all();
+        for m in &self.members {
+            if let Some(mount) = &m.disk {
+                let _ = Command::new("umount").arg("-l").arg(mount).status();
+            }
+        }
     }
+}
+
+/// Runs a command, failing unless it exits 0.
+fn run(cmd: &mut Command) -> io::Result<()> {
+    let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("{cmd:?}: {status}")))
+    }
+}
+
+/// The bytes of every file under `dir` (apparent sizes: preallocated space counts).
+fn apparent_size(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            apparent_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }

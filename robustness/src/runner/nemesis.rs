@@ -16,7 +16,11 @@
 //!   an old member so the size stays the same;
 //! - **crash points** in the binary (`FAILPOINTS`): restart a member with one armed, drive
 //!   the cluster to the point (a follower far enough behind to get a snapshot, or a
-//!   membership change), wait for it to die, and restart it without.
+//!   membership change), wait for it to die, and restart it without;
+//! - **a full disk** (root only): a member's data directory moves to a tmpfs with a few
+//!   MiB to spare and the member restarts there; under the traffic its WAL or store runs
+//!   out of space and it stops, as etcd does; then the disk grows and it starts again on
+//!   the same directory, which must hold every write it acknowledged.
 //!
 //! Every wait is bounded; a nemesis that cannot do its job (no leader, a member list that
 //! cannot be read) says so in its description instead of failing the run. Liveness is not
@@ -50,10 +54,11 @@ pub enum Kind {
     RemoveAdd,
     LearnerPromote,
     CrashPoint,
+    FullDisk,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Kill,
         Kind::Stop,
         Kind::IsolateLeader,
@@ -63,6 +68,7 @@ impl Kind {
         Kind::RemoveAdd,
         Kind::LearnerPromote,
         Kind::CrashPoint,
+        Kind::FullDisk,
     ];
 
     /// Whether this fault makes sense on a cluster of `voters` members.
@@ -70,6 +76,7 @@ impl Kind {
         match self {
             Kind::IsolateLeader | Kind::Split | Kind::OneWay | Kind::Delay => voters >= 2,
             Kind::RemoveAdd => voters >= 3,
+            Kind::FullDisk => Cluster::can_mount(),
             _ => true,
         }
     }
@@ -85,6 +92,7 @@ impl Kind {
             Kind::RemoveAdd => "remove+add",
             Kind::LearnerPromote => "learner+promote",
             Kind::CrashPoint => "crash-point",
+            Kind::FullDisk => "full-disk",
         }
     }
 }
@@ -148,7 +156,47 @@ pub async fn inject(kind: Kind, ctx: &mut Ctx<'_>) -> Result<String, String> {
         Kind::RemoveAdd => remove_add(ctx, &active, leader_slot).await,
         Kind::LearnerPromote => learner_promote(ctx, &active).await,
         Kind::CrashPoint => crash_point(ctx, &active, leader_slot).await,
+        Kind::FullDisk => {
+            let target = pick_any(ctx.rng);
+            full_disk(ctx, target).await
+        }
     }
+}
+
+/// Member `target` restarts on a disk with up to 512 KiB to spare, runs until it stops for
+/// lack of space (or 10 s pass), and starts again once the disk has room.
+async fn full_disk(ctx: &mut Ctx<'_>, target: usize) -> Result<String, String> {
+    let headroom = ctx.rng.below(512) << 10;
+    let size = {
+        let mut c = cl(ctx.cluster);
+        c.kill(target);
+        let size = c
+            .move_to_small_disk(target, headroom)
+            .map_err(|e| format!("small disk for m{target}: {e}"))?;
+        c.restart(target)
+            .map_err(|e| format!("restart m{target}: {e}"))?;
+        size
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = None;
+    while status.is_none() && Instant::now() < deadline {
+        sleep_ms(100).await;
+        status = cl(ctx.cluster).exited(target);
+    }
+    let mut c = cl(ctx.cluster);
+    c.grow_disk(target)
+        .map_err(|e| format!("grow the disk of m{target}: {e}"))?;
+    c.restart(target)
+        .map_err(|e| format!("restart m{target}: {e}"))?;
+    let outcome = match status {
+        Some(s) => format!("stopped ({s}), restarted with room"),
+        None => "still running after 10 s, disk grown".to_string(),
+    };
+    Ok(format!(
+        "full disk on m{target} ({} KiB tmpfs, {} KiB to spare): {outcome}",
+        size >> 10,
+        headroom >> 10
+    ))
 }
 
 async fn network(
