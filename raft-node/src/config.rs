@@ -126,6 +126,17 @@ pub struct Config {
     )]
     pub watch_progress_notify_interval: String,
 
+    /// Answer linearizable reads on the leader from its lease instead of a
+    /// ReadIndex round to a quorum (raft's lease-based read, which needs
+    /// check-quorum, always on here). Safe only while clocks run at nearly
+    /// the same rate on every member: a leader trusts that no other member
+    /// can be elected within an election timeout of the last time a quorum
+    /// answered it. A member whose clock runs slow (or a process paused
+    /// longer than that, e.g. by SIGSTOP or a VM migration) may serve a stale
+    /// read. Off by default, as etcd has no such option.
+    #[arg(long = "experimental-lease-based-reads", env = "ETCD_EXPERIMENTAL_LEASE_BASED_READS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub lease_based_reads: bool,
+
     /// Path to the client server TLS cert file.
     #[arg(long, env = "ETCD_CERT_FILE", default_value = "")]
     pub cert_file: String,

@@ -10,10 +10,12 @@
 //! error and the simulation drops the member without flushing anything.
 //! Release builds leave the feature off and the points compile to nothing.
 //!
-//! Two more failpoints plant bugs rather than crashes, so the checkers of
-//! the fault-injection suite can be shown to catch them: `read_barrier_skip`
-//! (linearizable reads served locally, without ReadIndex: stale reads) and
-//! `watch_drop_events` (watch events skipped as if sent).
+//! More failpoints plant bugs rather than crashes, so the checkers of the
+//! fault-injection suite can be shown to catch them: `read_barrier_skip`
+//! (linearizable reads served locally, without ReadIndex: stale reads),
+//! `read_lease_no_quorum` (with lease-based reads, a leader trusts its lease
+//! without checking who answered it) and `watch_drop_events` (watch events
+//! skipped as if sent).
 
 /// Dies here when the named failpoint is on (feature `failpoints`).
 macro_rules! crash_point {

@@ -26,6 +26,7 @@ pub mod listener;
 pub mod membership;
 pub mod node;
 pub mod raft_storage;
+pub mod read_lease;
 pub mod recovery;
 pub mod restore;
 pub mod server;
@@ -196,6 +197,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             election_ticks: config.election_ticks(),
             tick: config.heartbeat(),
             fixed_election_timeout: false,
+            lease_based_reads: config.lease_based_reads,
         },
         wal,
         recovered,

@@ -45,6 +45,7 @@ use crate::apply::ApplyMsg;
 use crate::error::ServerError;
 use crate::failpoints::crash_point;
 use crate::raft_storage::RaftStorage;
+use crate::read_lease::ReadLease;
 use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
 use crate::wal::{Recovered, Wal};
@@ -122,6 +123,9 @@ pub struct NodeSettings {
     /// Use exactly `election_ticks` instead of a random timeout in
     /// [election, 2 * election) (for deterministic simulations).
     pub fixed_election_timeout: bool,
+    /// Leaders answer read-index requests from their lease (see the
+    /// `--experimental-lease-based-reads` flag) instead of a quorum round.
+    pub lease_based_reads: bool,
 }
 
 /// How many read-index requests may wait for one raft read state.
@@ -151,6 +155,8 @@ pub struct Node {
     /// Ticks since start (read retries are timed in ticks).
     ticks: u64,
     read_retry_ticks: u64,
+    /// The leader's read lease (off unless `--experimental-lease-based-reads`).
+    lease: ReadLease,
     /// Read-index requests by context, waiting for their read state.
     pending_reads: HashMap<Vec<u8>, PendingRead>,
     read_seq: u64,
@@ -252,6 +258,7 @@ impl Node {
             max_inflight_msgs: 256,
             check_quorum: true,
             pre_vote: true,
+
             min_election_tick: if settings.fixed_election_timeout {
                 settings.election_ticks
             } else {
@@ -285,6 +292,11 @@ impl Node {
             tick: settings.tick,
             ticks: 0,
             read_retry_ticks,
+            lease: ReadLease::new(
+                settings.lease_based_reads,
+                settings.election_ticks,
+                settings.tick,
+            ),
             pending_reads: HashMap::new(),
             read_seq: 0,
             deferred_conf_changes: Vec::new(),
@@ -443,7 +455,11 @@ impl Node {
             }
             NodeMsg::ProposeConfChange { cc, reply } => self.propose_conf_change(cc, reply),
             NodeMsg::Step(_) if self.removed => {}
-            NodeMsg::Step(m) => {
+            NodeMsg::Step(mut m) => {
+                self.lease.on_incoming(&mut m, self.raw.raft.term);
+                if self.lease.holds_vote(&m) {
+                    return Ok(false);
+                }
                 if let Err(e) = self.raw.step(m) {
                     tracing::debug!(error = %e, "dropped raft message");
                 }
@@ -555,6 +571,13 @@ impl Node {
             }
             return;
         }
+        if self.lease.holds(&self.raw.raft) {
+            let index = self.raw.raft.raft_log.committed;
+            for r in reads {
+                let _ = r.send(Ok(index));
+            }
+            return;
+        }
         self.read_seq += 1;
         // The leader keys pending reads by context: make it unique across
         // members, or two followers' reads would collide.
@@ -652,7 +675,9 @@ impl Node {
             return Ok(());
         }
         let mut ready = self.raw.ready();
-        self.transport.send(ready.take_messages());
+        let mut msgs = ready.take_messages();
+        self.lease.stamp(&mut msgs);
+        self.transport.send(msgs);
         let snapshot_index = if ready.snapshot().is_empty() {
             None
         } else {
@@ -703,7 +728,9 @@ impl Node {
                 .mut_hard_state()
                 .set_commit(commit);
         }
-        self.transport.send(light.take_messages());
+        let mut msgs = light.take_messages();
+        self.lease.stamp(&mut msgs);
+        self.transport.send(msgs);
         self.send_committed(light.take_committed_entries())?;
         self.retry_deferred_conf_changes();
         self.publish_info();

@@ -254,6 +254,7 @@ impl Sim {
                 election_ticks: ELECTION_TICKS,
                 tick: Duration::from_millis(100),
                 fixed_election_timeout: true,
+                lease_based_reads: false,
             },
             wal,
             recovered,

@@ -1,11 +1,11 @@
 //! `etcd-robustness`: runs the fault-injection suite against etcd-rs and prints a report.
 //!
 //! Usage: `etcd-robustness [--long] [--runs N] [--seed S] [--bin PATH] [--only KIND,...]
-//! [--members N] [--secs S] [--snapshot-count N]`; the profile can also be chosen with
+//! [--members N] [--secs S] [--snapshot-count N] [--member-flag FLAG]...`; the profile can also be chosen with
 //! `ETCD_ROBUSTNESS_PROFILE=long`, which runs 500 times unless `--runs` says otherwise. `--only` restricts the nemeses (names as in the report:
 //! kill, stop, isolate-leader, split, one-way, delay, remove+add, learner+promote,
 //! crash-point, full-disk); `--members`, `--secs` and `--snapshot-count` override the shape, traffic
-//! length and snapshot interval. Each run uses seed S + its index, so a failing run is
+//! length and snapshot interval; `--member-flag` (repeatable) is passed to every member. Each run uses seed S + its index, so a failing run is
 //! reproduced with `--runs 1 --seed <its seed>` and the same profile flags. Prints a summary of all runs; exits non-zero if any failed.
 
 use std::collections::BTreeMap;
@@ -25,6 +25,7 @@ fn main() {
     let mut members = None;
     let mut secs = None;
     let mut snapshot_count = None;
+    let mut member_flags = Vec::new();
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -35,6 +36,7 @@ fn main() {
             "--runs" => runs = Some(value("--runs").parse().expect("--runs N")),
             "--seed" => seed = value("--seed").parse().expect("--seed S"),
             "--bin" => bin = Some(value("--bin")),
+            "--member-flag" => member_flags.push(value("--member-flag")),
             "--members" => members = Some(value("--members").parse().expect("--members N")),
             "--secs" => secs = Some(value("--secs").parse().expect("--secs S")),
             "--snapshot-count" => {
@@ -88,6 +90,7 @@ fn main() {
         if let Some(n) = snapshot_count {
             cfg.snapshot_count = n;
         }
+        cfg.member_flags = member_flags.clone();
         if let Some(s) = secs {
             cfg.traffic = Duration::from_secs(s);
         }

@@ -47,3 +47,25 @@ async fn full_disk_nemesis_stops_members_that_come_back_with_their_writes() {
     );
     assert!(report.acknowledged > 100, "traffic flowed: {report}");
 }
+
+/// Lease-based reads (`--experimental-lease-based-reads`) through the faults that threaten
+/// a lease: an isolated or split-off leader, a one-way cut, a paused leader, a killed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lease_based_reads_stay_linearizable_through_partitions_and_pauses() {
+    use etcd_robustness::runner::nemesis::Kind;
+    let mut cfg = RunConfig::short(11);
+    cfg.nemeses = vec![
+        Kind::IsolateLeader,
+        Kind::Split,
+        Kind::OneWay,
+        Kind::Stop,
+        Kind::Kill,
+    ];
+    cfg.traffic = std::time::Duration::from_secs(25);
+    cfg.max_faults = 5;
+    cfg.member_flags = vec!["--experimental-lease-based-reads".into()];
+    let report = run(&cfg).await.expect("the harness runs");
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.faults.len() >= 3, "faults were injected: {report}");
+}

@@ -71,6 +71,8 @@ impl Member {
 pub struct Cluster {
     bin: PathBuf,
     snapshot_count: u64,
+    /// More flags every member starts with.
+    member_flags: Vec<String>,
     pub net: Arc<Net>,
     pub members: Vec<Member>,
     // Dropped after the members (fields drop in declaration order): processes die before
@@ -101,7 +103,12 @@ fn free_port() -> io::Result<u16> {
 impl Cluster {
     /// Starts `size` members of a new cluster. `snapshot_count` is small in runs so that
     /// snapshots and log compaction happen during faults.
-    pub fn start(bin: &Path, size: usize, snapshot_count: u64) -> io::Result<Cluster> {
+    pub fn start(
+        bin: &Path,
+        size: usize,
+        snapshot_count: u64,
+        member_flags: &[String],
+    ) -> io::Result<Cluster> {
         if !bin.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -115,6 +122,7 @@ impl Cluster {
         let mut cluster = Cluster {
             bin: bin.to_path_buf(),
             snapshot_count,
+            member_flags: member_flags.to_vec(),
             net: Net::new(),
             members: Vec::with_capacity(size),
             _dir: dir,
@@ -195,6 +203,7 @@ impl Cluster {
             ])
             .args(["--snapshot-count", &self.snapshot_count.to_string()])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(&self.member_flags)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));

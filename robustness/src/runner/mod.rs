@@ -54,6 +54,8 @@ pub struct RunConfig {
     pub op_timeout: Duration,
     pub snapshot_count: u64,
     pub seed: u64,
+    /// More flags for every member (e.g. `--experimental-lease-based-reads`).
+    pub member_flags: Vec<String>,
 }
 
 impl RunConfig {
@@ -84,6 +86,7 @@ impl RunConfig {
             op_timeout: Duration::from_secs(2),
             snapshot_count: 50,
             seed,
+            member_flags: Vec::new(),
         }
     }
 
@@ -282,7 +285,7 @@ async fn await_leader(endpoints: &Endpoints, within: Duration) -> Option<usize> 
 
 /// Runs once; an `Err` is a harness failure (cluster could not start), not a verdict.
 pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
-    let cluster = Cluster::start(&cfg.bin, cfg.members, cfg.snapshot_count)
+    let cluster = Cluster::start(&cfg.bin, cfg.members, cfg.snapshot_count, &cfg.member_flags)
         .map_err(|e| format!("start cluster: {e}"))?;
     let endpoints = Endpoints::new(
         cluster
