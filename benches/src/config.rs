@@ -1,172 +1,424 @@
-//! Command-line flags of `etcd-bench` and their validation.
+//! The command line of `etcd-bench`, shaped like etcd's `tools/benchmark`.
 //!
-//! The raw flags ([`Args`]) are parsed by clap; [`BenchConfig::from_args`]
-//! turns them into a checked configuration, so that a mistyped run fails
-//! before any connection is made rather than producing meaningless numbers
-//! (for example a key space that cannot be written with the given key size).
+//! `etcd-bench [global flags] <subcommand> [flags]`: the global flags
+//! (`--endpoints`, `--conns`, `--clients`, TLS, auth, output) are clap
+//! `global` arguments, so, like cobra's persistent flags, they may stand
+//! before or after the subcommand. Each subcommand has etcd's own flag
+//! names and defaults (`put --total` defaults to 10000, `watch-latency
+//! --key-size` to 32, ...), so an etcd user's command line runs unchanged.
+//!
+//! Flags etcd lacks are extras with defaults that keep every run bounded:
+//! `--duration-limit` caps the whole run, `--request-timeout` one request.
+//!
+//! [`Cli`] is what clap parses; [`BenchConfig::from_cli`] checks it and
+//! turns it into a [`BenchConfig`], so that a mistyped run fails before any
+//! connection is made rather than producing meaningless numbers.
 
 use std::fmt;
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The workload a run issues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// `Put` of a random key from the key space.
-    Put,
-    /// Linearizable `Range` of one random key (goes through consensus / read index).
-    Range,
-    /// Serializable `Range` of one random key (served from the local store).
-    RangeSerializable,
-    /// `Txn` with one compare (`version(key) > -1`, always true) and one put.
-    TxnPut,
-    /// Latency from sending a `Put` to each watcher receiving its event.
-    WatchLatency,
-    /// Random mix of puts and linearizable ranges (see `--read-percent`).
-    Mixed,
-}
-
-impl Op {
-    /// All workloads, in the order the help text lists them.
-    pub const ALL: [Op; 6] = [
-        Op::Put,
-        Op::Range,
-        Op::RangeSerializable,
-        Op::TxnPut,
-        Op::WatchLatency,
-        Op::Mixed,
-    ];
-
-    /// The flag value naming this workload.
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Put => "put",
-            Op::Range => "range",
-            Op::RangeSerializable => "range-serializable",
-            Op::TxnPut => "txn-put",
-            Op::WatchLatency => "watch-latency",
-            Op::Mixed => "mixed",
-        }
-    }
-
-    /// Whether the workload reads keys that should exist beforehand.
-    pub fn reads(self) -> bool {
-        matches!(self, Op::Range | Op::RangeSerializable | Op::Mixed)
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Op {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Op::ALL
-            .into_iter()
-            .find(|op| op.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
-                format!("unknown op '{s}' (expected one of: {})", names.join(", "))
-            })
-    }
-}
-
-/// etcd-bench: measures any etcd v3 gRPC endpoint (etcd, etcd-rs, ...).
+/// etcd-bench: etcd's benchmark tool for any etcd v3 gRPC endpoint.
 ///
-/// Every run is bounded: it stops after `--total` requests or after
-/// `--duration-limit` seconds, whichever comes first.
+/// Every run is bounded: each subcommand stops after its `--total` (or
+/// `--put-total`) requests or after `--duration-limit`, whichever is first.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "etcd-bench", version, about)]
-pub struct Args {
-    /// Comma-separated gRPC endpoints (host:port or http://host:port).
-    #[arg(long, default_value = "127.0.0.1:2379")]
-    pub endpoints: String,
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
 
-    /// Number of concurrent clients (tasks each with one request in flight).
-    #[arg(long, default_value_t = 1)]
-    pub clients: usize,
+    #[command(subcommand)]
+    pub command: Command,
+}
 
-    /// Number of gRPC connections the clients share (round robin).
-    #[arg(long, default_value_t = 1)]
+/// etcd's persistent flags, plus this tool's extras.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalFlags {
+    /// gRPC endpoints (comma separated or repeated; host:port or http(s)://host:port).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379"
+    )]
+    pub endpoints: Vec<String>,
+
+    /// Total number of gRPC connections.
+    #[arg(long, global = true, default_value_t = 1)]
     pub conns: usize,
 
-    /// Total number of requests (for watch-latency: number of puts).
-    #[arg(long, default_value_t = 10_000)]
-    pub total: u64,
+    /// Total number of gRPC clients.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub clients: usize,
 
-    /// Workload: put, range, range-serializable, txn-put, watch-latency, mixed.
-    #[arg(long, default_value = "put")]
-    pub op: Op,
+    /// Use full floating point precision in the report.
+    #[arg(long, global = true)]
+    pub precise: bool,
 
-    /// Size of each key in bytes.
-    #[arg(long, default_value_t = 8)]
-    pub key_size: usize,
+    /// Sample requests for every second (adds etcd's per-second table).
+    #[arg(long, global = true)]
+    pub sample: bool,
 
-    /// Size of each value in bytes.
-    #[arg(long, default_value_t = 8)]
-    pub val_size: usize,
+    /// Identify HTTPS client using this SSL certificate file.
+    #[arg(long, global = true)]
+    pub cert: Option<String>,
 
-    /// Number of distinct keys requests are spread over.
-    #[arg(long, default_value_t = 1000)]
-    pub key_space: u64,
+    /// Identify HTTPS client using this SSL key file.
+    #[arg(long, global = true)]
+    pub key: Option<String>,
 
-    /// Hard cap on the whole run (connect, preload, measure) in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    /// Verify certificates of HTTPS-enabled servers using this CA bundle.
+    #[arg(long, global = true)]
+    pub cacert: Option<String>,
+
+    /// Username[:password] to authenticate as.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+
+    /// Dial timeout for client connections (Go duration, e.g. 2s; 0 = 5s).
+    #[arg(long, global = true, default_value = "0", value_parser = parse_go_duration)]
+    pub dial_timeout: Duration,
+
+    /// Connect only to the leader node.
+    #[arg(long, global = true)]
+    pub target_leader: bool,
+
+    /// Output format of the report: text (etcd's) or json (one object per report).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Also write one CSV row per request (report, start offset, latency, error) to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Also draw the latency percentile curve and histogram to FILE (SVG).
+    #[arg(long, global = true, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Hard cap on the whole run (connect, setup, measure), in seconds.
+    #[arg(long, global = true, default_value_t = 60.0)]
     pub duration_limit: f64,
 
     /// Timeout of one request in seconds (a timed out request is an error).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, global = true, default_value_t = 10.0)]
     pub request_timeout: f64,
 
-    /// Overall request rate limit in requests per second (0 = unlimited).
-    #[arg(long, default_value_t = 0.0)]
-    pub rate: f64,
-
-    /// Percentage of reads in the mixed workload.
-    #[arg(long, default_value_t = 50)]
-    pub read_percent: u8,
-
-    /// Do not write the key space before read workloads.
-    #[arg(long)]
-    pub no_preload: bool,
-
-    /// Seed of the key choice (runs with the same seed touch the same keys).
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the random keys and values (runs with the same seed match).
+    #[arg(long, global = true, default_value_t = 1)]
     pub seed: u64,
 
-    /// Print the report as one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Verify the servers' TLS certificates with this CA bundle (turns TLS on).
-    #[arg(long)]
-    pub cacert: Option<String>,
-
-    /// Client TLS certificate file (with --key; turns TLS on).
-    #[arg(long)]
-    pub cert: Option<String>,
-
-    /// Client TLS key file (with --cert).
-    #[arg(long)]
-    pub key: Option<String>,
-
     /// Do not verify the servers' certificates (testing only).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
 
-    /// User to authenticate as: name or name:password.
-    #[arg(long)]
-    pub user: Option<String>,
-
-    /// Password of --user (instead of name:password).
-    #[arg(long)]
+    /// Password of --user (instead of --user name:password).
+    #[arg(long, global = true)]
     pub password: Option<String>,
+}
+
+/// How the report is printed on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// etcd's benchmark subcommands.
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Benchmark put.
+    Put(PutFlags),
+    /// Benchmark range.
+    Range(RangeFlags),
+    /// Benchmark txn-put.
+    TxnPut(TxnPutFlags),
+    /// Benchmark a mixed load of txn-put & txn-range.
+    TxnMixed(TxnMixedFlags),
+    /// Benchmark lease keepalive.
+    LeaseKeepalive(LeaseFlags),
+    /// Benchmark watch: watch creation, then events from concurrent puts.
+    Watch(WatchFlags),
+    /// Benchmark watch latency: from a put to each watcher's event.
+    WatchLatency(WatchLatencyFlags),
+    /// Benchmark serializable gets while many unsynced watchers catch up.
+    WatchGet(WatchGetFlags),
+    /// Benchmark STM transactions.
+    Stm(StmFlags),
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Put(_) => "put",
+            Command::Range(_) => "range",
+            Command::TxnPut(_) => "txn-put",
+            Command::TxnMixed(_) => "txn-mixed",
+            Command::LeaseKeepalive(_) => "lease-keepalive",
+            Command::Watch(_) => "watch",
+            Command::WatchLatency(_) => "watch-latency",
+            Command::WatchGet(_) => "watch-get",
+            Command::Stm(_) => "stm",
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct PutFlags {
+    /// Key size of put request.
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+    /// Value size of put request.
+    #[arg(long, default_value_t = 8)]
+    pub val_size: usize,
+    /// Maximum puts per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Total number of put requests.
+    #[arg(long, default_value_t = 10000)]
+    pub total: u64,
+    /// Maximum possible keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+    /// Use sequential keys.
+    #[arg(long)]
+    pub sequential_keys: bool,
+    /// Interval to compact the database (Go duration, e.g. 5m; 0 = never).
+    #[arg(long, default_value = "0", value_parser = parse_go_duration)]
+    pub compact_interval: Duration,
+    /// Delta between the current revision and the compact revision.
+    #[arg(long, default_value_t = 1000)]
+    pub compact_index_delta: i64,
+    /// Check hashkv after the run.
+    #[arg(long)]
+    pub check_hashkv: bool,
+}
+
+/// Linearizable (`l`) or serializable (`s`) reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Consistency {
+    #[value(name = "l")]
+    Linearizable,
+    #[value(name = "s")]
+    Serializable,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct RangeFlags {
+    /// The key to read (the range start).
+    #[arg(id = "range_key", value_name = "KEY")]
+    pub key: String,
+    /// The range end (exclusive); one key when absent.
+    #[arg(id = "range_end", value_name = "END")]
+    pub end: Option<String>,
+    /// Maximum range requests per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Total number of range requests.
+    #[arg(long, default_value_t = 10000)]
+    pub total: u64,
+    /// Linearizable(l) or Serializable(s).
+    #[arg(long, value_enum, default_value = "l")]
+    pub consistency: Consistency,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct TxnPutFlags {
+    /// Key size of txn put.
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+    /// Value size of txn put.
+    #[arg(long, default_value_t = 8)]
+    pub val_size: usize,
+    /// Number of puts per txn.
+    #[arg(long, default_value_t = 1)]
+    pub txn_ops: u64,
+    /// Maximum txns per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Total number of txn requests.
+    #[arg(long, default_value_t = 10000)]
+    pub total: u64,
+    /// Maximum possible keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct TxnMixedFlags {
+    /// Accepted for etcd's usage line (`txn-mixed key [end-range]`); reads use --end-key.
+    #[arg(id = "mixed_key", value_name = "KEY")]
+    pub key: Option<String>,
+    /// Accepted for etcd's usage line; unused.
+    #[arg(id = "mixed_end", value_name = "END")]
+    pub end: Option<String>,
+    /// Key size of mixed txn.
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+    /// Value size of mixed txn.
+    #[arg(long, default_value_t = 8)]
+    pub val_size: usize,
+    /// Maximum txns per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Total number of txn requests.
+    #[arg(long, default_value_t = 10000)]
+    pub total: u64,
+    /// Read operation range end key (reads are a prefix range over all keys, as etcd's).
+    #[arg(long, default_value = "")]
+    pub end_key: String,
+    /// Read operation range result limit.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
+    /// Maximum possible keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+    /// Linearizable(l) or Serializable(s).
+    #[arg(long, value_enum, default_value = "l")]
+    pub consistency: Consistency,
+    /// Read/write ops ratio.
+    #[arg(long, default_value_t = 1.0)]
+    pub rw_ratio: f64,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct LeaseFlags {
+    /// Total number of lease keepalive requests.
+    #[arg(long, default_value_t = 10000)]
+    pub total: u64,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WatchFlags {
+    /// Total watch streams.
+    #[arg(long, default_value_t = 10)]
+    pub streams: usize,
+    /// Total watchers per stream.
+    #[arg(long, default_value_t = 100)]
+    pub watch_per_stream: usize,
+    /// PrevKV enabled on watch requests.
+    #[arg(long)]
+    pub prevkv: bool,
+    /// Number of keys to put per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub put_rate: u64,
+    /// Number of put requests.
+    #[arg(long, default_value_t = 1000)]
+    pub put_total: u64,
+    /// Key size of watch request.
+    #[arg(long, default_value_t = 32)]
+    pub key_size: usize,
+    /// Maximum possible keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+    /// Use sequential keys.
+    #[arg(long)]
+    pub sequential_keys: bool,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WatchLatencyFlags {
+    /// Total watch streams.
+    #[arg(long, default_value_t = 10)]
+    pub streams: usize,
+    /// Total watchers per stream.
+    #[arg(long, default_value_t = 10)]
+    pub watchers_per_stream: usize,
+    /// PrevKV enabled on watch requests.
+    #[arg(long)]
+    pub prevkv: bool,
+    /// Total number of put requests.
+    #[arg(long, default_value_t = 1000)]
+    pub put_total: u64,
+    /// Number of keys to put per second (0 is no limit).
+    #[arg(long, default_value_t = 100)]
+    pub put_rate: u64,
+    /// Key size of watch response.
+    #[arg(long, default_value_t = 32)]
+    pub key_size: usize,
+    /// Value size of watch response.
+    #[arg(long, default_value_t = 32)]
+    pub val_size: usize,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WatchGetFlags {
+    /// Total number of watchers.
+    #[arg(long, default_value_t = 10000)]
+    pub watchers: usize,
+    /// Total number of watcher streams.
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
+    /// Number of events per watcher.
+    #[arg(long, default_value_t = 8)]
+    pub events: u64,
+}
+
+/// STM isolation levels, with etcd's one-letter names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Isolation {
+    /// Read committed: no conflict checks.
+    #[value(name = "c")]
+    ReadCommitted,
+    /// Repeatable reads: the keys read must be unchanged at commit.
+    #[value(name = "r")]
+    RepeatableReads,
+    /// Serializable: reads at the first read's revision; keys read unchanged.
+    #[value(name = "s")]
+    Serializable,
+    /// Serializable snapshot: as serializable, and keys written unchanged too.
+    #[value(name = "ss")]
+    SerializableSnapshot,
+}
+
+/// What wraps each STM transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StmLocker {
+    /// The STM alone (optimistic, retried on conflict).
+    Stm,
+    /// A client-side mutex (not supported here).
+    LockClient,
+    /// etcd's v3lock RPC (not supported here).
+    LockRpc,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct StmFlags {
+    /// Read Committed (c), Repeatable Reads (r), Serializable (s), or Snapshot (ss).
+    #[arg(long, value_enum, default_value = "r")]
+    pub isolation: Isolation,
+    /// Total unique keys accessible by the benchmark.
+    #[arg(long, default_value_t = 1)]
+    pub keys: u64,
+    /// Total number of completed STM transactions.
+    #[arg(long, default_value_t = 10000)]
+    pub total: u64,
+    /// Number of keys to access per transaction.
+    #[arg(long, default_value_t = 1)]
+    pub keys_per_txn: u64,
+    /// Percentage of keys to overwrite per transaction.
+    #[arg(long, default_value_t = 50)]
+    pub txn_wr_percent: u64,
+    /// Wrap STM transaction with a custom locking mechanism (stm, lock-client, lock-rpc).
+    #[arg(long, value_enum, default_value = "stm")]
+    pub stm_locker: StmLocker,
+    /// Value size of each STM put request.
+    #[arg(long, default_value_t = 8)]
+    pub val_size: usize,
+    /// Maximum STM transactions per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+}
+
+/// Parses a Go duration (`0`, `500ms`, `5m`, `1h30m`).
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration '{s}': {e}"))
 }
 
 /// The TLS settings of a run (present when TLS is on).
@@ -195,41 +447,48 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A validated benchmark configuration.
+/// How to connect: endpoints, connection counts, TLS and auth.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BenchConfig {
-    /// Endpoint URLs, each with an `http://` scheme.
+pub struct ConnectConfig {
+    /// Endpoint URLs, each with an `http://` or `https://` scheme.
     pub endpoints: Vec<String>,
-    pub clients: usize,
     pub conns: usize,
-    pub total: u64,
-    pub op: Op,
-    pub key_size: usize,
-    pub val_size: usize,
-    pub key_space: u64,
-    pub duration_limit: Duration,
-    pub request_timeout: Duration,
-    /// Requests per second, `None` for unlimited.
-    pub rate: Option<f64>,
-    pub read_percent: u8,
-    pub preload: bool,
-    pub seed: u64,
-    pub json: bool,
+    pub dial_timeout: Duration,
+    pub target_leader: bool,
     /// TLS for every connection, `None` for plain text.
     pub tls: Option<TlsFiles>,
     /// Credentials to authenticate with, if any.
     pub credentials: Option<Credentials>,
 }
 
-/// Smallest value size of watch-latency: the value carries the put's
-/// sequence number (8 bytes) so a watcher knows which put it sees.
-pub const WATCH_MIN_VAL_SIZE: usize = 8;
+/// Where and how the results go.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputConfig {
+    pub format: OutputFormat,
+    pub precise: bool,
+    pub sample: bool,
+    pub csv: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+}
+
+/// A validated benchmark configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchConfig {
+    pub connect: ConnectConfig,
+    pub clients: usize,
+    pub output: OutputConfig,
+    pub duration_limit: Duration,
+    pub request_timeout: Duration,
+    pub seed: u64,
+    pub command: Command,
+}
 
 impl BenchConfig {
-    /// Checks `args` and builds the configuration of a run.
-    pub fn from_args(args: &Args) -> Result<BenchConfig, String> {
-        let mut endpoints = parse_endpoints(&args.endpoints)?;
-        let tls = tls_files(args, &endpoints)?;
+    /// Checks the parsed command line and builds the configuration of a run.
+    pub fn from_cli(cli: &Cli) -> Result<BenchConfig, String> {
+        let g = &cli.global;
+        let mut endpoints = parse_endpoints(&g.endpoints)?;
+        let tls = tls_files(g, &endpoints)?;
         if tls.is_some() {
             for ep in &mut endpoints {
                 if let Some(rest) = ep.strip_prefix("http://") {
@@ -237,62 +496,136 @@ impl BenchConfig {
                 }
             }
         }
-        let credentials = credentials(args)?;
-        if args.clients == 0 {
+        let credentials = credentials(g)?;
+        if g.clients == 0 {
             return Err("--clients must be at least 1".into());
         }
-        if args.conns == 0 {
+        if g.conns == 0 {
             return Err("--conns must be at least 1".into());
         }
-        if args.total == 0 {
-            return Err("--total must be at least 1".into());
+        if let Some(plot) = &g.plot {
+            if plot.extension().and_then(|e| e.to_str()) != Some("svg") {
+                return Err(format!(
+                    "--plot {}: only SVG is drawn (name the file *.svg)",
+                    plot.display()
+                ));
+            }
         }
-        if args.key_space == 0 {
-            return Err("--key-space must be at least 1".into());
-        }
-        if args.key_size == 0 {
-            return Err("--key-size must be at least 1".into());
-        }
-        let digits = crate::keys::digits(args.key_space - 1);
-        if digits > args.key_size {
-            return Err(format!(
-                "--key-size {} is too small for --key-space {} (needs {digits} bytes)",
-                args.key_size, args.key_space
-            ));
-        }
-        if args.op == Op::WatchLatency && args.val_size < WATCH_MIN_VAL_SIZE {
-            return Err(format!(
-                "--val-size must be at least {WATCH_MIN_VAL_SIZE} for watch-latency"
-            ));
-        }
-        if args.read_percent > 100 {
-            return Err("--read-percent must be between 0 and 100".into());
-        }
-        let duration_limit = positive_secs("--duration-limit", args.duration_limit)?;
-        let request_timeout = positive_secs("--request-timeout", args.request_timeout)?;
-        if !args.rate.is_finite() || args.rate < 0.0 {
-            return Err("--rate must be a non-negative number".into());
-        }
+        check_command(&cli.command)?;
         Ok(BenchConfig {
-            endpoints,
-            clients: args.clients,
-            conns: args.conns,
-            total: args.total,
-            op: args.op,
-            key_size: args.key_size,
-            val_size: args.val_size,
-            key_space: args.key_space,
-            duration_limit,
-            request_timeout,
-            rate: (args.rate > 0.0).then_some(args.rate),
-            read_percent: args.read_percent,
-            preload: !args.no_preload && args.op.reads(),
-            seed: args.seed,
-            json: args.json,
-            tls,
-            credentials,
+            connect: ConnectConfig {
+                endpoints,
+                conns: g.conns,
+                dial_timeout: g.dial_timeout,
+                target_leader: g.target_leader,
+                tls,
+                credentials,
+            },
+            clients: g.clients,
+            output: OutputConfig {
+                format: g.output,
+                precise: g.precise,
+                sample: g.sample,
+                csv: g.csv.clone(),
+                plot: g.plot.clone(),
+            },
+            duration_limit: positive_secs("--duration-limit", g.duration_limit)?,
+            request_timeout: positive_secs("--request-timeout", g.request_timeout)?,
+            seed: g.seed,
+            command: cli.command.clone(),
         })
     }
+}
+
+/// The checks etcd makes before a run (and a few it leaves to a panic).
+fn check_command(command: &Command) -> Result<(), String> {
+    let positive = |flag: &str, n: u64| {
+        if n == 0 {
+            Err(format!("expected positive {flag}, got (0)"))
+        } else {
+            Ok(())
+        }
+    };
+    let key_fits = |key_size: usize, key_space: u64| {
+        let needed = crate::keys::varint_len(key_space.saturating_sub(1));
+        if key_size < needed {
+            Err(format!(
+                "--key-size {key_size} is too small for --key-space-size {key_space} (needs {needed} bytes)"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match command {
+        Command::Put(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--total", f.total)?;
+            key_fits(f.key_size, f.key_space_size)?;
+        }
+        Command::Range(f) => positive("--total", f.total)?,
+        Command::TxnPut(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--txn-ops", f.txn_ops)?;
+            positive("--total", f.total)?;
+            if f.txn_ops > f.key_space_size {
+                return Err(format!(
+                    "expected --txn-ops no larger than --key-space-size, got txn-ops({}) key-space-size({})",
+                    f.txn_ops, f.key_space_size
+                ));
+            }
+            key_fits(f.key_size, f.key_space_size)?;
+        }
+        Command::TxnMixed(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--total", f.total)?;
+            key_fits(f.key_size, f.key_space_size)?;
+            if !f.rw_ratio.is_finite() || f.rw_ratio < 0.0 {
+                return Err("--rw-ratio must be a non-negative number".into());
+            }
+        }
+        Command::LeaseKeepalive(f) => positive("--total", f.total)?,
+        Command::Watch(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--streams", f.streams as u64)?;
+            positive("--put-total", f.put_total)?;
+            key_fits(f.key_size, f.key_space_size)?;
+        }
+        Command::WatchLatency(f) => {
+            positive("--streams", f.streams as u64)?;
+            positive("--watchers-per-stream", f.watchers_per_stream as u64)?;
+            positive("--put-total", f.put_total)?;
+        }
+        Command::WatchGet(f) => {
+            positive("--watchers", f.watchers as u64)?;
+            positive("--streams", f.streams as u64)?;
+            positive("--events", f.events)?;
+        }
+        Command::Stm(f) => {
+            positive("--keys", f.keys)?;
+            positive("--total", f.total)?;
+            if f.txn_wr_percent > 100 {
+                return Err(format!(
+                    "expected [0, 100] --txn-wr-percent, got ({})",
+                    f.txn_wr_percent
+                ));
+            }
+            if f.keys_per_txn > f.keys {
+                return Err(format!(
+                    "expected --keys-per-txn between 0 and {}, got ({})",
+                    f.keys, f.keys_per_txn
+                ));
+            }
+            if f.stm_locker != StmLocker::Stm {
+                return Err(format!(
+                    "--stm-locker {}: not supported by etcd-bench (only stm)",
+                    f.stm_locker
+                        .to_possible_value()
+                        .map_or_else(String::new, |v| v.get_name().to_string())
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -305,16 +638,16 @@ fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
 /// TLS is on when a TLS file is given or the endpoints are `https://`;
 /// then it applies to every endpoint, so plain and TLS endpoints cannot be
 /// mixed without TLS flags.
-fn tls_files(args: &Args, endpoints: &[String]) -> Result<Option<TlsFiles>, String> {
+fn tls_files(g: &GlobalFlags, endpoints: &[String]) -> Result<Option<TlsFiles>, String> {
     let nonempty = |v: &Option<String>, flag: &str| match v.as_deref() {
         Some("") => Err(format!("{flag} is empty")),
         other => Ok(other.map(str::to_string)),
     };
     let files = TlsFiles {
-        cacert: nonempty(&args.cacert, "--cacert")?,
-        cert: nonempty(&args.cert, "--cert")?,
-        key: nonempty(&args.key, "--key")?,
-        insecure_skip_verify: args.insecure_skip_tls_verify,
+        cacert: nonempty(&g.cacert, "--cacert")?,
+        cert: nonempty(&g.cert, "--cert")?,
+        key: nonempty(&g.key, "--key")?,
+        insecure_skip_verify: g.insecure_skip_tls_verify,
     };
     if files.cert.is_some() != files.key.is_some() {
         return Err("--cert and --key must be given together".into());
@@ -341,15 +674,16 @@ fn tls_files(args: &Args, endpoints: &[String]) -> Result<Option<TlsFiles>, Stri
     Ok(None)
 }
 
-/// `--user name[:password]` and `--password`.
-fn credentials(args: &Args) -> Result<Option<Credentials>, String> {
-    let Some(user) = args.user.as_deref() else {
-        if args.password.is_some() {
+/// `--user name[:password]` and `--password`. etcd prompts for a missing
+/// password; this tool runs unattended, so it refuses instead.
+fn credentials(g: &GlobalFlags) -> Result<Option<Credentials>, String> {
+    let Some(user) = g.user.as_deref() else {
+        if g.password.is_some() {
             return Err("--password needs --user".into());
         }
         return Ok(None);
     };
-    let (name, password) = match (user.split_once(':'), &args.password) {
+    let (name, password) = match (user.split_once(':'), &g.password) {
         (_, Some(p)) => (user, p.as_str()),
         (Some((n, p)), None) => (n, p),
         (None, None) => {
@@ -367,11 +701,11 @@ fn credentials(args: &Args) -> Result<Option<Credentials>, String> {
     }))
 }
 
-/// Splits a comma-separated endpoint list into `http://` (or `https://`)
-/// URLs; a bare `host:port` gets `http://`.
-pub fn parse_endpoints(list: &str) -> Result<Vec<String>, String> {
+/// Normalises endpoints into `http://` (or `https://`) URLs; a bare
+/// `host:port` gets `http://`. Entries may themselves hold commas.
+pub fn parse_endpoints<S: AsRef<str>>(list: &[S]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    for raw in list.split(',') {
+    for raw in list.iter().flat_map(|s| s.as_ref().split(',')) {
         let ep = raw.trim();
         if ep.is_empty() {
             continue;
