@@ -8,7 +8,8 @@
 //! `1.234567e+06`) when the decimal exponent is below -4 or at least 6 (its
 //! rule for the shortest precision), with at least two exponent digits.
 //! These helpers give exactly those strings so scripts that parse etcd's
-//! output parse ours.
+//! output parse ours, plus go-humanize's byte sizes for put's
+//! `--check-hashkv` summary.
 
 /// Go's `%4.4f`.
 pub fn fixed4(x: f64) -> String {
@@ -86,4 +87,20 @@ pub fn duration(d: std::time::Duration) -> String {
     }
     out.push_str(&format!("{s}{frac}s"));
     out
+}
+
+/// Bytes in SI units as go-humanize's `Bytes` prints them (`83 MB`, `4.1 kB`).
+pub fn si_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 10 {
+        return format!("{n} B");
+    }
+    let exp = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
+    let exp = exp.min(UNITS.len() - 1);
+    let val = ((n as f64) / 1000f64.powi(exp as i32) * 10.0 + 0.5).floor() / 10.0;
+    if val < 10.0 {
+        format!("{val:.1} {}", UNITS[exp])
+    } else {
+        format!("{val:.0} {}", UNITS[exp])
+    }
 }

@@ -13,7 +13,6 @@ use etcd_benches::config::{
 use etcd_benches::keys::{key, varint_len, Rng};
 use etcd_benches::outcome::{Outcome, Section};
 use etcd_benches::report::{histogram, percentiles, time_series, Sample, Stats};
-use etcd_benches::workloads::kv::si_bytes;
 use etcd_benches::workloads::stm::pick_keys;
 use etcd_benches::workloads::txn::{mixed_is_read, txn_put_keys};
 use etcd_benches::{gofmt, BenchConfig, Cli};
@@ -449,9 +448,9 @@ fn go_number_formats() {
     assert_eq!(gofmt::duration(ms(1500)), "1.5s");
     assert_eq!(gofmt::duration(Duration::from_secs(61)), "1m1s");
     assert_eq!(gofmt::duration(ms(3_661_500)), "1h1m1.5s");
-    assert_eq!(si_bytes(5), "5 B");
-    assert_eq!(si_bytes(4096), "4.1 kB");
-    assert_eq!(si_bytes(82_854_982), "83 MB");
+    assert_eq!(gofmt::si_bytes(5), "5 B");
+    assert_eq!(gofmt::si_bytes(4096), "4.1 kB");
+    assert_eq!(gofmt::si_bytes(82_854_982), "83 MB");
 }
 
 #[test]
@@ -488,6 +487,39 @@ fn nothing_succeeded_prints_only_errors() {
     let stats = Stats::new("x", &samples, Duration::from_secs(1));
     assert_eq!(stats.to_text(false), "\nError distribution:\n  [1]\tboom\n");
     assert_eq!(Stats::new("x", &[], Duration::ZERO).to_text(false), "");
+}
+
+#[tokio::test]
+async fn pacer_counts_paces_and_stops_at_the_deadline() {
+    use etcd_benches::load::Pacer;
+    use std::time::Instant;
+    let far = Instant::now() + Duration::from_secs(60);
+    let pacer = Pacer::new(3, 0, far);
+    let mut got = Vec::new();
+    while let Some(seq) = pacer.claim().await {
+        got.push(seq);
+    }
+    assert_eq!(got, vec![0, 1, 2], "exactly --total numbers");
+    assert!(!pacer.hit_deadline());
+
+    // 200/s: the 5th request may start 4 * 5 ms after the first, no sooner.
+    let paced = Pacer::new(5, 200, far);
+    let began = Instant::now();
+    while paced.claim().await.is_some() {}
+    assert!(began.elapsed() >= ms(20), "{:?}", began.elapsed());
+
+    // A deadline already past: nothing is handed out, and it says why.
+    let late = Pacer::new(5, 0, Instant::now());
+    assert_eq!(late.claim().await, None);
+    assert!(late.hit_deadline());
+    // A rate that cannot fit the total before the deadline stops early.
+    let slow = Pacer::new(100, 10, Instant::now() + ms(250));
+    let mut n = 0;
+    while slow.claim().await.is_some() {
+        n += 1;
+    }
+    assert!((2..=3).contains(&n), "{n} requests at 10/s in 250 ms");
+    assert!(slow.hit_deadline());
 }
 
 // ---------------------------------------------------------------- outputs

@@ -160,24 +160,8 @@ async fn hash_kv(ctx: &RunCtx) -> Result<String, String> {
         "HashKV Summary:\n\tHashKV: {}\n\tEndpoint: {host}\n\tTime taken to get hashkv: {}\n\tDB size: {}\n",
         hash.hash,
         crate::gofmt::duration(started.elapsed()),
-        si_bytes(status.db_size.max(0) as u64)
+        crate::gofmt::si_bytes(status.db_size.max(0) as u64)
     ))
-}
-
-/// Bytes in SI units as go-humanize's `Bytes` prints them (`83 MB`, `4.1 kB`).
-pub fn si_bytes(n: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    if n < 10 {
-        return format!("{n} B");
-    }
-    let exp = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
-    let exp = exp.min(UNITS.len() - 1);
-    let val = ((n as f64) / 1000f64.powi(exp as i32) * 10.0 + 0.5).floor() / 10.0;
-    if val < 10.0 {
-        format!("{val:.1} {}", UNITS[exp])
-    } else {
-        format!("{val:.0} {}", UNITS[exp])
-    }
 }
 
 struct RangeWorker {

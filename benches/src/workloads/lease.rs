@@ -59,9 +59,13 @@ pub async fn grant(conn: Conn, ttl: i64, deadline: Instant) -> Result<i64, Strin
 
 pub async fn keepalive(ctx: &RunCtx, f: &LeaseFlags) -> Result<Outcome, String> {
     let cfg = &ctx.cfg;
+    // Every client grants its lease at once, as etcd's goroutines do.
+    let grants: Vec<_> = (0..cfg.clients)
+        .map(|i| tokio::spawn(grant(ctx.conn(i), LEASE_TTL, ctx.deadline)))
+        .collect();
     let mut workers = Vec::with_capacity(cfg.clients);
-    for i in 0..cfg.clients {
-        let id = grant(ctx.conn(i), LEASE_TTL, ctx.deadline).await?;
+    for (i, g) in grants.into_iter().enumerate() {
+        let id = g.await.map_err(|e| format!("granting a lease: {e}"))??;
         workers.push(KeepAliveWorker {
             lease: LeaseClient::new(ctx.conn(i)),
             id,

@@ -13,6 +13,9 @@ pub mod lease;
 pub mod stm;
 pub mod txn;
 pub mod watch;
+pub mod watch_get;
+pub mod watch_latency;
+pub mod watch_stream;
 
 use crate::config::Command;
 use crate::load::RunCtx;
@@ -27,8 +30,8 @@ pub async fn run(ctx: &RunCtx) -> Result<Outcome, String> {
         Command::TxnMixed(f) => txn::txn_mixed(ctx, f).await,
         Command::LeaseKeepalive(f) => lease::keepalive(ctx, f).await,
         Command::Watch(f) => watch::watch(ctx, f).await,
-        Command::WatchLatency(f) => watch::watch_latency(ctx, f).await,
-        Command::WatchGet(f) => watch::watch_get(ctx, f).await,
+        Command::WatchLatency(f) => watch_latency::watch_latency(ctx, f).await,
+        Command::WatchGet(f) => watch_get::watch_get(ctx, f).await,
         Command::Stm(f) => stm::stm(ctx, f).await,
     }
 }
