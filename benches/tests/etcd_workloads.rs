@@ -239,6 +239,26 @@ fn every_subcommand_against_real_etcd() {
     assert_eq!(r[0]["failed"], 0, "every watcher got its events: {}", r[0]);
     assert!(r[0]["requests"].as_u64().expect("gets") > 0, "{}", r[0]);
 
+    // --target-leader keeps only the leader of the endpoints given (a
+    // dead one is added after etcd's); without it a dead endpoint ends the run.
+    let r = etcd.json(
+        "--endpoints=127.0.0.1:1 --target-leader --dial-timeout 500ms --conns 2 \
+         range foo --total 50",
+    );
+    assert_report(&r[0], "range", 50);
+    let dead = Command::new(BENCH)
+        .args([
+            "--endpoints=127.0.0.1:1",
+            "--dial-timeout",
+            "500ms",
+            "put",
+            "--total",
+            "1",
+        ])
+        .output()
+        .expect("run etcd-bench");
+    assert_eq!(dead.status.code(), Some(1), "{dead:?}");
+
     for isolation in ["c", "r", "s", "ss"] {
         let r = etcd.json(&format!(
             "--clients 4 stm --keys 5 --keys-per-txn 2 --total 100 --isolation {isolation}"
@@ -254,13 +274,18 @@ fn csv_plot_and_precise_from_a_real_run() {
     let csv = dir.path().join("put.csv");
     let svg = dir.path().join("put.svg");
     let out = etcd.bench(&format!(
-        "--precise --sample --clients 2 put --total 150 --csv {} --plot {}",
+        "--precise --sample --clients 2 put --total 150 --csv {} --plot {} \
+         --check-hashkv --compact-interval 50ms --compact-index-delta 10",
         csv.display(),
         svg.display()
     ));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("\nSample in one second (unix latency throughput):\nUNIX-SECOND,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n\nHashKV Summary:\n\tHashKV: ") && text.contains("\tDB size: "),
         "{text}"
     );
     let rps = text
