@@ -7,7 +7,8 @@
 //! line, the keys, the statistics and the report formats) can be tested
 //! without any server running.
 //!
-//! - [`config`]: the command line (global flags, subcommands) and its checks.
+//! - [`cli`]: the command line (global flags, subcommands) as clap parses it.
+//! - [`config`]: its checks, into the configuration of a run.
 //! - [`keys`]: etcd's key layout, values and the seeded random numbers.
 //! - [`connect`]: channels, TLS, the auth token and `--target-leader`.
 //! - [`load`]: the shared request loop (pacing, timing, deadlines).
@@ -21,6 +22,7 @@
 //! The criterion micro-benchmarks of the store live in `benches/store.rs`
 //! and `compare.sh` runs this harness against real etcd and etcd-rs.
 
+pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod csv_out;
