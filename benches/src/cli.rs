@@ -376,9 +376,9 @@ pub enum Isolation {
 pub enum StmLocker {
     /// The STM alone (optimistic, retried on conflict).
     Stm,
-    /// A client-side mutex (not supported here).
+    /// Each transaction inside a client-side mutex (clientv3's `concurrency.Mutex`).
     LockClient,
-    /// etcd's v3lock RPC (not supported here).
+    /// etcd's v3lock RPC (not supported by etcd-bench).
     LockRpc,
 }
 

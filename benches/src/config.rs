@@ -11,8 +11,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::ValueEnum;
-
 pub use crate::cli::{
     Cli, Command, Consistency, GlobalFlags, Isolation, LeaseFlags, OutputFormat, PutFlags,
     RangeFlags, StmFlags, StmLocker, TxnMixedFlags, TxnPutFlags, WatchFlags, WatchGetFlags,
@@ -213,13 +211,11 @@ fn check_command(command: &Command) -> Result<(), String> {
                     f.keys, f.keys_per_txn
                 ));
             }
-            if f.stm_locker != StmLocker::Stm {
-                return Err(format!(
-                    "--stm-locker {}: not supported by etcd-bench (only stm)",
-                    f.stm_locker
-                        .to_possible_value()
-                        .map_or_else(String::new, |v| v.get_name().to_string())
-                ));
+            if f.stm_locker == StmLocker::LockRpc {
+                return Err(
+                    "--stm-locker lock-rpc: not supported by etcd-bench (use stm or lock-client)"
+                        .into(),
+                );
             }
         }
     }

@@ -265,6 +265,10 @@ fn every_subcommand_against_real_etcd() {
         ));
         assert_report(&r[0], "stm", 100);
     }
+    // Each transaction inside the distributed mutex (one session per client).
+    let r =
+        etcd.json("--clients 3 stm --keys 5 --keys-per-txn 2 --total 30 --stm-locker lock-client");
+    assert_report(&r[0], "stm", 30);
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn invalid_command_lines_are_refused() {
         ("txn-mixed --rw-ratio=-1", "--rw-ratio"),
         ("stm --txn-wr-percent 101", "--txn-wr-percent"),
         ("stm --keys 2 --keys-per-txn 3", "--keys-per-txn"),
-        ("stm --stm-locker lock-client", "not supported"),
+        ("stm --stm-locker lock-rpc", "not supported"),
         ("stm --isolation x", "--isolation"),
         ("watch-latency --streams 0", "--streams"),
         ("--duration-limit 0 put", "--duration-limit"),
@@ -487,6 +487,14 @@ fn nothing_succeeded_prints_only_errors() {
     let stats = Stats::new("x", &samples, Duration::from_secs(1));
     assert_eq!(stats.to_text(false), "\nError distribution:\n  [1]\tboom\n");
     assert_eq!(Stats::new("x", &[], Duration::ZERO).to_text(false), "");
+}
+
+#[test]
+fn mutex_prefix_range() {
+    use etcd_benches::workloads::mutex::prefix_end;
+    assert_eq!(prefix_end(b"stmlock/"), b"stmlock0".to_vec());
+    assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+    assert_eq!(prefix_end(b"\xff\xff"), vec![0], "all keys");
 }
 
 #[tokio::test]

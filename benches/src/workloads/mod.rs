@@ -10,6 +10,7 @@
 
 pub mod kv;
 pub mod lease;
+pub mod mutex;
 pub mod stm;
 pub mod txn;
 pub mod watch;

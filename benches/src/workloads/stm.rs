@@ -17,9 +17,11 @@
 //!
 //! A failed compare means another client won: the transaction is retried
 //! from scratch (at most [`MAX_ATTEMPTS`] times, and within the request
-//! timeout), and its latency covers all attempts. Only `--stm-locker stm`
-//! is supported; etcd's `lock-client` and `lock-rpc` wrap each
-//! transaction in a mutex and are refused by the configuration.
+//! timeout), and its latency covers all attempts. With `--stm-locker
+//! lock-client` each transaction runs inside a distributed mutex
+//! ([`super::mutex`], one session per client) and the latency covers
+//! lock, transaction and unlock; etcd's `lock-rpc` (the v3lock service) is
+//! refused by the configuration.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +30,8 @@ use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::request_op::Request;
 use etcd_proto::etcdserverpb::{Compare, PutRequest, RangeRequest, RequestOp, TxnRequest};
 
-use crate::config::{Isolation, StmFlags};
+use super::mutex::{Mutex, Session};
+use crate::config::{Isolation, StmFlags, StmLocker};
 use crate::connect::Conn;
 use crate::keys::{key, Rng};
 use crate::load::{drive, grpc_error, RunCtx, Worker};
@@ -39,11 +42,21 @@ const STM_KEY_SIZE: usize = 16;
 /// Attempts of one transaction before it counts as failed.
 pub const MAX_ATTEMPTS: u32 = 1000;
 
-struct StmWorker {
+/// One client's STM: its connection, random keys and values, the flags.
+struct Stm {
     kv: KvClient<Conn>,
     rng: Rng,
     flags: StmFlags,
 }
+
+struct StmWorker {
+    stm: Stm,
+    /// The mutex and its session with `--stm-locker lock-client`.
+    lock: Option<(Mutex, Session)>,
+}
+
+/// Name of the mutex (etcd's).
+const LOCK_NAME: &str = "stmlock";
 
 /// `count` distinct key numbers below `keys`.
 pub fn pick_keys(rng: &mut Rng, keys: u64, count: u64) -> Vec<u64> {
@@ -68,7 +81,7 @@ fn unchanged_since(key: &[u8], revision: i64) -> Compare {
     }
 }
 
-impl StmWorker {
+impl Stm {
     /// One attempt: reads, then the conditional commit. `Ok(true)` when it
     /// applied.
     async fn attempt(&mut self, keys: &[Vec<u8>], writes: usize) -> Result<bool, String> {
@@ -128,6 +141,20 @@ impl StmWorker {
 
 impl Worker for StmWorker {
     async fn request(&mut self, _seq: u64) -> Result<(), String> {
+        match &mut self.lock {
+            None => self.stm.transaction().await,
+            Some((mutex, _session)) => {
+                mutex.lock().await?;
+                let done = self.stm.transaction().await;
+                mutex.unlock().await.and(done)
+            }
+        }
+    }
+}
+
+impl Stm {
+    /// One STM transaction, retried until it commits.
+    async fn transaction(&mut self) -> Result<(), String> {
         let numbers = pick_keys(&mut self.rng, self.flags.keys, self.flags.keys_per_txn);
         let keys: Vec<Vec<u8>> = numbers.iter().map(|&n| key(n, STM_KEY_SIZE)).collect();
         let writes = keys.len() * self.flags.txn_wr_percent as usize / 100;
@@ -144,13 +171,25 @@ impl Worker for StmWorker {
 
 pub async fn stm(ctx: &RunCtx, f: &StmFlags) -> Result<Outcome, String> {
     let cfg = &ctx.cfg;
-    let workers = (0..cfg.clients)
-        .map(|i| StmWorker {
-            kv: KvClient::new(ctx.conn(i)),
-            rng: Rng::for_client(cfg.seed, i),
-            flags: f.clone(),
-        })
-        .collect();
+    let mut workers = Vec::with_capacity(cfg.clients);
+    for i in 0..cfg.clients {
+        let lock = match f.stm_locker {
+            StmLocker::LockClient => {
+                let session = Session::new(ctx.conn(i), ctx.deadline).await?;
+                let mutex = Mutex::new(ctx.conn(i), LOCK_NAME, &session, ctx.deadline);
+                Some((mutex, session))
+            }
+            _ => None,
+        };
+        workers.push(StmWorker {
+            stm: Stm {
+                kv: KvClient::new(ctx.conn(i)),
+                rng: Rng::for_client(cfg.seed, i),
+                flags: f.clone(),
+            },
+            lock,
+        });
+    }
     let phase = drive(ctx, workers, f.total, f.rate).await;
     Ok(Outcome {
         sections: vec![Section::plain(
