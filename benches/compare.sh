@@ -11,12 +11,17 @@
 # Usage: benches/compare.sh             (builds release binaries first)
 #   SKIP_BUILD=1      use the binaries already in target/release
 #   ETCD=/path/etcd   the reference etcd (default /usr/bin/etcd)
+#   BENCH=/path/etcd-bench  the load generator (default target/release/etcd-bench)
 #   LIMIT=20          --duration-limit of each workload, seconds
 #   OUT=/some/dir     where raw outputs go (default: a new temp dir)
 #   SERVERS="etcd etcd-rs"  which servers to run
+#   QUICK=1           every --total / --put-total divided by 100 (a smoke run)
 #
-# Every workload is bounded by count and by LIMIT seconds; traffic goes
-# only to 127.0.0.1. Only the servers this script started are stopped.
+# The workloads are etcd's own benchmark command lines (etcd-bench takes
+# them unchanged); each run prints JSON lines (--output json) that this
+# script reads with python3. Every workload is bounded by count and by
+# LIMIT seconds; traffic goes only to 127.0.0.1. Only the servers this
+# script started are stopped.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,19 +33,28 @@ SERVERS=${SERVERS:-"etcd etcd-rs"}
 OUT=${OUT:-$(mktemp -d /tmp/etcd-compare.XXXXXX)}
 mkdir -p "$OUT"
 
-COMMON=(--key-size 8 --val-size 256 --key-space 10000 --duration-limit "$LIMIT")
-# name|etcd-bench flags (each run also gets $COMMON and --endpoints)
+KV="--key-size 8 --val-size 256 --key-space-size 10000"
+# name|report read from the output|etcd-bench arguments (global flags, subcommand, its flags)
 WORKLOADS=(
-  "put c=1|--op put --clients 1 --total 2000"
-  "put c=16|--op put --clients 16 --total 10000"
-  "put c=64|--op put --clients 64 --conns 4 --total 20000"
-  "range linearizable c=16|--op range --clients 16 --total 20000"
-  "range serializable c=16|--op range-serializable --clients 16 --total 20000"
-  "txn-put c=16|--op txn-put --clients 16 --total 10000"
-  "mixed 50% read c=16|--op mixed --clients 16 --total 10000"
-  "watch-latency 64 watchers, 200 put/s|--op watch-latency --clients 64 --conns 4 --total 1000 --rate 200"
-  "put c=1000 conns=100|--op put --clients 1000 --conns 100 --total 50000"
+  "put c=1|put|--clients 1 put $KV --total 2000"
+  "put c=16|put|--clients 16 put $KV --total 10000"
+  "put c=64 (4 conns)|put|--clients 64 --conns 4 put $KV --total 20000"
+  "range linearizable c=16|range|--clients 16 range foo --total 20000"
+  "range serializable c=16|range|--clients 16 range foo --consistency s --total 20000"
+  "txn-put c=16|txn-put|--clients 16 txn-put $KV --total 10000"
+  "txn-mixed c=16, reads|txn-mixed-read|--clients 16 txn-mixed $KV --total 10000"
+  "txn-mixed c=16, writes|txn-mixed-write|--clients 16 txn-mixed $KV --total 10000"
+  "lease-keepalive c=16|lease-keepalive|--clients 16 lease-keepalive --total 20000"
+  "watch-latency 64 watchers, 200 put/s (events)|watch-latency-events|--clients 4 --conns 4 watch-latency --streams 4 --watchers-per-stream 16 --put-total 1000 --put-rate 200"
+  "stm c=16 ss, 100 keys|stm|--clients 16 stm --isolation ss --keys 100 --keys-per-txn 2 --total 5000"
+  "put c=1000 conns=100|put|--clients 1000 --conns 100 put $KV --total 50000"
 )
+
+# quick ARGS: ARGS with every --total/--put-total divided by 100 when QUICK=1.
+quick() {
+  if [[ -z "${QUICK:-}" ]]; then echo "$1"; return; fi
+  echo "$1" | awk '{ for (i = 1; i < NF; i++) if ($i == "--total" || $i == "--put-total") { $(i+1) = int($(i+1) / 100); if ($(i+1) < 1) $(i+1) = 1 } print }'
+}
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   echo "building release binaries (etcd-rs, etcd-bench)..." >&2
@@ -74,10 +88,35 @@ owns_port() {
   ss -ltnpH "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"
 }
 
-# value NAME FILE: the value of "NAME: value" in an etcd-bench report.
-value() { awk -v k="$1:" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$2"; }
-# lat FIELD FILE: one latency field (p50, p99, max) in ms.
-lat() { value latency_ms "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+# field FILE REPORT KEY: one number of the JSON report named REPORT in
+# FILE: requests_per_sec, requests, failed, abandoned, or p50 / p99 / max
+# (milliseconds); "-" when absent (or a percentile too few requests reach).
+field() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+path, name, key = sys.argv[1:4]
+for line in open(path):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("name") != name:
+        continue
+    if key in ("p50", "p99"):
+        # etcd's rule leaves a percentile at 0 when too few requests reach it.
+        v = r["percentiles"][key]
+        print("%.2f" % (v * 1000) if v > 0 else "-")
+    elif key == "max":
+        print("%.2f" % (r["slowest_secs"] * 1000))
+    elif key == "requests_per_sec":
+        print("%.0f" % r[key])
+    else:
+        print(r[key])
+    break
+else:
+    print("-")
+PY
+}
 
 declare -A RES
 run_server() {
@@ -98,9 +137,9 @@ run_server() {
   for _ in $(seq 100); do
     kill -0 "$SERVER_PID" 2>/dev/null || break
     if owns_port "$SERVER_PID" "$cport" &&
-      "$BENCH" --endpoints "$ep" --op put --total 1 --duration-limit 2 \
-        >"$OUT/$server.probe" 2>&1 &&
-      [[ "$(value requests "$OUT/$server.probe")" == 1 ]]; then
+      "$BENCH" --endpoints "$ep" --duration-limit 2 --output json put --total 1 \
+        >"$OUT/$server.probe" 2>/dev/null &&
+      [[ "$(field "$OUT/$server.probe" put requests)" == 1 ]]; then
       ready=1; break
     fi
     sleep 0.2
@@ -113,18 +152,19 @@ run_server() {
     return 0
   fi
   echo "== $server (pid $SERVER_PID) on $ep" >&2
-  local i=0 w name flags f
+  local i=0 w name report flags f
   for w in "${WORKLOADS[@]}"; do
-    i=$((i + 1)); name=${w%%|*}; flags=${w#*|}
-    f="$OUT/$server.$i.txt"
+    i=$((i + 1)); name=${w%%|*}; report=${w#*|}; flags=${report#*|}; report=${report%%|*}
+    flags=$(quick "$flags")
+    f="$OUT/$server.$i.json"
     # shellcheck disable=SC2086 # flags are words on purpose
-    if ! "$BENCH" --endpoints "$ep" "${COMMON[@]}" $flags >"$f" 2>&1; then
-      echo "  $name: etcd-bench failed: $(tail -1 "$f")" >&2
+    if ! "$BENCH" --endpoints "$ep" --duration-limit "$LIMIT" --output json $flags >"$f" 2>"$OUT/$server.$i.err"; then
+      echo "  $name: etcd-bench failed: $(tail -1 "$OUT/$server.$i.err")" >&2
       RES[$server,$i]="failed|-|-|-|-|-"
       continue
     fi
-    RES[$server,$i]="$(value throughput_rps "$f")|$(lat p50 "$f")|$(lat p99 "$f")|$(lat max "$f")|$(value errors "$f")|$(value abandoned "$f")"
-    echo "  $name: $(value throughput_rps "$f") req/s, p50 $(lat p50 "$f") ms, p99 $(lat p99 "$f") ms, errors $(value errors "$f")" >&2
+    RES[$server,$i]="$(field "$f" "$report" requests_per_sec)|$(field "$f" "$report" p50)|$(field "$f" "$report" p99)|$(field "$f" "$report" max)|$(field "$f" "$report" failed)|$(field "$f" "$report" abandoned)"
+    echo "  $name: $(field "$f" "$report" requests_per_sec) req/s, p50 $(field "$f" "$report" p50) ms, p99 $(field "$f" "$report" p99) ms, failed $(field "$f" "$report" failed)" >&2
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "  $server died during '$name'" >&2; RES[$server,died]="$name"; break; }
   done
   if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -152,7 +192,7 @@ cell() { # cell SERVER INDEX FIELD(1-6)
 echo
 echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average at start: $LOAD_BEFORE, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| workload | etcd req/s | etcd-rs req/s | etcd p50 / p99 / max ms | etcd-rs p50 / p99 / max ms | etcd errors (abandoned) | etcd-rs errors (abandoned) |"
+echo "| workload | etcd req/s | etcd-rs req/s | etcd p50 / p99 / max ms | etcd-rs p50 / p99 / max ms | etcd failed (abandoned) | etcd-rs failed (abandoned) |"
 echo "|---|---:|---:|---|---|---:|---:|"
 i=0
 for w in "${WORKLOADS[@]}"; do

@@ -1,173 +1,21 @@
-//! Command-line flags of `etcd-bench` and their validation.
+//! The checked configuration of a run.
 //!
-//! The raw flags ([`Args`]) are parsed by clap; [`BenchConfig::from_args`]
-//! turns them into a checked configuration, so that a mistyped run fails
-//! before any connection is made rather than producing meaningless numbers
-//! (for example a key space that cannot be written with the given key size).
+//! [`BenchConfig::from_cli`] takes what clap parsed ([`crate::cli::Cli`])
+//! and turns it into a [`BenchConfig`]: endpoints normalised into URLs,
+//! TLS and credentials resolved, and etcd's own checks of each subcommand
+//! (positive key spaces, `--txn-ops` within the key space, keys wide
+//! enough for their varint ...), so that a mistyped run fails before any
+//! connection is made rather than producing meaningless numbers.
 
 use std::fmt;
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
-
-/// The workload a run issues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// `Put` of a random key from the key space.
-    Put,
-    /// Linearizable `Range` of one random key (goes through consensus / read index).
-    Range,
-    /// Serializable `Range` of one random key (served from the local store).
-    RangeSerializable,
-    /// `Txn` with one compare (`version(key) > -1`, always true) and one put.
-    TxnPut,
-    /// Latency from sending a `Put` to each watcher receiving its event.
-    WatchLatency,
-    /// Random mix of puts and linearizable ranges (see `--read-percent`).
-    Mixed,
-}
-
-impl Op {
-    /// All workloads, in the order the help text lists them.
-    pub const ALL: [Op; 6] = [
-        Op::Put,
-        Op::Range,
-        Op::RangeSerializable,
-        Op::TxnPut,
-        Op::WatchLatency,
-        Op::Mixed,
-    ];
-
-    /// The flag value naming this workload.
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Put => "put",
-            Op::Range => "range",
-            Op::RangeSerializable => "range-serializable",
-            Op::TxnPut => "txn-put",
-            Op::WatchLatency => "watch-latency",
-            Op::Mixed => "mixed",
-        }
-    }
-
-    /// Whether the workload reads keys that should exist beforehand.
-    pub fn reads(self) -> bool {
-        matches!(self, Op::Range | Op::RangeSerializable | Op::Mixed)
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Op {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Op::ALL
-            .into_iter()
-            .find(|op| op.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
-                format!("unknown op '{s}' (expected one of: {})", names.join(", "))
-            })
-    }
-}
-
-/// etcd-bench: measures any etcd v3 gRPC endpoint (etcd, etcd-rs, ...).
-///
-/// Every run is bounded: it stops after `--total` requests or after
-/// `--duration-limit` seconds, whichever comes first.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "etcd-bench", version, about)]
-pub struct Args {
-    /// Comma-separated gRPC endpoints (host:port or http://host:port).
-    #[arg(long, default_value = "127.0.0.1:2379")]
-    pub endpoints: String,
-
-    /// Number of concurrent clients (tasks each with one request in flight).
-    #[arg(long, default_value_t = 1)]
-    pub clients: usize,
-
-    /// Number of gRPC connections the clients share (round robin).
-    #[arg(long, default_value_t = 1)]
-    pub conns: usize,
-
-    /// Total number of requests (for watch-latency: number of puts).
-    #[arg(long, default_value_t = 10_000)]
-    pub total: u64,
-
-    /// Workload: put, range, range-serializable, txn-put, watch-latency, mixed.
-    #[arg(long, default_value = "put")]
-    pub op: Op,
-
-    /// Size of each key in bytes.
-    #[arg(long, default_value_t = 8)]
-    pub key_size: usize,
-
-    /// Size of each value in bytes.
-    #[arg(long, default_value_t = 8)]
-    pub val_size: usize,
-
-    /// Number of distinct keys requests are spread over.
-    #[arg(long, default_value_t = 1000)]
-    pub key_space: u64,
-
-    /// Hard cap on the whole run (connect, preload, measure) in seconds.
-    #[arg(long, default_value_t = 60.0)]
-    pub duration_limit: f64,
-
-    /// Timeout of one request in seconds (a timed out request is an error).
-    #[arg(long, default_value_t = 10.0)]
-    pub request_timeout: f64,
-
-    /// Overall request rate limit in requests per second (0 = unlimited).
-    #[arg(long, default_value_t = 0.0)]
-    pub rate: f64,
-
-    /// Percentage of reads in the mixed workload.
-    #[arg(long, default_value_t = 50)]
-    pub read_percent: u8,
-
-    /// Do not write the key space before read workloads.
-    #[arg(long)]
-    pub no_preload: bool,
-
-    /// Seed of the key choice (runs with the same seed touch the same keys).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-
-    /// Print the report as one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Verify the servers' TLS certificates with this CA bundle (turns TLS on).
-    #[arg(long)]
-    pub cacert: Option<String>,
-
-    /// Client TLS certificate file (with --key; turns TLS on).
-    #[arg(long)]
-    pub cert: Option<String>,
-
-    /// Client TLS key file (with --cert).
-    #[arg(long)]
-    pub key: Option<String>,
-
-    /// Do not verify the servers' certificates (testing only).
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
-
-    /// User to authenticate as: name or name:password.
-    #[arg(long)]
-    pub user: Option<String>,
-
-    /// Password of --user (instead of name:password).
-    #[arg(long)]
-    pub password: Option<String>,
-}
+pub use crate::cli::{
+    Cli, Command, Consistency, GlobalFlags, Isolation, LeaseFlags, OutputFormat, PutFlags,
+    RangeFlags, StmFlags, StmLocker, TxnMixedFlags, TxnPutFlags, WatchFlags, WatchGetFlags,
+    WatchLatencyFlags,
+};
 
 /// The TLS settings of a run (present when TLS is on).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -195,41 +43,48 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A validated benchmark configuration.
+/// How to connect: endpoints, connection counts, TLS and auth.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BenchConfig {
-    /// Endpoint URLs, each with an `http://` scheme.
+pub struct ConnectConfig {
+    /// Endpoint URLs, each with an `http://` or `https://` scheme.
     pub endpoints: Vec<String>,
-    pub clients: usize,
     pub conns: usize,
-    pub total: u64,
-    pub op: Op,
-    pub key_size: usize,
-    pub val_size: usize,
-    pub key_space: u64,
-    pub duration_limit: Duration,
-    pub request_timeout: Duration,
-    /// Requests per second, `None` for unlimited.
-    pub rate: Option<f64>,
-    pub read_percent: u8,
-    pub preload: bool,
-    pub seed: u64,
-    pub json: bool,
+    pub dial_timeout: Duration,
+    pub target_leader: bool,
     /// TLS for every connection, `None` for plain text.
     pub tls: Option<TlsFiles>,
     /// Credentials to authenticate with, if any.
     pub credentials: Option<Credentials>,
 }
 
-/// Smallest value size of watch-latency: the value carries the put's
-/// sequence number (8 bytes) so a watcher knows which put it sees.
-pub const WATCH_MIN_VAL_SIZE: usize = 8;
+/// Where and how the results go.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputConfig {
+    pub format: OutputFormat,
+    pub precise: bool,
+    pub sample: bool,
+    pub csv: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+}
+
+/// A validated benchmark configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchConfig {
+    pub connect: ConnectConfig,
+    pub clients: usize,
+    pub output: OutputConfig,
+    pub duration_limit: Duration,
+    pub request_timeout: Duration,
+    pub seed: u64,
+    pub command: Command,
+}
 
 impl BenchConfig {
-    /// Checks `args` and builds the configuration of a run.
-    pub fn from_args(args: &Args) -> Result<BenchConfig, String> {
-        let mut endpoints = parse_endpoints(&args.endpoints)?;
-        let tls = tls_files(args, &endpoints)?;
+    /// Checks the parsed command line and builds the configuration of a run.
+    pub fn from_cli(cli: &Cli) -> Result<BenchConfig, String> {
+        let g = &cli.global;
+        let mut endpoints = parse_endpoints(&g.endpoints)?;
+        let tls = tls_files(g, &endpoints)?;
         if tls.is_some() {
             for ep in &mut endpoints {
                 if let Some(rest) = ep.strip_prefix("http://") {
@@ -237,62 +92,134 @@ impl BenchConfig {
                 }
             }
         }
-        let credentials = credentials(args)?;
-        if args.clients == 0 {
+        let credentials = credentials(g)?;
+        if g.clients == 0 {
             return Err("--clients must be at least 1".into());
         }
-        if args.conns == 0 {
+        if g.conns == 0 {
             return Err("--conns must be at least 1".into());
         }
-        if args.total == 0 {
-            return Err("--total must be at least 1".into());
+        if let Some(plot) = &g.plot {
+            if plot.extension().and_then(|e| e.to_str()) != Some("svg") {
+                return Err(format!(
+                    "--plot {}: only SVG is drawn (name the file *.svg)",
+                    plot.display()
+                ));
+            }
         }
-        if args.key_space == 0 {
-            return Err("--key-space must be at least 1".into());
-        }
-        if args.key_size == 0 {
-            return Err("--key-size must be at least 1".into());
-        }
-        let digits = crate::keys::digits(args.key_space - 1);
-        if digits > args.key_size {
-            return Err(format!(
-                "--key-size {} is too small for --key-space {} (needs {digits} bytes)",
-                args.key_size, args.key_space
-            ));
-        }
-        if args.op == Op::WatchLatency && args.val_size < WATCH_MIN_VAL_SIZE {
-            return Err(format!(
-                "--val-size must be at least {WATCH_MIN_VAL_SIZE} for watch-latency"
-            ));
-        }
-        if args.read_percent > 100 {
-            return Err("--read-percent must be between 0 and 100".into());
-        }
-        let duration_limit = positive_secs("--duration-limit", args.duration_limit)?;
-        let request_timeout = positive_secs("--request-timeout", args.request_timeout)?;
-        if !args.rate.is_finite() || args.rate < 0.0 {
-            return Err("--rate must be a non-negative number".into());
-        }
+        check_command(&cli.command)?;
         Ok(BenchConfig {
-            endpoints,
-            clients: args.clients,
-            conns: args.conns,
-            total: args.total,
-            op: args.op,
-            key_size: args.key_size,
-            val_size: args.val_size,
-            key_space: args.key_space,
-            duration_limit,
-            request_timeout,
-            rate: (args.rate > 0.0).then_some(args.rate),
-            read_percent: args.read_percent,
-            preload: !args.no_preload && args.op.reads(),
-            seed: args.seed,
-            json: args.json,
-            tls,
-            credentials,
+            connect: ConnectConfig {
+                endpoints,
+                conns: g.conns,
+                dial_timeout: g.dial_timeout,
+                target_leader: g.target_leader,
+                tls,
+                credentials,
+            },
+            clients: g.clients,
+            output: OutputConfig {
+                format: g.output,
+                precise: g.precise,
+                sample: g.sample,
+                csv: g.csv.clone(),
+                plot: g.plot.clone(),
+            },
+            duration_limit: positive_secs("--duration-limit", g.duration_limit)?,
+            request_timeout: positive_secs("--request-timeout", g.request_timeout)?,
+            seed: g.seed,
+            command: cli.command.clone(),
         })
     }
+}
+
+/// The checks etcd makes before a run (and a few it leaves to a panic).
+fn check_command(command: &Command) -> Result<(), String> {
+    let positive = |flag: &str, n: u64| {
+        if n == 0 {
+            Err(format!("expected positive {flag}, got (0)"))
+        } else {
+            Ok(())
+        }
+    };
+    let key_fits = |key_size: usize, key_space: u64| {
+        let needed = crate::keys::varint_len(key_space.saturating_sub(1));
+        if key_size < needed {
+            Err(format!(
+                "--key-size {key_size} is too small for --key-space-size {key_space} (needs {needed} bytes)"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match command {
+        Command::Put(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--total", f.total)?;
+            key_fits(f.key_size, f.key_space_size)?;
+        }
+        Command::Range(f) => positive("--total", f.total)?,
+        Command::TxnPut(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--txn-ops", f.txn_ops)?;
+            positive("--total", f.total)?;
+            if f.txn_ops > f.key_space_size {
+                return Err(format!(
+                    "expected --txn-ops no larger than --key-space-size, got txn-ops({}) key-space-size({})",
+                    f.txn_ops, f.key_space_size
+                ));
+            }
+            key_fits(f.key_size, f.key_space_size)?;
+        }
+        Command::TxnMixed(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--total", f.total)?;
+            key_fits(f.key_size, f.key_space_size)?;
+            if !f.rw_ratio.is_finite() || f.rw_ratio < 0.0 {
+                return Err("--rw-ratio must be a non-negative number".into());
+            }
+        }
+        Command::LeaseKeepalive(f) => positive("--total", f.total)?,
+        Command::Watch(f) => {
+            positive("--key-space-size", f.key_space_size)?;
+            positive("--streams", f.streams as u64)?;
+            positive("--put-total", f.put_total)?;
+            key_fits(f.key_size, f.key_space_size)?;
+        }
+        Command::WatchLatency(f) => {
+            positive("--streams", f.streams as u64)?;
+            positive("--watchers-per-stream", f.watchers_per_stream as u64)?;
+            positive("--put-total", f.put_total)?;
+        }
+        Command::WatchGet(f) => {
+            positive("--watchers", f.watchers as u64)?;
+            positive("--streams", f.streams as u64)?;
+            positive("--events", f.events)?;
+        }
+        Command::Stm(f) => {
+            positive("--keys", f.keys)?;
+            positive("--total", f.total)?;
+            if f.txn_wr_percent > 100 {
+                return Err(format!(
+                    "expected [0, 100] --txn-wr-percent, got ({})",
+                    f.txn_wr_percent
+                ));
+            }
+            if f.keys_per_txn > f.keys {
+                return Err(format!(
+                    "expected --keys-per-txn between 0 and {}, got ({})",
+                    f.keys, f.keys_per_txn
+                ));
+            }
+            if f.stm_locker == StmLocker::LockRpc {
+                return Err(
+                    "--stm-locker lock-rpc: not supported by etcd-bench (use stm or lock-client)"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -305,16 +232,16 @@ fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
 /// TLS is on when a TLS file is given or the endpoints are `https://`;
 /// then it applies to every endpoint, so plain and TLS endpoints cannot be
 /// mixed without TLS flags.
-fn tls_files(args: &Args, endpoints: &[String]) -> Result<Option<TlsFiles>, String> {
+fn tls_files(g: &GlobalFlags, endpoints: &[String]) -> Result<Option<TlsFiles>, String> {
     let nonempty = |v: &Option<String>, flag: &str| match v.as_deref() {
         Some("") => Err(format!("{flag} is empty")),
         other => Ok(other.map(str::to_string)),
     };
     let files = TlsFiles {
-        cacert: nonempty(&args.cacert, "--cacert")?,
-        cert: nonempty(&args.cert, "--cert")?,
-        key: nonempty(&args.key, "--key")?,
-        insecure_skip_verify: args.insecure_skip_tls_verify,
+        cacert: nonempty(&g.cacert, "--cacert")?,
+        cert: nonempty(&g.cert, "--cert")?,
+        key: nonempty(&g.key, "--key")?,
+        insecure_skip_verify: g.insecure_skip_tls_verify,
     };
     if files.cert.is_some() != files.key.is_some() {
         return Err("--cert and --key must be given together".into());
@@ -341,15 +268,16 @@ fn tls_files(args: &Args, endpoints: &[String]) -> Result<Option<TlsFiles>, Stri
     Ok(None)
 }
 
-/// `--user name[:password]` and `--password`.
-fn credentials(args: &Args) -> Result<Option<Credentials>, String> {
-    let Some(user) = args.user.as_deref() else {
-        if args.password.is_some() {
+/// `--user name[:password]` and `--password`. etcd prompts for a missing
+/// password; this tool runs unattended, so it refuses instead.
+fn credentials(g: &GlobalFlags) -> Result<Option<Credentials>, String> {
+    let Some(user) = g.user.as_deref() else {
+        if g.password.is_some() {
             return Err("--password needs --user".into());
         }
         return Ok(None);
     };
-    let (name, password) = match (user.split_once(':'), &args.password) {
+    let (name, password) = match (user.split_once(':'), &g.password) {
         (_, Some(p)) => (user, p.as_str()),
         (Some((n, p)), None) => (n, p),
         (None, None) => {
@@ -367,11 +295,11 @@ fn credentials(args: &Args) -> Result<Option<Credentials>, String> {
     }))
 }
 
-/// Splits a comma-separated endpoint list into `http://` (or `https://`)
-/// URLs; a bare `host:port` gets `http://`.
-pub fn parse_endpoints(list: &str) -> Result<Vec<String>, String> {
+/// Normalises endpoints into `http://` (or `https://`) URLs; a bare
+/// `host:port` gets `http://`. Entries may themselves hold commas.
+pub fn parse_endpoints<S: AsRef<str>>(list: &[S]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    for raw in list.split(',') {
+    for raw in list.iter().flat_map(|s| s.as_ref().split(',')) {
         let ep = raw.trim();
         if ep.is_empty() {
             continue;

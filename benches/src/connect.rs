@@ -9,14 +9,16 @@
 //! itself needs no TLS feature. With `--user`, one `Authenticate` call on
 //! the first channel gets the token, and an interceptor puts it into the
 //! `token` metadata of every request, as clientv3 does. Each new channel
-//! is proven with one `Status` call before the run uses it.
+//! is proven with one `Status` call before the run uses it. With
+//! `--target-leader`, every endpoint is asked for its status first and only
+//! the one that reports itself as leader is used.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use etcd_proto::etcdserverpb::{AuthenticateRequest, StatusRequest};
+use etcd_proto::etcdserverpb::{AuthenticateRequest, StatusRequest, StatusResponse};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -26,10 +28,10 @@ use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::config::{BenchConfig, Credentials, TlsFiles};
+use crate::config::{ConnectConfig, Credentials, TlsFiles};
 
-/// How long to wait for one connection to be established.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for one connection when `--dial-timeout` is 0.
+const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where Debian (and most Linux systems) keep the system CA bundle.
 const SYSTEM_BUNDLES: &[&str] = &[
@@ -54,17 +56,28 @@ impl tonic::service::Interceptor for Token {
 /// A channel whose requests carry the run's token.
 pub type Conn = InterceptedService<Channel, Token>;
 
-/// Connects `--conns` channels round robin over the endpoints and, with
-/// credentials, authenticates once.
-pub async fn connect_all(cfg: &BenchConfig, deadline: Instant) -> Result<Vec<Conn>, String> {
+/// Connects `--conns` channels round robin over the endpoints (or the
+/// leader alone with `--target-leader`) and, with credentials,
+/// authenticates once.
+pub async fn connect_all(cfg: &ConnectConfig, deadline: Instant) -> Result<Vec<Conn>, String> {
     let tls = match &cfg.tls {
         Some(files) => Some(client_config(files)?),
         None => None,
     };
+    let dial = if cfg.dial_timeout.is_zero() {
+        DEFAULT_DIAL_TIMEOUT
+    } else {
+        cfg.dial_timeout
+    };
+    let endpoints = if cfg.target_leader {
+        vec![find_leader(&cfg.endpoints, &tls, dial, deadline).await?]
+    } else {
+        cfg.endpoints.clone()
+    };
     let mut channels = Vec::with_capacity(cfg.conns);
     for i in 0..cfg.conns {
-        let url = &cfg.endpoints[i % cfg.endpoints.len()];
-        channels.push(connect(url, tls.clone(), deadline).await?);
+        let url = &endpoints[i % endpoints.len()];
+        channels.push(connect(url, tls.clone(), dial, deadline).await?.0);
     }
     let token = match &cfg.credentials {
         Some(c) => Token(Some(authenticate(&channels[0], c, deadline).await?)),
@@ -76,17 +89,47 @@ pub async fn connect_all(cfg: &BenchConfig, deadline: Instant) -> Result<Vec<Con
         .collect())
 }
 
+/// The endpoint whose member reports itself as the leader.
+async fn find_leader(
+    endpoints: &[String],
+    tls: &Option<Arc<ClientConfig>>,
+    dial: Duration,
+    deadline: Instant,
+) -> Result<String, String> {
+    let mut seen = Vec::new();
+    for url in endpoints {
+        match connect(url, tls.clone(), dial, deadline).await {
+            Ok((_, status)) => {
+                let member = status.header.as_ref().map_or(0, |h| h.member_id);
+                if member != 0 && member == status.leader {
+                    return Ok(url.clone());
+                }
+                seen.push(format!(
+                    "{url}: member {member:x}, leader {:x}",
+                    status.leader
+                ));
+            }
+            Err(e) => seen.push(e),
+        }
+    }
+    Err(format!(
+        "--target-leader: no endpoint is the leader ({})",
+        seen.join("; ")
+    ))
+}
+
 async fn connect(
     url: &str,
     tls: Option<Arc<ClientConfig>>,
+    dial: Duration,
     deadline: Instant,
-) -> Result<Channel, String> {
+) -> Result<(Channel, StatusResponse), String> {
     // tonic dials the URI itself only for plain text; TLS goes through the
     // connector, which needs an http:// URI to hand over.
     let plain = url.replacen("https://", "http://", 1);
     let endpoint = Endpoint::from_shared(plain)
         .map_err(|e| format!("endpoint {url}: {e}"))?
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(dial)
         .tcp_nodelay(true);
     let connecting = async {
         match tls {
@@ -102,11 +145,12 @@ async fn connect(
     // client considers the handshake done, so one untimed Status call
     // proves the connection before anything is measured.
     let mut maintenance = MaintenanceClient::new(channel.clone());
-    timeout_at(deadline.into(), maintenance.status(StatusRequest {}))
+    let status = timeout_at(deadline.into(), maintenance.status(StatusRequest {}))
         .await
         .map_err(|_| format!("connecting to {url}: duration limit reached"))?
-        .map_err(|s| format!("connecting to {url}: {}", status_text(&s)))?;
-    Ok(channel)
+        .map_err(|s| format!("connecting to {url}: {}", status_text(&s)))?
+        .into_inner();
+    Ok((channel, status))
 }
 
 /// A failed call's message with its transport cause, if any.

@@ -1,51 +1,56 @@
-//! Keys, values and random numbers of the workloads.
+//! Keys, values and random numbers of the workloads, laid out as etcd's.
 //!
-//! Keys are the key index in zero-padded decimal, exactly `--key-size` bytes
-//! long, so every key of the key space is distinct, has the requested size
-//! and sorts in index order. A small seeded generator picks keys, so runs are
+//! etcd's benchmark writes key number `i` as Go's `binary.PutVarint(k, i)`
+//! into a zeroed buffer of `--key-size` bytes: a zigzag varint followed by
+//! zero padding. [`key`] does the same, so both tools touch the same keys
+//! and a server sees the same key shapes. Values are `--val-size` random
+//! bytes. A small seeded generator picks keys and fills values, so runs are
 //! repeatable and the harness needs no random-number dependency.
 
-/// Number of decimal digits of `n` (1 for 0).
-pub fn digits(mut n: u64) -> usize {
-    let mut d = 1;
-    while n >= 10 {
-        n /= 10;
-        d += 1;
+/// Bytes the zigzag varint of `n` takes (what Go's `PutVarint` writes).
+pub fn varint_len(n: u64) -> usize {
+    let mut zigzag = n << 1;
+    let mut len = 1;
+    while zigzag >= 0x80 {
+        zigzag >>= 7;
+        len += 1;
     }
-    d
+    len
 }
 
-/// Key number `index`, zero-padded to `key_size` bytes.
+/// Key number `index`: its zigzag varint, zero-padded to `key_size` bytes.
 ///
-/// `key_size` must be at least `digits(index)` (checked by the config).
+/// `key_size` must be at least `varint_len(index)` (checked by the config);
+/// a shorter buffer gets a truncated varint rather than a panic.
 pub fn key(index: u64, key_size: usize) -> Vec<u8> {
-    format!("{index:0>key_size$}").into_bytes()
-}
-
-/// A value of `val_size` bytes. If there is room, the first 8 bytes carry
-/// `seq` (little endian) so a watcher can tell which put produced an event.
-pub fn value(seq: u64, val_size: usize) -> Vec<u8> {
-    let mut v = vec![b'v'; val_size];
-    if val_size >= 8 {
-        v[..8].copy_from_slice(&seq.to_le_bytes());
+    let mut out = vec![0u8; key_size];
+    let mut zigzag = index << 1;
+    for slot in out.iter_mut() {
+        let byte = (zigzag & 0x7f) as u8;
+        zigzag >>= 7;
+        if zigzag == 0 {
+            *slot = byte;
+            break;
+        }
+        *slot = byte | 0x80;
     }
-    v
-}
-
-/// The sequence number stored by [`value`], if the value is long enough.
-pub fn value_seq(value: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = value.get(..8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(bytes))
+    out
 }
 
 /// SplitMix64: a tiny, fast, seedable generator; good enough to spread
-/// requests over keys (not for anything cryptographic).
+/// requests over keys and fill values (not for anything cryptographic).
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
+    }
+
+    /// A generator for client `id` of a run seeded with `seed`: distinct
+    /// clients draw distinct sequences.
+    pub fn for_client(seed: u64, id: usize) -> Rng {
+        Rng(seed ^ (id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D))
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -60,5 +65,20 @@ impl Rng {
     /// spaces far below 2^64.
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+
+    /// A float in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `n` random bytes (etcd's `mustRandBytes`).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(n);
+        out
     }
 }

@@ -1,538 +1,248 @@
-//! The workloads: gRPC requests against the endpoints, timed one by one.
+//! The request loop every workload shares: pacing, timing, bounding.
 //!
-//! A run has three phases, all under the one hard deadline of
-//! `--duration-limit`:
-//! 1. connect `--conns` channels, round robin over the endpoints;
-//! 2. for read workloads, write every key of the key space once (untimed),
-//!    so reads find data;
-//! 3. the measured phase: `--clients` tasks share the channels and claim
-//!    request numbers from one counter until `--total` is reached or the
-//!    deadline passes. Each request is timed on its own and may take at most
-//!    `--request-timeout` (or what is left of the deadline); a request that
-//!    takes longer counts as an error, never as a latency sample.
-//!
-//! Watch latency is measured differently (see [`watch_latency`]): one writer
-//! puts, `--clients` watchers each time every event from the put's send.
+//! A measured phase runs `--clients` [`Worker`]s, each a task with one
+//! request in flight, all claiming request numbers from one [`Pacer`]
+//! until the phase's total is reached or the run's deadline
+//! (`--duration-limit`) passes. The pacer spaces request starts by
+//! `1/rate` when a rate is set (etcd's limiter with a burst of one). Each
+//! request is timed on its own and may take at most `--request-timeout` (or
+//! what is left of the deadline): a request that times out fails with Go's
+//! `context deadline exceeded`, one cut off by the deadline is *abandoned*
+//! (its outcome is unknown, so it is neither a latency nor an error).
+//! Every task is awaited with a grace period after the deadline and
+//! aborted after it, so a phase always ends.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use etcd_proto::etcdserverpb::kv_client::KvClient;
-use etcd_proto::etcdserverpb::request_op::Request;
-use etcd_proto::etcdserverpb::watch_client::WatchClient;
-use etcd_proto::etcdserverpb::watch_request::RequestUnion;
-use etcd_proto::etcdserverpb::{
-    Compare, PutRequest, RangeRequest, RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
-};
-use tokio::sync::{mpsc, watch};
+use indicatif::ProgressBar;
 use tokio::task::JoinHandle;
 use tokio::time::timeout_at;
-use tokio_stream::wrappers::ReceiverStream;
 
-use crate::config::{BenchConfig, Op};
-use crate::connect::{connect_all, Conn};
-use crate::keys::{key, value, value_seq, Rng};
-use crate::report::{ErrorTally, Report};
+use crate::config::BenchConfig;
+use crate::connect::Conn;
+use crate::report::{Sample, Stats};
 
-/// After the last put of watch-latency, how long watchers may still take
-/// to deliver the outstanding events before they count as missing.
-const WATCH_GRACE: Duration = Duration::from_secs(5);
-/// How long past the deadline a client task may take to return before it
-/// is aborted (its requests are already bounded by the deadline).
-const JOIN_GRACE: Duration = Duration::from_secs(5);
+/// How long past the deadline a task may take to return before it is
+/// aborted (its requests are already bounded by the deadline).
+pub const JOIN_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs the benchmark `cfg` describes and reports the measured phase.
-///
-/// Fails (without a report) if connecting or preloading fails: numbers of a
-/// run against an unreachable or broken server would mean nothing.
-pub async fn run(cfg: &BenchConfig) -> Result<Report, String> {
-    let deadline = Instant::now() + cfg.duration_limit;
-    let channels = connect_all(cfg, deadline).await?;
-    let cfg = Arc::new(cfg.clone());
-    if cfg.preload {
-        preload(&cfg, &channels, deadline).await?;
+/// Go's text for a request that ran out of time.
+pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
+
+/// A gRPC failure as Go's grpc-go prints it (what etcd's error
+/// distribution shows).
+pub fn grpc_error(s: &tonic::Status) -> String {
+    format!("rpc error: code = {:?} desc = {}", s.code(), s.message())
+}
+
+/// What every phase of a run shares: the configuration, the connections
+/// and the deadline.
+#[derive(Clone)]
+pub struct RunCtx {
+    pub cfg: Arc<BenchConfig>,
+    pub conns: Vec<Conn>,
+    pub deadline: Instant,
+}
+
+impl RunCtx {
+    /// The connection of client `i` (clients share connections round robin).
+    pub fn conn(&self, i: usize) -> Conn {
+        self.conns[i % self.conns.len()].clone()
     }
-    match cfg.op {
-        Op::WatchLatency => watch_latency(&cfg, &channels, deadline).await,
-        _ => measure(&cfg, &channels, deadline).await,
+
+    /// The per-request time limit starting now: `--request-timeout`, or
+    /// less when the deadline is nearer. The flag says which one applies.
+    pub fn request_limit(&self) -> (Instant, bool) {
+        let now = Instant::now();
+        let timeout = self.cfg.request_timeout;
+        let left = self.deadline.saturating_duration_since(now);
+        if left < timeout {
+            (self.deadline, true)
+        } else {
+            (now + timeout, false)
+        }
     }
 }
 
-/// Which requests a client loop issues.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Put key `i` for request `i`: writes the whole key space once.
-    Preload,
-    /// The configured workload on random keys.
-    Measure,
-}
-
-/// What all clients of a phase share: the request counter and the limits.
-struct Shared {
+/// Hands out request numbers `0..total`, paced by a rate, until the
+/// deadline.
+pub struct Pacer {
     next: AtomicU64,
     total: u64,
     start: Instant,
     deadline: Instant,
-    rate: Option<f64>,
+    interval: Option<Duration>,
     hit_deadline: AtomicBool,
 }
 
-impl Shared {
-    fn new(total: u64, deadline: Instant, rate: Option<f64>) -> Shared {
-        Shared {
+impl Pacer {
+    /// `rate` is requests per second, 0 for no limit.
+    pub fn new(total: u64, rate: u64, deadline: Instant) -> Pacer {
+        Pacer {
             next: AtomicU64::new(0),
             total,
             start: Instant::now(),
             deadline,
-            rate,
+            interval: (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64)),
             hit_deadline: AtomicBool::new(false),
         }
     }
 
-    /// The next request number, after waiting for its turn under `--rate`;
+    /// The next request number, after waiting for its turn under the rate;
     /// `None` once the total is reached or the deadline has passed.
-    async fn claim(&self) -> Option<u64> {
+    pub async fn claim(&self) -> Option<u64> {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         if seq >= self.total {
             return None;
         }
-        if let Some(rate) = self.rate {
-            let at = self.start + Duration::from_secs_f64(seq as f64 / rate);
+        if let Some(interval) = self.interval {
+            let at = self.start + interval.saturating_mul(seq.min(u64::from(u32::MAX)) as u32);
             if at >= self.deadline {
-                self.hit_deadline.store(true, Ordering::Relaxed);
+                self.mark_deadline();
                 return None;
             }
             tokio::time::sleep_until(at.into()).await;
         }
         if Instant::now() >= self.deadline {
-            self.hit_deadline.store(true, Ordering::Relaxed);
+            self.mark_deadline();
             return None;
         }
         Some(seq)
     }
-}
 
-/// Latencies (microseconds) and errors of one client task.
-#[derive(Default)]
-struct ClientResult {
-    latencies_us: Vec<u64>,
-    errors: ErrorTally,
-    abandoned: u64,
-}
+    pub fn mark_deadline(&self) {
+        self.hit_deadline.store(true, Ordering::Relaxed);
+    }
 
-/// A failed request: a kind for grouping and a message for the example.
-struct ReqError {
-    kind: String,
-    message: String,
-}
+    pub fn hit_deadline(&self) -> bool {
+        self.hit_deadline.load(Ordering::Relaxed)
+    }
 
-impl From<tonic::Status> for ReqError {
-    fn from(s: tonic::Status) -> Self {
-        ReqError {
-            kind: format!("grpc {:?}", s.code()),
-            message: s.message().to_string(),
-        }
+    pub fn start(&self) -> Instant {
+        self.start
     }
 }
 
-async fn one_request(
-    kv: &mut KvClient<Conn>,
-    op: Op,
-    key: Vec<u8>,
-    seq: u64,
-    val_size: usize,
-) -> Result<(), ReqError> {
-    match op {
-        Op::Put | Op::WatchLatency => {
-            let req = PutRequest {
-                key,
-                value: value(seq, val_size),
-                ..Default::default()
-            };
-            kv.put(req).await?;
-        }
-        Op::Range | Op::RangeSerializable | Op::Mixed => {
-            let req = RangeRequest {
-                key,
-                serializable: op == Op::RangeSerializable,
-                ..Default::default()
-            };
-            kv.range(req).await?;
-        }
-        Op::TxnPut => {
-            let put = PutRequest {
-                key: key.clone(),
-                value: value(seq, val_size),
-                ..Default::default()
-            };
-            let req = TxnRequest {
-                compare: vec![Compare {
-                    result: CompareResult::Greater as i32,
-                    target: CompareTarget::Version as i32,
-                    key,
-                    target_union: Some(TargetUnion::Version(-1)),
-                    ..Default::default()
-                }],
-                success: vec![RequestOp {
-                    request: Some(Request::RequestPut(put)),
-                }],
-                failure: vec![],
-            };
-            let resp = kv.txn(req).await?.into_inner();
-            if !resp.succeeded {
-                return Err(ReqError {
-                    kind: "txn compare failed".into(),
-                    message: "version(key) > -1 evaluated to false".into(),
-                });
-            }
-        }
-    }
-    Ok(())
+/// One client of a measured phase: issues request number `seq`.
+pub trait Worker: Send + 'static {
+    fn request(&mut self, seq: u64) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-async fn client_loop(
-    id: usize,
-    cfg: Arc<BenchConfig>,
-    shared: Arc<Shared>,
-    channel: Conn,
-    phase: Phase,
-) -> ClientResult {
-    let mut kv = KvClient::new(channel);
-    let mut rng = Rng::new(cfg.seed ^ (id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let mut out = ClientResult {
-        latencies_us: Vec::with_capacity((shared.total / cfg.clients as u64 + 1) as usize),
-        errors: ErrorTally::default(),
-        abandoned: 0,
+/// What a measured phase produced.
+#[derive(Debug, Default)]
+pub struct Phase {
+    pub samples: Vec<Sample>,
+    pub elapsed: Duration,
+    pub abandoned: u64,
+    pub hit_deadline: bool,
+    /// Wall-clock start (for `--sample`'s unix seconds).
+    pub started: Option<SystemTime>,
+}
+
+impl Phase {
+    /// The same phase (times, deadline) without its samples.
+    pub fn clone_empty(&self) -> Phase {
+        Phase {
+            samples: Vec::new(),
+            elapsed: self.elapsed,
+            abandoned: self.abandoned,
+            hit_deadline: self.hit_deadline,
+            started: self.started,
+        }
+    }
+
+    /// The phase's report named `name`.
+    pub fn stats(&self, name: &str, sample: bool) -> Stats {
+        let mut stats = Stats::new(name, &self.samples, self.elapsed);
+        if sample {
+            stats =
+                stats.with_time_series(&self.samples, self.started.unwrap_or_else(SystemTime::now));
+        }
+        stats.abandoned = self.abandoned;
+        stats.stopped_by_duration_limit = self.hit_deadline;
+        stats
+    }
+}
+
+/// Runs `workers` (one task each) over `total` requests at `rate`.
+pub async fn drive<W: Worker>(ctx: &RunCtx, workers: Vec<W>, total: u64, rate: u64) -> Phase {
+    let pacer = Arc::new(Pacer::new(total, rate, ctx.deadline));
+    let started = SystemTime::now();
+    let bar = crate::progress::bar(total);
+    let handles: Vec<JoinHandle<(Vec<Sample>, u64)>> = workers
+        .into_iter()
+        .map(|w| tokio::spawn(client_loop(ctx.clone(), Arc::clone(&pacer), w, bar.clone())))
+        .collect();
+    let mut phase = Phase {
+        started: Some(started),
+        ..Phase::default()
     };
-    while let Some(seq) = shared.claim().await {
-        let (op, k) = match phase {
-            Phase::Preload => (Op::Put, key(seq, cfg.key_size)),
-            Phase::Measure => {
-                let op = match cfg.op {
-                    Op::Mixed if rng.below(100) >= u64::from(cfg.read_percent) => Op::Put,
-                    op => op,
-                };
-                (op, key(rng.below(cfg.key_space), cfg.key_size))
+    for (samples, abandoned) in join_all(handles, ctx.deadline).await {
+        phase.samples.extend(samples);
+        phase.abandoned += abandoned;
+    }
+    bar.finish_and_clear();
+    phase.elapsed = pacer.start().elapsed();
+    phase.hit_deadline = pacer.hit_deadline();
+    phase
+}
+
+async fn client_loop<W: Worker>(
+    ctx: RunCtx,
+    pacer: Arc<Pacer>,
+    mut worker: W,
+    bar: ProgressBar,
+) -> (Vec<Sample>, u64) {
+    let mut samples = Vec::new();
+    let mut abandoned = 0;
+    while let Some(seq) = pacer.claim().await {
+        let began = Instant::now();
+        let start = began.duration_since(pacer.start());
+        let (limit, by_deadline) = ctx.request_limit();
+        match timeout_at(limit.into(), worker.request(seq)).await {
+            Ok(Ok(())) => samples.push(Sample::ok(seq, start, began.elapsed())),
+            Ok(Err(e)) => samples.push(Sample::failed(seq, start, began.elapsed(), e)),
+            Err(_) if by_deadline => {
+                pacer.mark_deadline();
+                abandoned += 1;
             }
-        };
-        let now = Instant::now();
-        let limit = cfg
-            .request_timeout
-            .min(shared.deadline.saturating_duration_since(now));
-        let result = timeout_at(
-            (now + limit).into(),
-            one_request(&mut kv, op, k, seq, cfg.val_size),
-        )
-        .await;
-        match result {
-            Ok(Ok(())) => out.latencies_us.push(now.elapsed().as_micros() as u64),
-            Ok(Err(e)) => out.errors.add(&e.kind, 1, || e.message),
-            Err(_) if limit < cfg.request_timeout => {
-                // Cut off by the duration limit, not by the request timeout.
-                shared.hit_deadline.store(true, Ordering::Relaxed);
-                out.abandoned += 1;
+            Err(_) => samples.push(Sample::failed(
+                seq,
+                start,
+                began.elapsed(),
+                DEADLINE_EXCEEDED.to_string(),
+            )),
+        }
+        bar.inc(1);
+    }
+    (samples, abandoned)
+}
+
+/// Awaits tasks, aborting any still running [`JOIN_GRACE`] after the
+/// deadline (an aborted or panicked task's results are lost, and it counts
+/// as one abandoned request).
+pub async fn join_all<T>(handles: Vec<JoinHandle<T>>, deadline: Instant) -> Vec<T>
+where
+    T: Default + Send + 'static,
+{
+    let give_up = deadline + JOIN_GRACE;
+    let mut out = Vec::with_capacity(handles.len());
+    for mut h in handles {
+        match timeout_at(give_up.into(), &mut h).await {
+            Ok(Ok(r)) => out.push(r),
+            Ok(Err(e)) => {
+                eprintln!("etcd-bench: a client task failed: {e}");
+                out.push(T::default());
             }
-            Err(_) => out.errors.add("timeout", 1, || {
-                format!("no response within {:.3}s", limit.as_secs_f64())
-            }),
+            Err(_) => {
+                h.abort();
+                eprintln!("etcd-bench: a client task did not stop after the duration limit");
+                out.push(T::default());
+            }
         }
     }
     out
-}
-
-/// Everything the client tasks of one phase measured, merged.
-#[derive(Default)]
-struct Joined {
-    latencies_us: Vec<u64>,
-    errors: ErrorTally,
-    abandoned: u64,
-}
-
-/// Awaits client tasks, aborting any still running `JOIN_GRACE` after the
-/// deadline (each aborted task counts as one error).
-async fn join_clients(handles: Vec<JoinHandle<ClientResult>>, deadline: Instant) -> Joined {
-    let mut all = Joined::default();
-    let give_up = deadline + JOIN_GRACE;
-    for mut h in handles {
-        match timeout_at(give_up.into(), &mut h).await {
-            Ok(Ok(r)) => {
-                all.latencies_us.extend(r.latencies_us);
-                all.errors.merge(r.errors);
-                all.abandoned += r.abandoned;
-            }
-            Ok(Err(e)) => all.errors.add("client task failed", 1, || e.to_string()),
-            Err(_) => {
-                h.abort();
-                all.errors.add("client hung", 1, || {
-                    "client task did not return after the duration limit".into()
-                });
-            }
-        }
-    }
-    all
-}
-
-fn spawn_clients(
-    cfg: &Arc<BenchConfig>,
-    channels: &[Conn],
-    shared: &Arc<Shared>,
-    phase: Phase,
-) -> Vec<JoinHandle<ClientResult>> {
-    (0..cfg.clients)
-        .map(|id| {
-            let channel = channels[id % channels.len()].clone();
-            tokio::spawn(client_loop(
-                id,
-                Arc::clone(cfg),
-                Arc::clone(shared),
-                channel,
-                phase,
-            ))
-        })
-        .collect()
-}
-
-async fn preload(
-    cfg: &Arc<BenchConfig>,
-    channels: &[Conn],
-    deadline: Instant,
-) -> Result<(), String> {
-    let shared = Arc::new(Shared::new(cfg.key_space, deadline, None));
-    let handles = spawn_clients(cfg, channels, &shared, Phase::Preload);
-    let Joined {
-        latencies_us: done,
-        errors,
-        ..
-    } = join_clients(handles, deadline).await;
-    if errors.total() > 0 || shared.hit_deadline.load(Ordering::Relaxed) {
-        let first = errors
-            .kinds()
-            .first()
-            .map(|e| format!("{}: {}", e.kind, e.sample))
-            .unwrap_or_else(|| "duration limit reached".into());
-        return Err(format!(
-            "preload: wrote {} of {} keys ({} errors; {first})",
-            done.len(),
-            cfg.key_space,
-            errors.total()
-        ));
-    }
-    Ok(())
-}
-
-async fn measure(
-    cfg: &Arc<BenchConfig>,
-    channels: &[Conn],
-    deadline: Instant,
-) -> Result<Report, String> {
-    let shared = Arc::new(Shared::new(cfg.total, deadline, cfg.rate));
-    let handles = spawn_clients(cfg, channels, &shared, Phase::Measure);
-    let mut joined = join_clients(handles, deadline).await;
-    let elapsed = shared.start.elapsed();
-    let mut report = Report::new(
-        cfg.op.name(),
-        &cfg.endpoints,
-        cfg.clients,
-        cfg.conns,
-        cfg.total,
-        &mut joined.latencies_us,
-        &joined.errors,
-        elapsed,
-        shared.hit_deadline.load(Ordering::Relaxed),
-    );
-    report.abandoned = joined.abandoned;
-    Ok(report)
-}
-
-/// Nanoseconds since `start`, never 0 (0 marks "not sent").
-fn stamp(start: Instant) -> u64 {
-    (start.elapsed().as_nanos() as u64).max(1)
-}
-
-/// What a watcher task hands back.
-struct WatcherResult {
-    latencies_us: Vec<u64>,
-    errors: ErrorTally,
-}
-
-/// Watch latency: `--clients` watch streams on one key, one writer putting
-/// that key `--total` times (paced by `--rate`, one put in flight). The
-/// value of each put carries its sequence number; every watcher records,
-/// per event, the time since that put was sent. Requests are the events
-/// received; events that did not arrive within `WATCH_GRACE` after the
-/// last put count as errors.
-async fn watch_latency(
-    cfg: &Arc<BenchConfig>,
-    channels: &[Conn],
-    deadline: Instant,
-) -> Result<Report, String> {
-    let watched = key(0, cfg.key_size);
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..cfg.total).map(|_| AtomicU64::new(0)).collect());
-    let received = Arc::new(AtomicU64::new(0));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let start = Instant::now();
-
-    let mut watchers = Vec::with_capacity(cfg.clients);
-    for w in 0..cfg.clients {
-        let mut client = WatchClient::new(channels[w % channels.len()].clone());
-        let (tx, rx) = mpsc::channel(1);
-        let create = WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: watched.clone(),
-                ..Default::default()
-            })),
-        };
-        tx.send(create)
-            .await
-            .map_err(|_| "watch request stream closed".to_string())?;
-        let mut stream = timeout_at(deadline.into(), client.watch(ReceiverStream::new(rx)))
-            .await
-            .map_err(|_| format!("creating watcher {w}: duration limit reached"))?
-            .map_err(|e| format!("creating watcher {w}: {e}"))?
-            .into_inner();
-        match timeout_at(deadline.into(), stream.message()).await {
-            Ok(Ok(Some(resp))) if resp.created => {}
-            Ok(Ok(Some(resp))) => {
-                return Err(format!(
-                    "watcher {w}: first response not 'created': {resp:?}"
-                ))
-            }
-            Ok(Ok(None)) => return Err(format!("watcher {w}: stream ended before 'created'")),
-            Ok(Err(e)) => return Err(format!("watcher {w}: {e}")),
-            Err(_) => return Err(format!("watcher {w}: duration limit reached")),
-        }
-        let sent = Arc::clone(&sent);
-        let received = Arc::clone(&received);
-        let mut stop = stop_rx.clone();
-        let total = cfg.total;
-        watchers.push(tokio::spawn(async move {
-            // Keeping the sender alive keeps the request stream (and so the
-            // watch) open.
-            let _keep_open = tx;
-            let mut out = WatcherResult {
-                latencies_us: Vec::with_capacity(total as usize),
-                errors: ErrorTally::default(),
-            };
-            let mut seen = 0u64;
-            while seen < total {
-                let msg = tokio::select! {
-                    _ = stop.changed() => break,
-                    m = timeout_at(deadline.into(), stream.message()) => m,
-                };
-                let resp = match msg {
-                    Ok(Ok(Some(resp))) => resp,
-                    Ok(Ok(None)) => {
-                        out.errors.add("watch stream ended", 1, String::new);
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        out.errors
-                            .add(&format!("watch grpc {:?}", e.code()), 1, || {
-                                e.message().to_string()
-                            });
-                        break;
-                    }
-                    Err(_) => break,
-                };
-                if resp.canceled {
-                    out.errors
-                        .add("watch canceled", 1, || resp.cancel_reason.clone());
-                    break;
-                }
-                let now = stamp(start);
-                for ev in &resp.events {
-                    seen += 1;
-                    let seq = ev.kv.as_ref().and_then(|kv| value_seq(&kv.value));
-                    let sent_at = seq
-                        .and_then(|s| sent.get(s as usize))
-                        .map_or(0, |a| a.load(Ordering::Acquire));
-                    if sent_at == 0 {
-                        out.errors.add("watch event unknown", 1, || {
-                            format!("event for a put that was not sent: {seq:?}")
-                        });
-                        continue;
-                    }
-                    out.latencies_us.push(now.saturating_sub(sent_at) / 1000);
-                }
-                received.fetch_add(resp.events.len() as u64, Ordering::Relaxed);
-            }
-            out
-        }));
-    }
-
-    // The writer: sequential puts, paced, bounded by the deadline.
-    let measure_start = Instant::now();
-    let shared = Shared::new(cfg.total, deadline, cfg.rate);
-    let mut kv = KvClient::new(channels[0].clone());
-    let mut errors = ErrorTally::default();
-    let mut puts_ok = 0u64;
-    let mut abandoned = 0u64;
-    while let Some(seq) = shared.claim().await {
-        let now = Instant::now();
-        let limit = cfg
-            .request_timeout
-            .min(deadline.saturating_duration_since(now));
-        sent[seq as usize].store(stamp(start), Ordering::Release);
-        let put = one_request(&mut kv, Op::Put, watched.clone(), seq, cfg.val_size);
-        match timeout_at((now + limit).into(), put).await {
-            Ok(Ok(())) => puts_ok += 1,
-            Ok(Err(e)) => errors.add(&format!("put {}", e.kind), 1, || e.message),
-            Err(_) if limit < cfg.request_timeout => {
-                shared.hit_deadline.store(true, Ordering::Relaxed);
-                abandoned += 1;
-            }
-            Err(_) => errors.add("put timeout", 1, || {
-                format!("no response within {:.3}s", limit.as_secs_f64())
-            }),
-        }
-    }
-    let mut hit_deadline = shared.hit_deadline.load(Ordering::Relaxed);
-
-    // Let the watchers catch up with every successful put, then stop them.
-    let expected = puts_ok * cfg.clients as u64;
-    let grace_end = (Instant::now() + WATCH_GRACE).min(deadline);
-    while received.load(Ordering::Relaxed) < expected {
-        if Instant::now() >= grace_end {
-            hit_deadline |= grace_end == deadline;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = measure_start.elapsed();
-    let _ = stop_tx.send(true);
-
-    let mut latencies = Vec::new();
-    let give_up = Instant::now() + JOIN_GRACE;
-    for mut h in watchers {
-        match timeout_at(give_up.into(), &mut h).await {
-            Ok(Ok(r)) => {
-                latencies.extend(r.latencies_us);
-                errors.merge(r.errors);
-            }
-            Ok(Err(e)) => errors.add("watcher task failed", 1, || e.to_string()),
-            Err(_) => {
-                h.abort();
-                errors.add("watcher hung", 1, || "watcher did not stop".into());
-            }
-        }
-    }
-    let missing = expected.saturating_sub(latencies.len() as u64);
-    errors.add("watch event missing", missing, || {
-        format!("{missing} of {expected} events not received in time")
-    });
-    let mut report = Report::new(
-        cfg.op.name(),
-        &cfg.endpoints,
-        cfg.clients,
-        cfg.conns,
-        cfg.total,
-        &mut latencies,
-        &errors,
-        elapsed,
-        hit_deadline,
-    );
-    report.abandoned = abandoned;
-    Ok(report)
 }

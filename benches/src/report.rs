@@ -1,208 +1,410 @@
-//! Latency statistics and the report `etcd-bench` prints.
+//! Latency statistics and etcd's report, in text and JSON.
 //!
-//! Percentiles are exact (nearest rank over every recorded latency, not a
-//! histogram approximation): runs are bounded by `--total`, so keeping one
-//! `u64` per request is cheap. The text format is one `name: value` per line
-//! with fixed names and units, so scripts (`compare.sh`) can grep it; `--json`
-//! gives the same numbers as one JSON object.
+//! A workload hands over one [`Sample`] per request: when it started
+//! (offset from the start of the measured phase), how long it took, and
+//! its error if it failed. [`Stats`] reduces them the way etcd's
+//! `pkg/report` does: failed requests only count in the error
+//! distribution; the summary (total wall time, slowest, fastest, average,
+//! population standard deviation, requests per second) covers the
+//! successful ones; the histogram has ten equal buckets between fastest and
+//! slowest plus the slowest as an eleventh mark, each request counted in
+//! the first mark at or above it, bars scaled to 40 `∎`; the percentiles
+//! (10 to 99.9) take the first sorted latency whose rank `i*100/n` reaches
+//! the percentile, and a percentile that no rank reaches is left out, as
+//! etcd 3.4/3.5 do.
+//!
+//! [`Stats::to_text`] prints exactly etcd's layout (`%4.4f`, or `%g` with
+//! `--precise`) so scripts that grep etcd's output work on ours;
+//! [`Stats::to_json`] gives the same numbers as one JSON object.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-/// Latency summary in milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct Latency {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
-    pub mean: f64,
+use crate::gofmt;
+
+/// One request's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// The request's number within its phase.
+    pub seq: u64,
+    /// When the request started, from the start of the measured phase.
+    pub start: Duration,
+    /// How long it took.
+    pub latency: Duration,
+    /// Its error, `None` when it succeeded.
+    pub error: Option<String>,
 }
 
-/// Nearest-rank percentile `p` (0 < p <= 100) of ascending `sorted` values:
-/// the smallest value such that at least p% of the values are <= it.
-/// `None` when there are no values.
-pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    let idx = rank.clamp(1, sorted.len()) - 1;
-    Some(sorted[idx])
-}
-
-impl Latency {
-    /// Summarises latencies given in microseconds (sorted in place).
-    pub fn from_micros(samples: &mut [u64]) -> Latency {
-        if samples.is_empty() {
-            return Latency::default();
+impl Sample {
+    pub fn ok(seq: u64, start: Duration, latency: Duration) -> Sample {
+        Sample {
+            seq,
+            start,
+            latency,
+            error: None,
         }
-        samples.sort_unstable();
-        let ms = |p: f64| percentile(samples, p).map_or(0.0, |us| us as f64 / 1000.0);
-        let sum: u128 = samples.iter().map(|&s| u128::from(s)).sum();
-        Latency {
-            p50: ms(50.0),
-            p90: ms(90.0),
-            p99: ms(99.0),
-            max: ms(100.0),
-            mean: sum as f64 / samples.len() as f64 / 1000.0,
+    }
+
+    pub fn failed(seq: u64, start: Duration, latency: Duration, error: String) -> Sample {
+        Sample {
+            seq,
+            start,
+            latency,
+            error: Some(error),
         }
     }
 }
 
-/// Failed requests of one kind (gRPC code, timeout, ...), with the first
-/// message seen as an example.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ErrorKind {
-    pub kind: String,
+/// The percentiles etcd prints.
+pub const PERCENTILES: [f64; 8] = [10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9];
+
+/// Number of equal-width histogram buckets (plus one mark for the slowest).
+pub const HISTOGRAM_BUCKETS: usize = 10;
+
+/// Longest histogram bar, in `∎`.
+const BAR_WIDTH: usize = 40;
+
+/// One histogram mark: the requests slower than the previous mark and at
+/// most this one.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Bucket {
+    pub mark_secs: f64,
     pub count: u64,
-    pub sample: String,
 }
 
-/// Counts errors by kind; per client, then merged.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ErrorTally {
-    kinds: BTreeMap<String, (u64, String)>,
+/// One second of `--sample`'s time series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SecondPoint {
+    pub unix_second: i64,
+    pub min: Duration,
+    pub avg: Duration,
+    pub max: Duration,
+    pub count: u64,
 }
 
-impl ErrorTally {
-    /// Records `n` errors of `kind`; `sample` is kept for the first one.
-    pub fn add(&mut self, kind: &str, n: u64, sample: impl FnOnce() -> String) {
-        if n == 0 {
-            return;
+/// etcd's statistics of one report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    /// Report name (the subcommand, or e.g. `txn-mixed-read`).
+    pub name: String,
+    /// Wall time of the measured phase.
+    pub total: Duration,
+    /// Latencies of successful requests in seconds, ascending.
+    pub lats: Vec<f64>,
+    pub fastest: f64,
+    pub slowest: f64,
+    pub average: f64,
+    pub stddev: f64,
+    /// Successful requests per second of `total`.
+    pub rps: f64,
+    /// Failed requests by error message.
+    pub errors: BTreeMap<String, u64>,
+    /// Requests cut off by `--duration-limit` (outcome unknown, not counted).
+    pub abandoned: u64,
+    /// The run hit `--duration-limit` before finishing.
+    pub stopped_by_duration_limit: bool,
+    /// Per-second points (`--sample`), empty otherwise.
+    pub time_series: Vec<SecondPoint>,
+}
+
+impl Stats {
+    /// Reduces `samples` of a phase that took `total`.
+    pub fn new(name: &str, samples: &[Sample], total: Duration) -> Stats {
+        let mut lats = Vec::with_capacity(samples.len());
+        let mut errors = BTreeMap::new();
+        for s in samples {
+            match &s.error {
+                Some(e) => *errors.entry(e.clone()).or_insert(0) += 1,
+                None => lats.push(s.latency.as_secs_f64()),
+            }
         }
-        self.kinds
-            .entry(kind.to_string())
-            .or_insert_with(|| (0, sample()))
-            .0 += n;
-    }
-
-    pub fn merge(&mut self, other: ErrorTally) {
-        for (kind, (n, sample)) in other.kinds {
-            self.kinds.entry(kind).or_insert((0, sample)).0 += n;
+        let n = lats.len() as f64;
+        let sum: f64 = lats.iter().sum();
+        let average = if lats.is_empty() { 0.0 } else { sum / n };
+        let variance = if lats.is_empty() {
+            0.0
+        } else {
+            lats.iter()
+                .map(|l| (l - average) * (l - average))
+                .sum::<f64>()
+                / n
+        };
+        lats.sort_by(f64::total_cmp);
+        let secs = total.as_secs_f64();
+        Stats {
+            name: name.to_string(),
+            total,
+            fastest: lats.first().copied().unwrap_or(0.0),
+            slowest: lats.last().copied().unwrap_or(0.0),
+            average,
+            stddev: variance.sqrt(),
+            rps: if secs > 0.0 { n / secs } else { 0.0 },
+            lats,
+            errors,
+            abandoned: 0,
+            stopped_by_duration_limit: false,
+            time_series: Vec::new(),
         }
     }
 
-    pub fn total(&self) -> u64 {
-        self.kinds.values().map(|(n, _)| n).sum()
+    /// Adds `--sample`'s per-second series; `phase_start` is the wall-clock
+    /// time the sample offsets count from.
+    pub fn with_time_series(mut self, samples: &[Sample], phase_start: SystemTime) -> Stats {
+        self.time_series = time_series(samples, phase_start);
+        self
     }
 
-    /// Kinds, most frequent first (ties by name).
-    pub fn kinds(&self) -> Vec<ErrorKind> {
-        let mut out: Vec<ErrorKind> = self
-            .kinds
-            .iter()
-            .map(|(kind, (count, sample))| ErrorKind {
-                kind: kind.clone(),
-                count: *count,
-                sample: sample.clone(),
-            })
-            .collect();
-        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
+    /// Successful requests.
+    pub fn requests(&self) -> u64 {
+        self.lats.len() as u64
+    }
+
+    /// Failed requests.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// The latencies at [`PERCENTILES`], 0 where no rank reaches one.
+    pub fn percentiles(&self) -> [f64; 8] {
+        percentiles(&self.lats)
+    }
+
+    /// The eleven histogram marks and their counts.
+    pub fn histogram(&self) -> Vec<Bucket> {
+        histogram(&self.lats, self.fastest, self.slowest)
+    }
+
+    /// Errors, most frequent first (ties by message).
+    pub fn error_list(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> =
+            self.errors.iter().map(|(e, n)| (e.clone(), *n)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         out
     }
-}
 
-/// The outcome of one run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Report {
-    pub op: String,
-    pub endpoints: Vec<String>,
-    pub clients: usize,
-    pub conns: usize,
-    /// Requests asked for with `--total` (for watch-latency: puts).
-    pub total: u64,
-    /// Successful requests (for watch-latency: watch events received).
-    pub requests: u64,
-    /// Failed requests (for watch-latency: failed puts and missed events).
-    pub errors: u64,
-    /// Requests still in flight when `--duration-limit` cut the run short:
-    /// neither successes nor errors (their outcome is unknown).
-    pub abandoned: u64,
-    /// Measured phase only (after connecting and preloading).
-    pub elapsed_s: f64,
-    /// Successful requests per second of the measured phase.
-    pub throughput_rps: f64,
-    /// Latency of successful requests, in milliseconds.
-    pub latency_ms: Latency,
-    /// The run hit `--duration-limit` before finishing `--total`.
-    pub stopped_by_duration_limit: bool,
-    pub error_kinds: Vec<ErrorKind>,
-}
-
-impl Report {
-    /// Builds a report from raw measurements (latencies in microseconds).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        op: &str,
-        endpoints: &[String],
-        clients: usize,
-        conns: usize,
-        total: u64,
-        latencies_us: &mut [u64],
-        errors: &ErrorTally,
-        elapsed: Duration,
-        stopped_by_duration_limit: bool,
-    ) -> Report {
-        let requests = latencies_us.len() as u64;
-        let secs = elapsed.as_secs_f64();
-        Report {
-            op: op.to_string(),
-            endpoints: endpoints.to_vec(),
-            clients,
-            conns,
-            total,
-            requests,
-            errors: errors.total(),
-            abandoned: 0,
-            elapsed_s: secs,
-            throughput_rps: if secs > 0.0 {
-                requests as f64 / secs
-            } else {
-                0.0
-            },
-            latency_ms: Latency::from_micros(latencies_us),
-            stopped_by_duration_limit,
-            error_kinds: errors.kinds(),
-        }
-    }
-
-    /// The stable text form: one `name: value` line each, fixed order.
-    pub fn to_text(&self) -> String {
-        let l = &self.latency_ms;
+    /// etcd's text report (empty when nothing succeeded or failed).
+    pub fn to_text(&self, precise: bool) -> String {
+        let num = |x: f64| gofmt::number(x, precise);
+        let secs = |x: f64| format!("{} secs", num(x));
         let mut s = String::new();
-        let _ = writeln!(s, "op: {}", self.op);
-        let _ = writeln!(s, "endpoints: {}", self.endpoints.join(","));
-        let _ = writeln!(s, "clients: {}", self.clients);
-        let _ = writeln!(s, "conns: {}", self.conns);
-        let _ = writeln!(s, "total: {}", self.total);
-        let _ = writeln!(s, "requests: {}", self.requests);
-        let _ = writeln!(s, "errors: {}", self.errors);
-        let _ = writeln!(s, "abandoned: {}", self.abandoned);
-        let _ = writeln!(s, "elapsed_s: {:.3}", self.elapsed_s);
-        let _ = writeln!(s, "throughput_rps: {:.1}", self.throughput_rps);
-        let _ = writeln!(
-            s,
-            "latency_ms: p50={:.3} p90={:.3} p99={:.3} max={:.3} mean={:.3}",
-            l.p50, l.p90, l.p99, l.max, l.mean
-        );
-        let _ = writeln!(
-            s,
-            "stopped_by_duration_limit: {}",
-            self.stopped_by_duration_limit
-        );
-        for e in &self.error_kinds {
-            let sample: String = e.sample.chars().take(200).collect();
-            let _ = writeln!(s, "error: {} x{}: {}", e.kind, e.count, sample.trim());
+        if !self.lats.is_empty() {
+            s.push_str("\nSummary:\n");
+            let _ = writeln!(s, "  Total:\t{}.", secs(self.total.as_secs_f64()));
+            let _ = writeln!(s, "  Slowest:\t{}.", secs(self.slowest));
+            let _ = writeln!(s, "  Fastest:\t{}.", secs(self.fastest));
+            let _ = writeln!(s, "  Average:\t{}.", secs(self.average));
+            let _ = writeln!(s, "  Stddev:\t{}.", secs(self.stddev));
+            let _ = writeln!(s, "  Requests/sec:\t{}", num(self.rps));
+
+            s.push_str("\nResponse time histogram:\n");
+            let buckets = self.histogram();
+            let max = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+            for b in &buckets {
+                let bar = (b.count * BAR_WIDTH as u64).checked_div(max).unwrap_or(0) as usize;
+                let _ = writeln!(
+                    s,
+                    "  {} [{}]\t|{}",
+                    num(b.mark_secs),
+                    b.count,
+                    "∎".repeat(bar)
+                );
+            }
+
+            s.push_str("\nLatency distribution:\n");
+            for (p, v) in PERCENTILES.iter().zip(self.percentiles()) {
+                if v > 0.0 {
+                    let _ = writeln!(s, "  {}% in {}.", gofmt::g(*p), secs(v));
+                }
+            }
+            if !self.time_series.is_empty() {
+                s.push_str("\nSample in one second (unix latency throughput):\n");
+                s.push_str(
+                    "UNIX-SECOND,MIN-LATENCY-MS,AVG-LATENCY-MS,MAX-LATENCY-MS,AVG-THROUGHPUT\n",
+                );
+                for p in &self.time_series {
+                    let _ = writeln!(
+                        s,
+                        "{},{},{},{},{}",
+                        p.unix_second,
+                        gofmt::duration(p.min),
+                        gofmt::duration(p.avg),
+                        gofmt::duration(p.max),
+                        p.count
+                    );
+                }
+                s.push('\n');
+            }
+        }
+        if !self.errors.is_empty() {
+            s.push_str("\nError distribution:\n");
+            for (err, n) in self.error_list() {
+                let _ = writeln!(s, "  [{n}]\t{err}");
+            }
         }
         s
     }
 
-    /// The JSON form (same fields as the text form).
+    /// The report as one JSON object (see [`JsonReport`]).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        serde_json::to_string(&JsonReport::from(self))
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
+}
+
+/// The JSON form of a report. The summary fields follow etcd 3.6's
+/// `--output json` names where known (`*_secs`, `requests_per_sec`,
+/// `percentiles` keyed `p10`..`p99.9`, `errors` left out when empty); the
+/// rest are this tool's.
+#[derive(Debug, Serialize)]
+pub struct JsonReport {
+    pub name: String,
+    pub total_secs: f64,
+    pub slowest_secs: f64,
+    pub fastest_secs: f64,
+    pub average_secs: f64,
+    pub stddev_secs: f64,
+    pub requests_per_sec: f64,
+    /// Successful requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub failed: u64,
+    pub abandoned: u64,
+    pub stopped_by_duration_limit: bool,
+    /// Seconds, keyed `p10` .. `p99.9` (0 where no rank reaches one).
+    pub percentiles: BTreeMap<String, f64>,
+    pub histogram: Vec<Bucket>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<JsonError>,
+}
+
+/// One error message and how many requests failed with it.
+#[derive(Debug, Serialize)]
+pub struct JsonError {
+    pub message: String,
+    pub count: u64,
+}
+
+impl From<&Stats> for JsonReport {
+    fn from(s: &Stats) -> JsonReport {
+        JsonReport {
+            name: s.name.clone(),
+            total_secs: s.total.as_secs_f64(),
+            slowest_secs: s.slowest,
+            fastest_secs: s.fastest,
+            average_secs: s.average,
+            stddev_secs: s.stddev,
+            requests_per_sec: s.rps,
+            requests: s.requests(),
+            failed: s.failed(),
+            abandoned: s.abandoned,
+            stopped_by_duration_limit: s.stopped_by_duration_limit,
+            percentiles: PERCENTILES
+                .iter()
+                .zip(s.percentiles())
+                .map(|(p, v)| (format!("p{}", gofmt::g(*p)), v))
+                .collect(),
+            histogram: if s.lats.is_empty() {
+                Vec::new()
+            } else {
+                s.histogram()
+            },
+            errors: s
+                .error_list()
+                .into_iter()
+                .map(|(message, count)| JsonError { message, count })
+                .collect(),
+        }
+    }
+}
+
+/// etcd 3.4/3.5's percentile pick over ascending `lats`: for each
+/// percentile in turn, the first index `i` (continuing from the previous
+/// pick) with `i*100/n >= p`; 0 when none is left.
+pub fn percentiles(lats: &[f64]) -> [f64; 8] {
+    let mut out = [0.0; 8];
+    let n = lats.len();
+    let mut j = 0;
+    let mut i = 0;
+    while i < n && j < PERCENTILES.len() {
+        let rank = i as f64 * 100.0 / n as f64;
+        if rank >= PERCENTILES[j] {
+            out[j] = lats[i];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// etcd's histogram: marks `fastest + k*(slowest-fastest)/10` for k in
+/// 0..10 and `slowest`; each ascending latency counts in the first mark
+/// at or above it.
+pub fn histogram(lats: &[f64], fastest: f64, slowest: f64) -> Vec<Bucket> {
+    let width = (slowest - fastest) / HISTOGRAM_BUCKETS as f64;
+    let mut marks: Vec<f64> = (0..HISTOGRAM_BUCKETS)
+        .map(|k| fastest + width * k as f64)
+        .collect();
+    marks.push(slowest);
+    let mut counts = vec![0u64; marks.len()];
+    let mut bucket = 0;
+    for &lat in lats {
+        while lat > marks[bucket] && bucket < marks.len() - 1 {
+            bucket += 1;
+        }
+        counts[bucket] += 1;
+    }
+    marks
+        .into_iter()
+        .zip(counts)
+        .map(|(mark_secs, count)| Bucket { mark_secs, count })
+        .collect()
+}
+
+/// Successful requests grouped by the wall-clock second they started in,
+/// gaps filled with empty seconds (etcd's `--sample`).
+pub fn time_series(samples: &[Sample], phase_start: SystemTime) -> Vec<SecondPoint> {
+    let base = phase_start
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let mut seconds: BTreeMap<i64, (Duration, Duration, Duration, u64)> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.error.is_none()) {
+        let second = (base + s.start).as_secs() as i64;
+        let lat = s.latency;
+        let e = seconds
+            .entry(second)
+            .or_insert((lat, lat, Duration::ZERO, 0));
+        if !lat.is_zero() {
+            e.0 = e.0.min(lat);
+        }
+        e.1 = e.1.max(lat);
+        e.2 += lat;
+        e.3 += 1;
+    }
+    let (Some(&first), Some(&last)) = (seconds.keys().next(), seconds.keys().next_back()) else {
+        return Vec::new();
+    };
+    (first..=last)
+        .map(|sec| {
+            let (min, max, sum, count) = seconds.get(&sec).copied().unwrap_or((
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                0,
+            ));
+            SecondPoint {
+                unix_second: sec,
+                min,
+                avg: if count > 0 {
+                    Duration::from_nanos((sum.as_nanos() / u128::from(count)) as u64)
+                } else {
+                    Duration::ZERO
+                },
+                max,
+                count,
+            }
+        })
+        .collect()
 }

@@ -1,288 +1,653 @@
 //! Tests of the parts of `etcd-bench` that give its numbers their meaning:
-//! flag parsing and validation, keys and values, percentile maths and the
-//! report formats. No server is needed; the load itself is exercised by
-//! `compare.sh` against real servers.
+//! etcd's command lines, the key layout, the statistics and etcd's report
+//! layout (against hand-computed expectations), the JSON, CSV and SVG
+//! outputs. No server is needed; `etcd_workloads.rs` runs every
+//! subcommand against a real etcd.
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Parser;
-use etcd_benches::config::parse_endpoints;
-use etcd_benches::keys::{digits, key, value, value_seq, Rng};
-use etcd_benches::report::{percentile, ErrorTally, Latency};
-use etcd_benches::{Args, BenchConfig, Op, Report};
+use etcd_benches::config::{
+    parse_endpoints, Command, Consistency, Isolation, OutputFormat, StmLocker,
+};
+use etcd_benches::keys::{key, varint_len, Rng};
+use etcd_benches::outcome::{Outcome, Section};
+use etcd_benches::report::{histogram, percentiles, time_series, Sample, Stats};
+use etcd_benches::workloads::stm::pick_keys;
+use etcd_benches::workloads::txn::{mixed_is_read, txn_put_keys};
+use etcd_benches::{gofmt, BenchConfig, Cli};
 
-fn parse(flags: &[&str]) -> Result<BenchConfig, String> {
-    let mut argv = vec!["etcd-bench"];
-    argv.extend_from_slice(flags);
-    let args = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
-    BenchConfig::from_args(&args)
+fn parse(line: &str) -> Result<BenchConfig, String> {
+    let argv = std::iter::once("etcd-bench").chain(line.split_whitespace());
+    let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+    BenchConfig::from_cli(&cli)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ------------------------------------------------------------ command line
+
+#[test]
+fn etcd_put_command_line() {
+    let cfg = parse(
+        "--endpoints=127.0.0.1:2379 --conns=100 --clients=1000 put --key-size=8 \
+         --sequential-keys --total=100000 --val-size=256",
+    )
+    .expect("etcd's put line parses");
+    assert_eq!(cfg.connect.endpoints, vec!["http://127.0.0.1:2379"]);
+    assert_eq!(cfg.connect.conns, 100);
+    assert_eq!(cfg.clients, 1000);
+    let Command::Put(put) = &cfg.command else {
+        panic!("not put: {:?}", cfg.command)
+    };
+    assert_eq!(put.key_size, 8);
+    assert_eq!(put.val_size, 256);
+    assert_eq!(put.total, 100_000);
+    assert!(put.sequential_keys);
+    assert_eq!(put.key_space_size, 1, "etcd's default");
+    assert_eq!(put.rate, 0);
+    assert_eq!(put.compact_index_delta, 1000);
+    assert!(put.compact_interval.is_zero());
+    assert_eq!(cfg.output.format, OutputFormat::Text);
+    assert!(!cfg.output.precise);
 }
 
 #[test]
-fn defaults() {
-    let cfg = parse(&[]).expect("defaults are valid");
-    assert_eq!(cfg.endpoints, vec!["http://127.0.0.1:2379".to_string()]);
-    assert_eq!(cfg.clients, 1);
-    assert_eq!(cfg.conns, 1);
-    assert_eq!(cfg.total, 10_000);
-    assert_eq!(cfg.op, Op::Put);
-    assert_eq!((cfg.key_size, cfg.val_size, cfg.key_space), (8, 8, 1000));
+fn etcd_range_command_line() {
+    let cfg = parse("range foo --consistency=s --total=100").expect("range parses");
+    let Command::Range(r) = &cfg.command else {
+        panic!("not range")
+    };
+    assert_eq!(r.key, "foo");
+    assert_eq!(r.end, None);
+    assert_eq!(r.consistency, Consistency::Serializable);
+    assert_eq!(r.total, 100);
+    assert_eq!(cfg.connect.endpoints, vec!["http://127.0.0.1:2379"]);
+
+    let cfg = parse("range a z").expect("range with an end");
+    let Command::Range(r) = &cfg.command else {
+        panic!("not range")
+    };
+    assert_eq!((r.key.as_str(), r.end.as_deref()), ("a", Some("z")));
+    assert_eq!(r.consistency, Consistency::Linearizable);
+    assert_eq!(r.total, 10_000);
+
+    let err = parse("range").expect_err("range needs a key");
+    assert!(err.contains("KEY"), "{err}");
+    let err = parse("range foo --consistency=x").expect_err("bad consistency");
+    assert!(err.contains("--consistency"), "{err}");
+}
+
+#[test]
+fn global_flags_before_or_after_the_subcommand() {
+    let before =
+        parse("--endpoints a:1,b:2 --clients 3 --conns 2 --precise --output json put --total 5")
+            .expect("before");
+    let after =
+        parse("put --total 5 --endpoints a:1,b:2 --clients 3 --conns 2 --precise --output json")
+            .expect("after");
+    let mixed = parse("--clients 3 put --endpoints=a:1 --endpoints=b:2 --total 5 --conns=2 --precise --output=json")
+        .expect("mixed, repeated --endpoints");
+    assert_eq!(before, after);
+    assert_eq!(before, mixed);
+    assert_eq!(before.connect.endpoints, vec!["http://a:1", "http://b:2"]);
+    assert_eq!(before.output.format, OutputFormat::Json);
+    assert!(before.output.precise);
+    // `--key` (TLS) and range's positional key do not collide.
+    let cfg = parse("range foo --cert c.pem --key k.pem").expect("TLS with range");
+    let Command::Range(r) = &cfg.command else {
+        panic!("not range")
+    };
+    assert_eq!(r.key, "foo");
+    assert_eq!(
+        cfg.connect.tls.expect("TLS on").key.as_deref(),
+        Some("k.pem")
+    );
+}
+
+#[test]
+fn every_subcommand_has_etcds_defaults() {
+    let cmd = |line: &str| parse(line).expect(line).command;
+    let Command::TxnPut(t) = cmd("txn-put") else {
+        panic!()
+    };
+    assert_eq!(
+        (t.key_size, t.val_size, t.txn_ops, t.total, t.key_space_size),
+        (8, 8, 1, 10_000, 1)
+    );
+    let Command::TxnMixed(t) = cmd("txn-mixed") else {
+        panic!()
+    };
+    assert_eq!((t.rw_ratio, t.limit, t.total), (1.0, 1000, 10_000));
+    assert_eq!(t.consistency, Consistency::Linearizable);
+    let Command::LeaseKeepalive(l) = cmd("lease-keepalive") else {
+        panic!()
+    };
+    assert_eq!(l.total, 10_000);
+    let Command::Watch(w) = cmd("watch") else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            w.streams,
+            w.watch_per_stream,
+            w.put_total,
+            w.put_rate,
+            w.key_size
+        ),
+        (10, 100, 1000, 0, 32)
+    );
+    let Command::WatchLatency(w) = cmd("watch-latency") else {
+        panic!()
+    };
+    assert_eq!(
+        (w.streams, w.watchers_per_stream, w.put_total, w.put_rate),
+        (10, 10, 1000, 100)
+    );
+    assert_eq!((w.key_size, w.val_size, w.prevkv), (32, 32, false));
+    let Command::WatchGet(w) = cmd("watch-get") else {
+        panic!()
+    };
+    assert_eq!((w.watchers, w.streams, w.events), (10_000, 1, 8));
+    let Command::Stm(s) = cmd("stm") else {
+        panic!()
+    };
+    assert_eq!(s.isolation, Isolation::RepeatableReads);
+    assert_eq!(s.stm_locker, StmLocker::Stm);
+    assert_eq!(
+        (
+            s.keys,
+            s.total,
+            s.keys_per_txn,
+            s.txn_wr_percent,
+            s.val_size
+        ),
+        (1, 10_000, 1, 50, 8)
+    );
+    let Command::Stm(s) = cmd("stm --isolation ss --keys 100 --keys-per-txn 4") else {
+        panic!()
+    };
+    assert_eq!(s.isolation, Isolation::SerializableSnapshot);
+}
+
+#[test]
+fn extras_keep_runs_bounded() {
+    let cfg = parse("put").expect("defaults");
     assert_eq!(cfg.duration_limit, Duration::from_secs(60));
-    assert_eq!(cfg.rate, None);
-    assert!(!cfg.preload, "put does not preload");
-    assert!(!cfg.json);
+    assert_eq!(cfg.request_timeout, Duration::from_secs(10));
+    let cfg =
+        parse("--duration-limit 2.5 --request-timeout 0.5 --dial-timeout 2s put").expect("extras");
+    assert_eq!(cfg.duration_limit, ms(2500));
+    assert_eq!(cfg.request_timeout, ms(500));
+    assert_eq!(cfg.connect.dial_timeout, Duration::from_secs(2));
+    let cfg = parse("put --compact-interval 5m").expect("Go duration");
+    let Command::Put(p) = cfg.command else {
+        panic!()
+    };
+    assert_eq!(p.compact_interval, Duration::from_secs(300));
 }
 
 #[test]
-fn all_flags() {
-    let cfg = parse(&[
-        "--endpoints",
-        "127.0.0.1:1, http://[::1]:2",
-        "--clients",
-        "64",
-        "--conns",
-        "8",
-        "--total",
-        "5000",
-        "--op",
-        "range-serializable",
-        "--key-size",
-        "4",
-        "--val-size",
-        "256",
-        "--key-space",
-        "10000",
-        "--duration-limit",
-        "2.5",
-        "--request-timeout",
-        "0.5",
-        "--rate",
-        "100",
-        "--json",
-    ])
-    .expect("valid flags");
-    assert_eq!(
-        cfg.endpoints,
-        vec![
-            "http://127.0.0.1:1".to_string(),
-            "http://[::1]:2".to_string()
-        ]
-    );
-    assert_eq!((cfg.clients, cfg.conns, cfg.total), (64, 8, 5000));
-    assert_eq!(cfg.op, Op::RangeSerializable);
-    assert_eq!(
-        (cfg.key_size, cfg.val_size, cfg.key_space),
-        (4, 256, 10_000)
-    );
-    assert_eq!(cfg.duration_limit, Duration::from_millis(2500));
-    assert_eq!(cfg.request_timeout, Duration::from_millis(500));
-    assert_eq!(cfg.rate, Some(100.0));
-    assert!(cfg.preload, "reads preload the key space");
-    assert!(cfg.json);
-
-    let cfg = parse(&["--op", "range", "--no-preload"]).expect("valid");
-    assert!(!cfg.preload);
-}
-
-#[test]
-fn every_op_name_round_trips() {
-    for op in Op::ALL {
-        let cfg = parse(&["--op", op.name()]).expect("op name parses");
-        assert_eq!(cfg.op, op);
-    }
-    let err = parse(&["--op", "delete"]).expect_err("unknown op");
-    assert!(err.contains("unknown op 'delete'"), "{err}");
-    assert!(err.contains("watch-latency"), "lists the ops: {err}");
-}
-
-#[test]
-fn invalid_flags_are_refused() {
-    let cases: &[(&[&str], &str)] = &[
-        (&["--clients", "0"], "--clients"),
-        (&["--conns", "0"], "--conns"),
-        (&["--total", "0"], "--total"),
-        (&["--key-space", "0"], "--key-space"),
-        (&["--key-size", "3", "--key-space", "1001"], "too small"),
-        (&["--op", "watch-latency", "--val-size", "4"], "--val-size"),
-        (&["--duration-limit", "0"], "--duration-limit"),
-        (&["--duration-limit=-1"], "--duration-limit"),
-        (&["--rate=-5"], "--rate"),
-        (&["--read-percent", "101"], "--read-percent"),
-        (&["--endpoints", "https://a:1,b:2"], "mixed"),
-        (&["--cert", "c.pem"], "--key"),
-        (&["--key", "k.pem"], "--key"),
-        (&["--cacert="], "--cacert is empty"),
-        (&["--insecure-skip-tls-verify"], "needs TLS"),
-        (&["--user", "alice"], "needs a password"),
-        (&["--user", ":pw"], "empty name"),
-        (&["--password", "pw"], "--password needs --user"),
-        (&["--endpoints", "unix://sock"], "scheme"),
-        (&["--endpoints", "localhost"], "host:port"),
-        (&["--endpoints", " , "], "empty"),
+fn invalid_command_lines_are_refused() {
+    let cases: &[(&str, &str)] = &[
+        ("--clients 0 put", "--clients"),
+        ("--conns 0 put", "--conns"),
+        ("put --key-space-size 0", "--key-space-size"),
+        ("put --total 0", "--total"),
+        ("put --key-size 1 --key-space-size 100", "too small"),
+        (
+            "txn-put --txn-ops 3 --key-space-size 2",
+            "--txn-ops no larger",
+        ),
+        ("txn-mixed --rw-ratio=-1", "--rw-ratio"),
+        ("stm --txn-wr-percent 101", "--txn-wr-percent"),
+        ("stm --keys 2 --keys-per-txn 3", "--keys-per-txn"),
+        ("stm --stm-locker lock-rpc", "not supported"),
+        ("stm --isolation x", "--isolation"),
+        ("watch-latency --streams 0", "--streams"),
+        ("--duration-limit 0 put", "--duration-limit"),
+        ("--plot out.png put", "SVG"),
+        ("--output yaml put", "--output"),
+        ("--endpoints https://a:1,b:2 put", "mixed"),
+        ("--cert c.pem put", "--key"),
+        ("--cacert= put", "--cacert is empty"),
+        ("--insecure-skip-tls-verify put", "needs TLS"),
+        ("--user alice put", "needs a password"),
+        ("--user :pw put", "empty name"),
+        ("--password pw put", "--password needs --user"),
+        ("--endpoints unix://sock put", "scheme"),
+        ("--endpoints localhost put", "host:port"),
+        ("--dial-timeout forever put", "invalid duration"),
+        ("put --op put", "--op"),
+        ("", "Usage"),
     ];
-    for (flags, expected) in cases {
-        let err = parse(flags).expect_err(&format!("{flags:?} must be refused"));
-        assert!(err.contains(expected), "{flags:?}: {err}");
+    for (line, expected) in cases {
+        let err = parse(line).expect_err(&format!("{line:?} must be refused"));
+        assert!(err.contains(expected), "{line:?}: {err}");
     }
-    // The boundary: 1000 keys (0..=999) fit in 3 digits.
-    parse(&["--key-size", "3", "--key-space", "1000"]).expect("3 digits suffice");
 }
 
 #[test]
 fn endpoint_list_forms() {
-    let eps = parse_endpoints("a:1,http://b:2,,c:3 ").expect("valid list");
+    let eps = parse_endpoints(&["a:1,http://b:2", "", "c:3 "]).expect("valid list");
     assert_eq!(eps, vec!["http://a:1", "http://b:2", "http://c:3"]);
+    let cfg = parse("--cacert ca.pem --endpoints a:1,https://b:2 put").expect("TLS for all");
+    assert_eq!(cfg.connect.endpoints, vec!["https://a:1", "https://b:2"]);
+}
+
+// ------------------------------------------------------------------- keys
+
+#[test]
+fn keys_are_gos_putvarint_zero_padded() {
+    assert_eq!(key(0, 8), vec![0; 8]);
+    assert_eq!(key(1, 8), vec![2, 0, 0, 0, 0, 0, 0, 0], "zigzag: 1 -> 2");
+    assert_eq!(key(63, 4), vec![126, 0, 0, 0]);
+    assert_eq!(key(64, 4), vec![0x80, 0x01, 0, 0], "two varint bytes");
+    assert_eq!(key(300, 3), vec![0xd8, 0x04, 0]);
+    assert_eq!(key(5, 32).len(), 32);
+    assert_eq!(varint_len(0), 1);
+    assert_eq!(varint_len(63), 1);
+    assert_eq!(varint_len(64), 2);
+    assert_eq!(varint_len(8191), 2);
+    assert_eq!(varint_len(8192), 3);
+    // The boundary the config checks: 64 keys (0..=63) fit one byte.
+    parse("put --key-size 1 --key-space-size 64").expect("fits");
+    parse("put --key-size 1 --key-space-size 65").expect_err("does not fit");
 }
 
 #[test]
-fn keys_and_values() {
-    assert_eq!(digits(0), 1);
-    assert_eq!(digits(9), 1);
-    assert_eq!(digits(10), 2);
-    assert_eq!(digits(999), 3);
-    assert_eq!(digits(u64::MAX), 20);
-    assert_eq!(key(7, 4), b"0007".to_vec());
-    assert_eq!(key(1234, 4), b"1234".to_vec());
-    let v = value(42, 16);
-    assert_eq!(v.len(), 16);
-    assert_eq!(value_seq(&v), Some(42));
-    assert_eq!(value(1, 3), b"vvv".to_vec(), "short values carry no number");
-    assert_eq!(value_seq(b"short"), None);
-}
-
-#[test]
-fn rng_is_seeded_and_bounded() {
-    let a: Vec<u64> = {
-        let mut r = Rng::new(7);
+fn rng_is_seeded_bounded_and_fills_values() {
+    let draw = |seed| -> Vec<u64> {
+        let mut r = Rng::new(seed);
         (0..100).map(|_| r.below(10)).collect()
     };
-    let b: Vec<u64> = {
-        let mut r = Rng::new(7);
-        (0..100).map(|_| r.below(10)).collect()
-    };
-    assert_eq!(a, b, "same seed, same sequence");
-    assert!(a.iter().all(|&x| x < 10));
-    let distinct: std::collections::BTreeSet<_> = a.iter().collect();
-    assert_eq!(distinct.len(), 10, "100 draws cover all 10 values");
-    assert_ne!(Rng::new(8).next_u64(), Rng::new(7).next_u64());
-}
-
-#[test]
-fn nearest_rank_percentiles() {
-    let v: Vec<u64> = (1..=100).collect();
-    assert_eq!(percentile(&v, 50.0), Some(50));
-    assert_eq!(percentile(&v, 90.0), Some(90));
-    assert_eq!(percentile(&v, 99.0), Some(99));
-    assert_eq!(percentile(&v, 99.9), Some(100));
-    assert_eq!(percentile(&v, 100.0), Some(100));
-    assert_eq!(percentile(&v, 0.0), Some(1));
-    assert_eq!(percentile(&[5], 99.0), Some(5));
-    // 3 values: p50 is the 2nd (ceil(1.5)), p90 the 3rd.
-    assert_eq!(percentile(&[1, 2, 3], 50.0), Some(2));
-    assert_eq!(percentile(&[1, 2, 3], 90.0), Some(3));
-    assert_eq!(percentile(&[], 50.0), None);
-}
-
-#[test]
-fn latency_summary_from_unsorted_micros() {
-    // 1..=1000 ms in microseconds, reversed.
-    let mut us: Vec<u64> = (1..=1000).rev().map(|ms| ms * 1000).collect();
-    let l = Latency::from_micros(&mut us);
-    assert_eq!(l.p50, 500.0);
-    assert_eq!(l.p90, 900.0);
-    assert_eq!(l.p99, 990.0);
-    assert_eq!(l.max, 1000.0);
-    assert_eq!(l.mean, 500.5);
-    assert_eq!(Latency::from_micros(&mut []), Latency::default());
-}
-
-#[test]
-fn error_tally_counts_and_orders() {
-    let mut a = ErrorTally::default();
-    a.add("timeout", 2, || "slow".into());
-    a.add("grpc Unavailable", 1, || "down".into());
-    a.add("ignored", 0, || "never".into());
-    let mut b = ErrorTally::default();
-    b.add("grpc Unavailable", 3, || "other message".into());
-    a.merge(b);
-    assert_eq!(a.total(), 6);
-    let kinds = a.kinds();
-    assert_eq!(kinds.len(), 2, "zero counts are not recorded");
-    assert_eq!(kinds[0].kind, "grpc Unavailable");
-    assert_eq!(kinds[0].count, 4);
-    assert_eq!(kinds[0].sample, "down", "first sample is kept");
-    assert_eq!(kinds[1].kind, "timeout");
-    assert_eq!(kinds[1].count, 2);
-}
-
-fn sample_report() -> Report {
-    let mut lat: Vec<u64> = vec![4000, 1000, 3000, 2000];
-    let mut errors = ErrorTally::default();
-    errors.add("grpc Unavailable", 1, || "leader lost\n".into());
-    Report::new(
-        "put",
-        &["http://127.0.0.1:2379".to_string()],
-        16,
-        2,
-        5,
-        &mut lat,
-        &errors,
-        Duration::from_millis(2000),
-        false,
-    )
-}
-
-#[test]
-fn text_report_is_stable() {
-    let text = sample_report().to_text();
-    let expected = "\
-op: put
-endpoints: http://127.0.0.1:2379
-clients: 16
-conns: 2
-total: 5
-requests: 4
-errors: 1
-abandoned: 0
-elapsed_s: 2.000
-throughput_rps: 2.0
-latency_ms: p50=2.000 p90=4.000 p99=4.000 max=4.000 mean=2.500
-stopped_by_duration_limit: false
-error: grpc Unavailable x1: leader lost
-";
-    assert_eq!(text, expected);
-}
-
-#[test]
-fn json_report_has_the_same_numbers() {
-    let json = sample_report().to_json();
-    let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-    assert_eq!(v["op"], "put");
-    assert_eq!(v["requests"], 4);
-    assert_eq!(v["errors"], 1);
-    assert_eq!(v["throughput_rps"], 2.0);
-    assert_eq!(v["latency_ms"]["p50"], 2.0);
-    assert_eq!(v["latency_ms"]["max"], 4.0);
-    assert_eq!(v["stopped_by_duration_limit"], false);
-    assert_eq!(v["error_kinds"][0]["kind"], "grpc Unavailable");
-    assert_eq!(v["error_kinds"][0]["count"], 1);
-}
-
-#[test]
-fn empty_run_reports_zeros() {
-    let r = Report::new(
-        "range",
-        &["http://h:1".to_string()],
-        1,
-        1,
-        10,
-        &mut [],
-        &ErrorTally::default(),
-        Duration::ZERO,
-        true,
+    assert_eq!(draw(7), draw(7), "same seed, same sequence");
+    assert_ne!(draw(7), draw(8));
+    assert!(draw(7).iter().all(|&x| x < 10));
+    assert_eq!(Rng::new(1).bytes(13).len(), 13);
+    let u = Rng::new(3).unit();
+    assert!((0.0..1.0).contains(&u));
+    assert_ne!(
+        Rng::for_client(1, 0).next_u64(),
+        Rng::for_client(1, 1).next_u64()
     );
-    assert_eq!(r.requests, 0);
-    assert_eq!(r.throughput_rps, 0.0);
-    assert!(r.to_text().contains("latency_ms: p50=0.000 p90=0.000"));
-    assert!(r.to_text().contains("stopped_by_duration_limit: true"));
+}
+
+#[test]
+fn workload_key_choices() {
+    assert_eq!(txn_put_keys(0, 3, 10), vec![0, 1, 2]);
+    assert_eq!(txn_put_keys(3, 3, 10), vec![9, 0, 1], "wraps the key space");
+    let picked = pick_keys(&mut Rng::new(1), 5, 5);
+    let mut sorted = picked.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![0, 1, 2, 3, 4], "distinct keys");
+    // rw-ratio 3: about three reads per write, decided by seed and number.
+    let reads = (0..10_000).filter(|&i| mixed_is_read(1, i, 3.0)).count();
+    assert!((7_000..8_000).contains(&reads), "{reads} reads of 10000");
+    assert_eq!(mixed_is_read(1, 42, 3.0), mixed_is_read(1, 42, 3.0));
+    assert_eq!((0..100).filter(|&i| mixed_is_read(1, i, 0.0)).count(), 0);
+}
+
+// ------------------------------------------------------------ statistics
+
+#[test]
+fn percentiles_use_etcds_rank_rule() {
+    // 1000 latencies 1..=1000: the first index i with i*100/n >= p.
+    let lats: Vec<f64> = (1..=1000).map(f64::from).collect();
+    assert_eq!(
+        percentiles(&lats),
+        [101.0, 251.0, 501.0, 751.0, 901.0, 951.0, 991.0, 1000.0]
+    );
+    // Five latencies: ranks 0, 20, 40, 60, 80; 90% and up are never reached.
+    let five = [1.0, 2.0, 3.0, 4.0, 10.0];
+    assert_eq!(
+        percentiles(&five),
+        [2.0, 3.0, 4.0, 10.0, 0.0, 0.0, 0.0, 0.0]
+    );
+    assert_eq!(percentiles(&[]), [0.0; 8]);
+}
+
+#[test]
+fn histogram_has_ten_buckets_and_the_slowest() {
+    let lats = [0.001, 0.002, 0.003, 0.004, 0.010];
+    let h = histogram(&lats, 0.001, 0.010);
+    assert_eq!(h.len(), 11);
+    let counts: Vec<u64> = h.iter().map(|b| b.count).collect();
+    assert_eq!(counts, vec![1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1]);
+    assert!((h[1].mark_secs - 0.0019).abs() < 1e-12);
+    assert_eq!(h[10].mark_secs, 0.010);
+    // All equal: everything in the first mark.
+    let same = histogram(&[0.5, 0.5, 0.5], 0.5, 0.5);
+    assert_eq!(same[0].count, 3);
+    assert_eq!(same.iter().map(|b| b.count).sum::<u64>(), 3);
+}
+
+fn five_samples_two_errors() -> Vec<Sample> {
+    let mut s: Vec<Sample> = [1, 2, 3, 4, 10]
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| Sample::ok(i as u64, ms(i as u64), ms(m)))
+        .collect();
+    let unavailable = "rpc error: code = Unavailable desc = x".to_string();
+    s.push(Sample::failed(5, ms(5), ms(1), unavailable.clone()));
+    s.push(Sample::failed(
+        6,
+        ms(6),
+        ms(1),
+        "context deadline exceeded".into(),
+    ));
+    s.push(Sample::failed(7, ms(7), ms(1), unavailable));
+    s
+}
+
+#[test]
+fn text_report_is_etcds_layout() {
+    let stats = Stats::new("put", &five_samples_two_errors(), Duration::from_secs(2));
+    let bar = "∎".repeat(40);
+    let expected = format!(
+        "
+Summary:
+  Total:\t2.0000 secs.
+  Slowest:\t0.0100 secs.
+  Fastest:\t0.0010 secs.
+  Average:\t0.0040 secs.
+  Stddev:\t0.0032 secs.
+  Requests/sec:\t2.5000
+
+Response time histogram:
+  0.0010 [1]\t|{bar}
+  0.0019 [0]\t|
+  0.0028 [1]\t|{bar}
+  0.0037 [1]\t|{bar}
+  0.0046 [1]\t|{bar}
+  0.0055 [0]\t|
+  0.0064 [0]\t|
+  0.0073 [0]\t|
+  0.0082 [0]\t|
+  0.0091 [0]\t|
+  0.0100 [1]\t|{bar}
+
+Latency distribution:
+  10% in 0.0020 secs.
+  25% in 0.0030 secs.
+  50% in 0.0040 secs.
+  75% in 0.0100 secs.
+
+Error distribution:
+  [2]\trpc error: code = Unavailable desc = x
+  [1]\tcontext deadline exceeded
+"
+    );
+    assert_eq!(stats.to_text(false), expected);
+    assert_eq!(stats.requests(), 5);
+    assert_eq!(stats.failed(), 3);
+}
+
+#[test]
+fn histogram_bars_scale_to_forty() {
+    // 4 fast, 2 slow: the fullest bucket gets 40, the other 2*40/4 = 20.
+    let samples: Vec<Sample> = [1, 1, 1, 1, 9, 9]
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| Sample::ok(i as u64, ms(0), ms(m)))
+        .collect();
+    let text = Stats::new("x", &samples, Duration::from_secs(1)).to_text(false);
+    assert!(
+        text.contains(&format!("  0.0010 [4]\t|{}\n", "∎".repeat(40))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  0.0090 [2]\t|{}\n", "∎".repeat(20))),
+        "{text}"
+    );
+}
+
+#[test]
+fn precise_uses_gos_g() {
+    let samples = vec![Sample::ok(0, ms(0), ms(500)), Sample::ok(1, ms(0), ms(250))];
+    let text = Stats::new("x", &samples, Duration::from_secs(4)).to_text(true);
+    for line in [
+        "  Total:\t4 secs.\n",
+        "  Slowest:\t0.5 secs.\n",
+        "  Fastest:\t0.25 secs.\n",
+        "  Average:\t0.375 secs.\n",
+        "  Stddev:\t0.125 secs.\n",
+        "  Requests/sec:\t0.5\n",
+        "  0.25 [1]\t|",
+        "  0.5 [1]\t|",
+        "  10% in 0.5 secs.\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        !text.contains("25% in"),
+        "two samples reach only 10%: {text}"
+    );
+}
+
+#[test]
+fn go_number_formats() {
+    assert_eq!(gofmt::fixed4(0.00012), "0.0001");
+    assert_eq!(gofmt::fixed4(1234.56789), "1234.5679");
+    assert_eq!(gofmt::fixed4(2.0), "2.0000");
+    assert_eq!(gofmt::g(2.0), "2");
+    assert_eq!(gofmt::g(0.1 + 0.2), "0.30000000000000004");
+    assert_eq!(gofmt::g(0.00012345), "0.00012345");
+    assert_eq!(gofmt::g(0.000015), "1.5e-05");
+    assert_eq!(gofmt::g(123456.0), "123456");
+    assert_eq!(gofmt::g(1234567.0), "1.234567e+06");
+    assert_eq!(gofmt::g(99.9), "99.9");
+    assert_eq!(gofmt::g(0.0), "0");
+    assert_eq!(gofmt::g(f64::INFINITY), "+Inf");
+    assert_eq!(gofmt::duration(Duration::ZERO), "0s");
+    assert_eq!(gofmt::duration(Duration::from_nanos(999)), "999ns");
+    assert_eq!(gofmt::duration(Duration::from_micros(750)), "750µs");
+    assert_eq!(gofmt::duration(Duration::from_micros(2345)), "2.345ms");
+    assert_eq!(gofmt::duration(ms(1500)), "1.5s");
+    assert_eq!(gofmt::duration(Duration::from_secs(61)), "1m1s");
+    assert_eq!(gofmt::duration(ms(3_661_500)), "1h1m1.5s");
+    assert_eq!(gofmt::si_bytes(5), "5 B");
+    assert_eq!(gofmt::si_bytes(4096), "4.1 kB");
+    assert_eq!(gofmt::si_bytes(82_854_982), "83 MB");
+}
+
+#[test]
+fn sample_series_groups_by_second() {
+    let start = UNIX_EPOCH + Duration::from_secs(1000);
+    let samples = vec![
+        Sample::ok(0, ms(100), ms(2)),
+        Sample::ok(1, ms(900), ms(4)),
+        Sample::ok(2, ms(2100), ms(6)),
+        Sample::failed(3, ms(1500), ms(1), "e".into()),
+    ];
+    let ts = time_series(&samples, start);
+    assert_eq!(ts.len(), 3, "second 1001 is filled in empty");
+    assert_eq!((ts[0].unix_second, ts[0].count), (1000, 2));
+    assert_eq!((ts[0].min, ts[0].avg, ts[0].max), (ms(2), ms(3), ms(4)));
+    assert_eq!((ts[1].unix_second, ts[1].count), (1001, 0));
+    assert_eq!((ts[2].unix_second, ts[2].count), (1002, 1));
+    let text = Stats::new("x", &samples, Duration::from_secs(3))
+        .with_time_series(&samples, start)
+        .to_text(false);
+    assert!(
+        text.contains(
+            "\nSample in one second (unix latency throughput):\n\
+             UNIX-SECOND,MIN-LATENCY-MS,AVG-LATENCY-MS,MAX-LATENCY-MS,AVG-THROUGHPUT\n\
+             1000,2ms,3ms,4ms,2\n1001,0s,0s,0s,0\n1002,6ms,6ms,6ms,1\n\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn nothing_succeeded_prints_only_errors() {
+    let samples = vec![Sample::failed(0, ms(0), ms(1), "boom".into())];
+    let stats = Stats::new("x", &samples, Duration::from_secs(1));
+    assert_eq!(stats.to_text(false), "\nError distribution:\n  [1]\tboom\n");
+    assert_eq!(Stats::new("x", &[], Duration::ZERO).to_text(false), "");
+}
+
+#[test]
+fn mutex_prefix_range() {
+    use etcd_benches::workloads::mutex::prefix_end;
+    assert_eq!(prefix_end(b"stmlock/"), b"stmlock0".to_vec());
+    assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+    assert_eq!(prefix_end(b"\xff\xff"), vec![0], "all keys");
+}
+
+#[tokio::test]
+async fn pacer_counts_paces_and_stops_at_the_deadline() {
+    use etcd_benches::load::Pacer;
+    use std::time::Instant;
+    let far = Instant::now() + Duration::from_secs(60);
+    let pacer = Pacer::new(3, 0, far);
+    let mut got = Vec::new();
+    while let Some(seq) = pacer.claim().await {
+        got.push(seq);
+    }
+    assert_eq!(got, vec![0, 1, 2], "exactly --total numbers");
+    assert!(!pacer.hit_deadline());
+
+    // 200/s: the 5th request may start 4 * 5 ms after the first, no sooner.
+    let paced = Pacer::new(5, 200, far);
+    let began = Instant::now();
+    while paced.claim().await.is_some() {}
+    assert!(began.elapsed() >= ms(20), "{:?}", began.elapsed());
+
+    // A deadline already past: nothing is handed out, and it says why.
+    let late = Pacer::new(5, 0, Instant::now());
+    assert_eq!(late.claim().await, None);
+    assert!(late.hit_deadline());
+    // A rate that cannot fit the total before the deadline stops early.
+    let slow = Pacer::new(100, 10, Instant::now() + ms(250));
+    let mut n = 0;
+    while slow.claim().await.is_some() {
+        n += 1;
+    }
+    assert!((2..=3).contains(&n), "{n} requests at 10/s in 250 ms");
+    assert!(slow.hit_deadline());
+}
+
+// ---------------------------------------------------------------- outputs
+
+#[test]
+fn json_report_shape() {
+    let stats = Stats::new("put", &five_samples_two_errors(), Duration::from_secs(2));
+    let v: serde_json::Value = serde_json::from_str(&stats.to_json()).expect("valid JSON");
+    assert_eq!(v["name"], "put");
+    assert_eq!(v["total_secs"], 2.0);
+    assert_eq!(v["slowest_secs"], 0.01);
+    assert_eq!(v["fastest_secs"], 0.001);
+    assert_eq!(v["requests_per_sec"], 2.5);
+    assert_eq!(v["requests"], 5);
+    assert_eq!(v["failed"], 3);
+    let p = v["percentiles"].as_object().expect("percentiles object");
+    let keys: Vec<&str> = p.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["p10", "p25", "p50", "p75", "p90", "p95", "p99", "p99.9"]
+    );
+    assert_eq!(p["p50"], 0.004);
+    assert_eq!(v["histogram"].as_array().map(Vec::len), Some(11));
+    assert_eq!(
+        v["errors"][0]["message"],
+        "rpc error: code = Unavailable desc = x"
+    );
+    assert_eq!(v["errors"][0]["count"], 2);
+
+    let clean = Stats::new(
+        "put",
+        &[Sample::ok(0, ms(0), ms(1))],
+        Duration::from_secs(1),
+    );
+    let v: serde_json::Value = serde_json::from_str(&clean.to_json()).expect("valid JSON");
+    assert!(v.get("errors").is_none(), "errors left out when empty: {v}");
+}
+
+fn two_report_outcome() -> Outcome {
+    let read = vec![Sample::ok(0, ms(0), ms(1)), Sample::ok(2, ms(5), ms(3))];
+    let write = vec![Sample::failed(1, ms(1), ms(2), "boom".into())];
+    let section = |name: &str, label: &str, samples: Vec<Sample>| Section {
+        heading: format!("Total {label} Ops: {}\nDetails:", samples.len()),
+        stats: Stats::new(name, &samples, Duration::from_secs(1)),
+        samples,
+        trailer: "\n".into(),
+    };
+    Outcome {
+        preamble: "bench with linearizable range\n".into(),
+        sections: vec![
+            section("txn-mixed-read", "Read", read),
+            section("txn-mixed-write", "Write", write),
+        ],
+        epilogue: String::new(),
+    }
+}
+
+#[test]
+fn outcome_frames_reports_like_etcd() {
+    let o = two_report_outcome();
+    let text = o.to_text(false);
+    assert!(
+        text.starts_with("bench with linearizable range\nTotal Read Ops: 2\nDetails:\nSummary:\n")
+    );
+    assert!(text.contains("\nTotal Write Ops: 1\nDetails:\nError distribution:\n  [1]\tboom\n\n"));
+    let lines: Vec<serde_json::Value> = o
+        .to_json_lines()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["name"], "txn-mixed-read");
+    assert_eq!(lines[1]["failed"], 1);
+}
+
+#[test]
+fn csv_has_one_row_per_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("run.csv");
+    let o = two_report_outcome();
+    let reports: Vec<(&str, &[Sample])> = o
+        .sections
+        .iter()
+        .map(|s| (s.stats.name.as_str(), s.samples.as_slice()))
+        .collect();
+    etcd_benches::csv_out::write_csv(&path, &reports).expect("written");
+    let text = std::fs::read_to_string(&path).expect("read back");
+    assert_eq!(
+        text,
+        "report,seq,start_secs,latency_secs,error\n\
+         txn-mixed-read,0,0.0,0.001,\n\
+         txn-mixed-read,2,0.005,0.003,\n\
+         txn-mixed-write,1,0.001,0.002,boom\n"
+    );
+}
+
+#[test]
+fn plot_is_an_svg_with_both_panels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("lat.svg");
+    let samples: Vec<Sample> = (1..=500)
+        .map(|i| Sample::ok(i, ms(i), Duration::from_micros(i * 37 % 5000 + 100)))
+        .collect();
+    let a = Stats::new("put-report", &samples, Duration::from_secs(1));
+    let b = Stats::new("range-report", &samples[..100], Duration::from_secs(1));
+    etcd_benches::plot::write_plot(&path, &[&a, &b]).expect("drawn");
+    let svg = std::fs::read_to_string(&path).expect("read back");
+    assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+    assert!(svg.contains("latency by percentile"));
+    assert!(svg.contains("latency histogram"));
+    assert!(
+        svg.contains("put-report") && svg.contains("range-report"),
+        "the legend names both reports"
+    );
+    assert!(svg.contains("<polyline"), "a percentile curve is drawn");
+
+    let curve = etcd_benches::plot::percentile_curve(&a.lats);
+    assert_eq!(curve.first().map(|p| p.0), Some(100.0 / 500.0));
+    assert_eq!(curve.last(), Some(&(100.0, a.slowest * 1000.0)));
+    let bars = etcd_benches::plot::histogram_bars(&a.lats, 0.1, 5.1);
+    assert_eq!(bars.len(), 40);
+    assert_eq!(bars.iter().map(|b| b.2).sum::<u64>(), 500);
 }

@@ -1,19 +1,21 @@
-//! `etcd-bench`: a gRPC load generator for any etcd v3 endpoint.
+//! `etcd-bench`: etcd's benchmark tool, for any etcd v3 endpoint.
 //!
-//! Thin entry point: flags are parsed and checked by
-//! [`etcd_benches::BenchConfig`], the run is [`etcd_benches::run`], and the
-//! report is printed in text (or JSON with `--json`) on stdout. Exit codes:
-//! 0 the run completed (the report says how many requests failed), 1 the
-//! run could not be made (connect or preload failed), 2 bad flags.
+//! Thin entry point: the command line is parsed by clap and checked by
+//! [`etcd_benches::BenchConfig`], the run is [`etcd_benches::run`], and
+//! the report is printed on stdout (etcd's text, or JSON lines with
+//! `--output json`); `--csv` and `--plot` files are written after it.
+//! Exit codes: 0 the run completed (the report says how many requests
+//! failed), 1 the run could not be made (connect or setup failed, or an
+//! output file could not be written), 2 bad flags.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use etcd_benches::{Args, BenchConfig};
+use etcd_benches::{BenchConfig, Cli};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let cfg = match BenchConfig::from_args(&args) {
+    let cli = Cli::parse();
+    let cfg = match BenchConfig::from_cli(&cli) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("etcd-bench: {e}");
@@ -30,18 +32,23 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(etcd_benches::run(&cfg)) {
-        Ok(report) => {
-            if cfg.json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_text());
-            }
-            ExitCode::SUCCESS
-        }
+    let outcome = match runtime.block_on(etcd_benches::run(&cfg)) {
+        Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("etcd-bench: {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    print!("{}", etcd_benches::run::stdout_text(&cfg, &outcome));
+    if outcome.stopped_by_duration_limit() {
+        eprintln!(
+            "etcd-bench: stopped by --duration-limit ({}s) before the run finished",
+            cfg.duration_limit.as_secs_f64()
+        );
     }
+    if let Err(e) = etcd_benches::run::write_files(&cfg, &outcome) {
+        eprintln!("etcd-bench: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
