@@ -136,6 +136,12 @@ const MAX_BATCH: usize = 4096;
 /// of its term, and a request sent to a leader that lost its role is lost.
 const READ_RETRY: Duration = Duration::from_millis(500);
 
+/// Applied entries raft keeps in memory for followers that lag a little
+/// (etcd's `SnapshotCatchUpEntries`). Older ones stay in the WAL until the
+/// next snapshot mark (a restart replays them); a follower that needs them
+/// gets a snapshot instead.
+const CATCH_UP_ENTRIES: u64 = 5000;
+
 /// Read-index requests sharing one raft request context.
 struct PendingRead {
     waiters: Vec<Reply<u64>>,
@@ -529,8 +535,35 @@ impl Node {
         let index = index.min(log.committed).min(log.persisted);
         if index > log.applied {
             self.raw.advance_apply_to(index);
+            self.trim_memory_log();
         }
         self.retry_deferred_conf_changes();
+    }
+
+    /// Drops applied entries from raft's in-memory log once more than twice
+    /// [`CATCH_UP_ENTRIES`] pile up behind the applied index (a leader keeps
+    /// what its followers still lack, up to the next snapshot mark). Without
+    /// this the log since the last snapshot mark (`--snapshot-count`
+    /// entries) stays in memory.
+    fn trim_memory_log(&mut self) {
+        let r = &self.raw.raft;
+        let mut keep_from = r.raft_log.applied.saturating_sub(CATCH_UP_ENTRIES);
+        if r.state == StateRole::Leader {
+            for (id, pr) in r.prs().iter() {
+                if *id != r.id {
+                    keep_from = keep_from.min(pr.matched + 1);
+                }
+            }
+        }
+        let mem = &self.raw.mut_store().mem;
+        let Ok(first) = mem.first_index() else {
+            return;
+        };
+        if keep_from >= first + CATCH_UP_ENTRIES {
+            if let Err(e) = mem.wl().compact(keep_from) {
+                tracing::warn!(error = %e, keep_from, "could not trim the in-memory raft log");
+            }
+        }
     }
 
     /// Changes raft's configuration for the committed ConfChange at `index`,
