@@ -91,7 +91,7 @@ pub struct SledBackend {
 /// sled's page cache (its default is 1 GiB, which it fills and keeps).
 /// Reads of hot keys come from the key index and this cache; colder pages
 /// come from the kernel's page cache, as bbolt's do through its mmap.
-const CACHE_BYTES: u64 = 64 << 20;
+const CACHE_BYTES: u64 = 32 << 20;
 
 /// How long a measured size is reused.
 const SIZE_CACHE: Duration = Duration::from_millis(100);

@@ -59,18 +59,18 @@ impl<'a> KeyRange<'a> {
 /// All keys the store has ever held (until compacted away), ordered by key.
 #[derive(Clone, Debug, Default)]
 pub struct TreeIndex {
-    keys: BTreeMap<Vec<u8>, KeyIndex>,
+    keys: BTreeMap<Box<[u8]>, KeyIndex>,
 }
 
 impl TreeIndex {
     pub fn put(&mut self, key: &[u8], rev: Revision) {
-        self.keys.entry(key.to_vec()).or_default().put(rev);
+        self.keys.entry(key.into()).or_default().put(rev);
     }
 
     /// Replays a row read back from disk: a put on a live key, or the first
     /// surviving row of a generation (whose creation may be compacted away).
     pub fn restore_or_put(&mut self, key: &[u8], rev: Revision, created_main: i64, version: i64) {
-        let ki = self.keys.entry(key.to_vec()).or_default();
+        let ki = self.keys.entry(key.into()).or_default();
         if ki.is_live() {
             ki.put(rev);
         } else {
@@ -97,7 +97,7 @@ impl TreeIndex {
         bounds
             .into_iter()
             .flat_map(move |b| self.keys.range::<[u8], _>(b))
-            .filter_map(move |(k, ki)| ki.get(at).map(|at| (k.as_slice(), at)))
+            .filter_map(move |(k, ki)| ki.get(at).map(|at| (&k[..], at)))
     }
 
     /// Keys live at the newest revision within `range`, with their histories.
@@ -108,7 +108,7 @@ impl TreeIndex {
         self.keys
             .range::<[u8], _>(b)
             .filter(|(_, ki)| ki.is_live())
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_vec())
             .collect()
     }
 

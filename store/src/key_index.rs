@@ -31,6 +31,14 @@ impl Generation {
         self.revs.is_empty()
     }
 
+    /// Appends a revision. Most keys are written once or a few times, and
+    /// an index of a million keys is mostly these small vectors: grow them
+    /// one slot at a time while they are short instead of by Vec's minimum
+    /// of four (64 bytes where 16 do).
+    fn push(&mut self, rev: Revision) {
+        push_compact(&mut self.revs, rev);
+    }
+
     /// Index of the newest revision with `main <= at`, if any.
     fn newest_at_or_before(&self, at: i64) -> Option<usize> {
         self.revs.iter().rposition(|r| r.main <= at)
@@ -57,6 +65,15 @@ pub struct KeyAt {
     pub version: i64,
 }
 
+/// Pushes onto a vector that is usually short: exact growth up to four
+/// elements, Vec's doubling after that.
+fn push_compact<T>(v: &mut Vec<T>, item: T) {
+    if v.len() == v.capacity() && v.len() < 4 {
+        v.reserve_exact(1);
+    }
+    v.push(item);
+}
+
 impl Default for KeyIndex {
     fn default() -> Self {
         KeyIndex {
@@ -75,7 +92,7 @@ impl KeyIndex {
             self.modified
         );
         if self.generations.is_empty() {
-            self.generations.push(Generation::default());
+            push_compact(&mut self.generations, Generation::default());
         }
         let g = self
             .generations
@@ -84,7 +101,7 @@ impl KeyIndex {
         if g.revs.is_empty() {
             g.created = rev;
         }
-        g.revs.push(rev);
+        g.push(rev);
         g.ver += 1;
         self.modified = rev;
     }
@@ -100,7 +117,7 @@ impl KeyIndex {
         debug_assert!(g.revs.is_empty(), "restore into a non-empty generation");
         g.created = created;
         g.ver = version;
-        g.revs.push(modified);
+        g.push(modified);
         self.modified = modified;
     }
 
@@ -112,7 +129,7 @@ impl KeyIndex {
             _ => return false,
         }
         self.put(rev);
-        self.generations.push(Generation::default());
+        push_compact(&mut self.generations, Generation::default());
         true
     }
 
@@ -268,5 +285,20 @@ mod tests {
         ki.compact(3, &mut keep);
         assert!(keep.is_empty());
         assert!(ki.is_empty());
+    }
+
+    #[test]
+    fn short_histories_take_exactly_their_size() {
+        let mut ki = KeyIndex::default();
+        ki.put(rev(2));
+        assert_eq!(ki.generations[0].revs.capacity(), 1);
+        ki.put(rev(3));
+        assert_eq!(ki.generations[0].revs.capacity(), 2);
+        assert!(ki.tombstone(rev(4)));
+        assert_eq!(ki.generations.capacity(), 2);
+        for main in 5..20 {
+            ki.put(rev(main));
+        }
+        assert_eq!(ki.generations[1].revs.len(), 15);
     }
 }
