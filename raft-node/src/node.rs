@@ -235,17 +235,29 @@ impl Node {
         if let Some(cs) = conf_state {
             meta.set_conf_state(cs);
         }
+        // Entries the store applied long ago stay in the WAL but not in
+        // memory: raft starts from a snapshot mark just before the catch-up
+        // window (the conf state is the store's, as of `applied`).
+        let skip = entries
+            .iter()
+            .take_while(|e| e.index < applied.saturating_sub(CATCH_UP_ENTRIES))
+            .count();
+        let mut mem_meta = meta.clone();
+        if let Some(last_skipped) = skip.checked_sub(1).map(|i| &entries[i]) {
+            mem_meta.index = last_skipped.index;
+            mem_meta.term = last_skipped.term;
+        }
         let mem = MemStorage::new();
         {
             let mut core = mem.wl();
-            if meta.index > 0 {
+            if mem_meta.index > 0 {
                 let mut snap = Snapshot::default();
-                snap.set_metadata(meta.clone());
+                snap.set_metadata(mem_meta);
                 core.apply_snapshot(snap).map_err(|e| internal(&e))?;
             } else {
                 core.set_conf_state(meta.get_conf_state().clone());
             }
-            core.append(&entries).map_err(|e| internal(&e))?;
+            core.append(&entries[skip..]).map_err(|e| internal(&e))?;
             let mut hs = recovered.hard_state.clone();
             // The WAL's commit index may lag (a commit learnt after the last
             // append is written with the next one). Whatever the snapshot

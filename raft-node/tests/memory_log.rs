@@ -63,4 +63,15 @@ fn applied_entries_leave_memory_but_not_what_a_follower_lacks() {
     let hashes = sim.hashes(0).expect("hashes");
     let distinct: std::collections::HashSet<_> = hashes.values().collect();
     assert_eq!(distinct.len(), 1, "{hashes:?}");
+
+    // A restart reads the whole WAL since its last mark, but keeps only the
+    // catch-up window in memory.
+    sim.stop(2).expect("stop");
+    sim.restart(2, false).expect("restart");
+    let first = sim.first_log_index(2).expect("running");
+    assert!(
+        first > 4 * WINDOW,
+        "restarted member holds its log from {first}"
+    );
+    assert_eq!(sim.get(2, "k29999").expect("read"), "k29999=v mod=30001");
 }

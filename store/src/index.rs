@@ -4,7 +4,7 @@
 //! revision and which row holds each one's value. The index is not persisted;
 //! [`crate::Store::open`] rebuilds it by scanning the revision rows once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
 use crate::key_index::{KeyAt, KeyIndex};
@@ -56,6 +56,43 @@ impl<'a> KeyRange<'a> {
     }
 }
 
+/// Builds an index from the revision rows, read in revision order at
+/// start. Rows come in revision order, not key order, so each lands on a
+/// hashed key; the ordered map is built once at the end from sorted keys
+/// (linear), instead of a million ordered inserts with their key
+/// comparisons.
+#[derive(Default)]
+pub struct IndexBuilder {
+    keys: HashMap<Box<[u8]>, KeyIndex>,
+}
+
+impl IndexBuilder {
+    /// Replays a row read back from disk: a put on a live key, or the first
+    /// surviving row of a generation (whose creation may be compacted away).
+    pub fn restore_or_put(&mut self, key: &[u8], rev: Revision, created_main: i64, version: i64) {
+        let ki = match self.keys.get_mut(key) {
+            Some(ki) => ki,
+            None => self.keys.entry(key.into()).or_default(),
+        };
+        if ki.is_live() {
+            ki.put(rev);
+        } else {
+            ki.restore(Revision::new(created_main, 0), rev, version);
+        }
+    }
+
+    /// Replays a tombstone row; false if the key was not live.
+    pub fn tombstone(&mut self, key: &[u8], rev: Revision) -> bool {
+        self.keys.get_mut(key).is_some_and(|ki| ki.tombstone(rev))
+    }
+
+    pub fn finish(self) -> TreeIndex {
+        TreeIndex {
+            keys: self.keys.into_iter().collect(),
+        }
+    }
+}
+
 /// All keys the store has ever held (until compacted away), ordered by key.
 #[derive(Clone, Debug, Default)]
 pub struct TreeIndex {
@@ -65,17 +102,6 @@ pub struct TreeIndex {
 impl TreeIndex {
     pub fn put(&mut self, key: &[u8], rev: Revision) {
         self.keys.entry(key.into()).or_default().put(rev);
-    }
-
-    /// Replays a row read back from disk: a put on a live key, or the first
-    /// surviving row of a generation (whose creation may be compacted away).
-    pub fn restore_or_put(&mut self, key: &[u8], rev: Revision, created_main: i64, version: i64) {
-        let ki = self.keys.entry(key.into()).or_default();
-        if ki.is_live() {
-            ki.put(rev);
-        } else {
-            ki.restore(Revision::new(created_main, 0), rev, version);
-        }
     }
 
     /// Marks `key` deleted at `rev`; false if it was not live.

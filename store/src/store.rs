@@ -22,7 +22,7 @@ use crate::auth::AuthState;
 use crate::backend::Backend;
 use crate::error::StoreError;
 use crate::history::{EventHistory, RevisionEvents};
-use crate::index::{KeyRange, TreeIndex};
+use crate::index::{IndexBuilder, KeyRange, TreeIndex};
 use crate::revision::Revision;
 use crate::rows;
 
@@ -454,7 +454,6 @@ pub(crate) fn range(
     })
 }
 
-/// Rebuilds the in-memory state from the rows.
 /// The keys attached to lease `id` (none if there is no such lease).
 pub(crate) fn lease_keys(st: &State, id: i64) -> Vec<Vec<u8>> {
     st.leases
@@ -463,6 +462,21 @@ pub(crate) fn lease_keys(st: &State, id: i64) -> Vec<Vec<u8>> {
         .unwrap_or_default()
 }
 
+/// The fields of a revision row (a `mvccpb.KeyValue`) that rebuilding the
+/// index needs. The value is skipped, not copied: a start reads every row.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RowHeader {
+    #[prost(bytes = "vec", tag = "1")]
+    key: Vec<u8>,
+    #[prost(int64, tag = "2")]
+    create_revision: i64,
+    #[prost(int64, tag = "4")]
+    version: i64,
+    #[prost(int64, tag = "6")]
+    lease: i64,
+}
+
+/// Rebuilds the in-memory state from the rows.
 fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
     let meta_u64 = |name: &[u8]| -> Result<u64, StoreError> {
         Ok(backend
@@ -504,7 +518,7 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
         None => AuthState::default(),
     };
 
-    let mut index = TreeIndex::default();
+    let mut index = IndexBuilder::default();
     // key -> lease of its newest live row, to re-attach keys to leases.
     let mut key_leases: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
     let mut last_rev = 0;
@@ -527,7 +541,7 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
             return false;
         }
         last_row = Some(rev);
-        let kv = match KeyValue::decode(v) {
+        let kv = match RowHeader::decode(v) {
             Ok(kv) => kv,
             Err(e) => {
                 failure = Some(StoreError::Corrupt(format!("revision row {rev}: {e}")));
@@ -557,7 +571,7 @@ fn load_state(backend: &dyn Backend) -> Result<State, StoreError> {
         }
     }
     Ok(State {
-        index,
+        index: index.finish(),
         current_rev: current_rev.max(last_rev).max(compacted_rev),
         compacted_rev,
         applied_index,
