@@ -86,6 +86,10 @@ pub struct SledBackend {
     /// sled measures its size by walking its files: remember the last
     /// answer briefly, since quota checks ask on every write.
     size: Mutex<Option<(Instant, u64)>>,
+    dir: std::path::PathBuf,
+    /// Free space kept in reserve, and when there was last enough of it.
+    reserve: u64,
+    room: Mutex<Option<Instant>>,
 }
 
 /// sled's page cache (its default is 1 GiB, which it fills and keeps).
@@ -96,8 +100,41 @@ const CACHE_BYTES: u64 = 32 << 20;
 /// How long a measured size is reused.
 const SIZE_CACHE: Duration = Duration::from_millis(100);
 
+/// Free disk space the store keeps in reserve. sled must never meet a full
+/// disk: the robustness runner saw a member whose store recovered on a
+/// full disk leave an empty sled snapshot file behind, after which the
+/// store never opened again. Below this much free space the store refuses
+/// to open and refuses writes (the member stops, as etcd does on a full
+/// disk), and opens again once there is room.
+pub const FREE_SPACE_RESERVE: u64 = 8 << 20;
+
+/// How long a measured amount of free space is trusted.
+const FREE_SPACE_CACHE: Duration = Duration::from_millis(50);
+
+/// Fails unless the file system holding `dir` has at least `reserve` bytes
+/// free.
+fn check_free_space(dir: &Path, reserve: u64) -> Result<u64, StoreError> {
+    let free = fs2::available_space(dir)
+        .map_err(|e| StoreError::Backend(format!("free space of {}: {e}", dir.display())))?;
+    if free < reserve {
+        return Err(StoreError::Backend(format!(
+            "No space left on device: {free} bytes free in {}, the store keeps {reserve} in reserve",
+            dir.display()
+        )));
+    }
+    Ok(free)
+}
+
 impl SledBackend {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_reserve(dir, FREE_SPACE_RESERVE)
+    }
+
+    /// Opens with `reserve` bytes of free space kept (tests use small disks).
+    pub fn open_with_reserve(dir: &Path, reserve: u64) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+        check_free_space(dir, reserve)?;
         // No periodic flushes: the raft WAL is the durable log. The store is
         // flushed before the WAL is released past it (and on shutdown); after
         // a crash, entries since the last flush are replayed from the WAL.
@@ -112,6 +149,9 @@ impl SledBackend {
             handles: Some((db, tree)),
             failed: AtomicBool::new(false),
             size: Mutex::new(None),
+            dir: dir.to_path_buf(),
+            reserve,
+            room: Mutex::new(None),
         })
     }
 
@@ -121,6 +161,26 @@ impl SledBackend {
 
     fn tree(&self) -> &sled::Tree {
         &self.handles.as_ref().expect("open backend").1
+    }
+
+    /// Refuses to go on below the free-space reserve (measured at most
+    /// every 50 ms). A refusal counts as a failed write: nothing more is
+    /// written, not even on drop.
+    fn ensure_room(&self) -> Result<(), StoreError> {
+        let mut room = self.room.lock().expect("room lock");
+        if room.is_some_and(|at| at.elapsed() < FREE_SPACE_CACHE) {
+            return Ok(());
+        }
+        match check_free_space(&self.dir, self.reserve) {
+            Ok(_) => {
+                *room = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                self.failed.store(true, Ordering::SeqCst);
+                Err(e)
+            }
+        }
     }
 
     /// Notes a failed write or flush (see the type's notes).
@@ -165,6 +225,7 @@ impl Backend for SledBackend {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.ensure_room()?;
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
             match v {
