@@ -400,8 +400,15 @@ impl<'a> WriteTxn<'a> {
         Revision::new(self.write_rev(), self.changes.len() as i64)
     }
 
-    fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Result<(), StoreError> {
-        let prev = self.get(key)?;
+    /// Writes `key` at the next revision over `prev`, its current value
+    /// (which the caller has read already).
+    fn put(
+        &mut self,
+        key: &[u8],
+        value: Vec<u8>,
+        lease: i64,
+        prev: Option<KeyValue>,
+    ) -> Result<(), StoreError> {
         let rev = self.next_revision();
         let kv = KeyValue {
             key: key.to_vec(),
@@ -506,10 +513,11 @@ impl<'a> WriteTxn<'a> {
             (Some(prev), true) => prev.lease,
             _ => p.lease,
         };
-        self.put(&p.key, value, lease)?;
+        let prev_kv = if p.prev_kv { prev.clone() } else { None };
+        self.put(&p.key, value, lease, prev)?;
         Ok(PutResponse {
             header: header(self.write_rev()),
-            prev_kv: if p.prev_kv { prev } else { None },
+            prev_kv,
         })
     }
 
