@@ -65,20 +65,17 @@ impl Store {
     /// Replaces the whole store with a snapshot body (atomically).
     pub fn install_snapshot(&self, body: &[u8]) -> Result<(), StoreError> {
         let rows = parse_snapshot(body)?;
-        {
-            let _exclusive = self.state.write().expect("store lock poisoned");
+        self.replace_rows(|backend| {
             let mut batch = WriteBatch::default();
-            self.backend.scan_each(&[], &[0xff, 0xff], &mut |k, _| {
+            backend.scan_each(&[], &[0xff, 0xff], &mut |k, _| {
                 batch.delete(k.to_vec());
                 true
             })?;
             for (k, v) in rows {
                 batch.put(k, v);
             }
-            self.backend.write(batch)?;
-            self.backend.flush()?;
-        }
-        self.reload()
+            backend.write(batch)
+        })
     }
 }
 
@@ -118,22 +115,19 @@ impl Store {
     /// (members, raft configuration, alarms) and the raft position, so the new
     /// cluster's log starts from index 1.
     pub fn reset_for_new_cluster(&self) -> Result<(), StoreError> {
-        {
-            let _exclusive = self.state.write().expect("store lock poisoned");
+        self.replace_rows(|backend| {
             let mut batch = WriteBatch::default();
             for prefix in [crate::rows::CLUSTER, crate::rows::ALARM] {
                 let (start, end) = crate::rows::prefix_range(prefix);
-                self.backend.scan_each(&start, &end, &mut |k, _| {
+                backend.scan_each(&start, &end, &mut |k, _| {
                     batch.delete(k.to_vec());
                     true
                 })?;
             }
             batch.delete(crate::rows::META_APPLIED_INDEX.to_vec());
             batch.delete(crate::rows::META_APPLIED_TERM.to_vec());
-            self.backend.write(batch)?;
-            self.backend.flush()?;
-        }
-        self.reload()
+            backend.write(batch)
+        })
     }
 }
 

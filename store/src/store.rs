@@ -128,12 +128,26 @@ impl Store {
         self.state.read().expect("store lock poisoned")
     }
 
-    /// Reloads all in-memory state from the backend (after a snapshot install).
-    pub(crate) fn reload(&self) -> Result<(), StoreError> {
-        let fresh = load_state(self.backend.as_ref())?;
-        let rev = fresh.current_rev;
-        *self.state.write().expect("store lock poisoned") = fresh;
-        self.history.clear();
+    /// Replaces the rows by what `rewrite` writes and reloads all in-memory
+    /// state from them, under one write lock: no reader ever sees the new
+    /// rows with the old state. (A watch catching up between the two once
+    /// read a new snapshot's rows, compacted past its position, with the
+    /// old compaction revision: it skipped the compacted revisions without
+    /// being told, a gap the robustness runner caught.)
+    pub(crate) fn replace_rows(
+        &self,
+        rewrite: impl FnOnce(&dyn Backend) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let rev = {
+            let mut state = self.state.write().expect("store lock poisoned");
+            rewrite(self.backend.as_ref())?;
+            self.backend.flush()?;
+            let fresh = load_state(self.backend.as_ref())?;
+            let rev = fresh.current_rev;
+            *state = fresh;
+            self.history.clear();
+            rev
+        };
         self.rev_tx.send_replace(rev);
         Ok(())
     }
