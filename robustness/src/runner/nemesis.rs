@@ -17,10 +17,11 @@
 //! - **crash points** in the binary (`FAILPOINTS`): restart a member with one armed, drive
 //!   the cluster to the point (a follower far enough behind to get a snapshot, or a
 //!   membership change), wait for it to die, and restart it without;
-//! - **a full disk** (root only): a member's data directory moves to a tmpfs with a few
-//!   MiB to spare and the member restarts there; under the traffic its WAL or store runs
-//!   out of space and it stops, as etcd does; then the disk grows and it starts again on
-//!   the same directory, which must hold every write it acknowledged.
+//! - **a full disk** (root only): a member's data directory moves to a tmpfs with little
+//!   to spare (below or just above the store's 8 MiB reserve) and the member restarts
+//!   there; it refuses to start, or runs until its store reaches the reserve, and stops,
+//!   as etcd does on a full disk; then the disk grows and it starts again on the same
+//!   directory, which must hold every write it acknowledged.
 //!
 //! Every wait is bounded; a nemesis that cannot do its job (no leader, a member list that
 //! cannot be read) says so in its description instead of failing the run. Liveness is not
@@ -163,10 +164,20 @@ pub async fn inject(kind: Kind, ctx: &mut Ctx<'_>) -> Result<String, String> {
     }
 }
 
-/// Member `target` restarts on a disk with up to 512 KiB to spare, runs until it stops for
-/// lack of space (or 10 s pass), and starts again once the disk has room.
+/// The free space an etcd-rs store keeps in reserve (`etcd_store::backend::FREE_SPACE_RESERVE`):
+/// below it the member refuses to start or write.
+const STORE_RESERVE: u64 = 8 << 20;
+
+/// Member `target` restarts on a disk with little to spare, runs until it stops for lack of
+/// space (or 10 s pass), and starts again once the disk has room. Half the time the room is
+/// below the store's reserve (the member refuses to start), half the time up to 1 MiB above
+/// it (the member starts and fills the rest while serving).
 async fn full_disk(ctx: &mut Ctx<'_>, target: usize) -> Result<String, String> {
-    let headroom = ctx.rng.below(512) << 10;
+    let headroom = if ctx.rng.chance(50) {
+        ctx.rng.below(512) << 10
+    } else {
+        STORE_RESERVE + (ctx.rng.below(1024) << 10)
+    };
     let size = {
         let mut c = cl(ctx.cluster);
         c.kill(target);
