@@ -560,6 +560,12 @@ impl Node {
     fn trim_memory_log(&mut self) {
         let r = &self.raw.raft;
         let mut keep_from = r.raft_log.applied.saturating_sub(CATCH_UP_ENTRIES);
+        // Called on every applied batch: nothing to do (and no follower to
+        // look at) until a whole window has piled up.
+        let first = r.raft_log.first_index();
+        if keep_from < first + CATCH_UP_ENTRIES {
+            return;
+        }
         if r.state == StateRole::Leader {
             for (id, pr) in r.prs().iter() {
                 if *id != r.id {
@@ -568,9 +574,6 @@ impl Node {
             }
         }
         let mem = &self.raw.mut_store().mem;
-        let Ok(first) = mem.first_index() else {
-            return;
-        };
         if keep_from >= first + CATCH_UP_ENTRIES {
             if let Err(e) = mem.wl().compact(keep_from) {
                 tracing::warn!(error = %e, keep_from, "could not trim the in-memory raft log");

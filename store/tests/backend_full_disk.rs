@@ -19,13 +19,7 @@ fn a_backend_that_failed_on_a_full_disk_can_be_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let disk = dir.path().join("disk");
     std::fs::create_dir_all(&disk).expect("mount point");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .expect("run mount");
-    assert!(mounted.success(), "mounting a tmpfs needs root");
-    let unmount = Unmount(disk.clone());
+    let unmount = Unmount::mount(&disk, "8m");
 
     // No reserve: sled itself meets the full disk.
     let backend = SledBackend::open_with_reserve(&disk, 0).expect("open");
@@ -56,7 +50,31 @@ fn a_backend_that_failed_on_a_full_disk_can_be_dropped() {
     drop(unmount);
 }
 
+/// A tmpfs mounted at a directory, unmounted when dropped.
 struct Unmount(std::path::PathBuf);
+
+impl Unmount {
+    /// Mounts a tmpfs of `size` (mount's syntax: bytes, or 16m) at `dir`.
+    fn mount(dir: &std::path::Path, size: &str) -> Unmount {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        Unmount(dir.to_path_buf())
+    }
+
+    /// Gives the tmpfs room: `size` from now on.
+    fn resize(&self, size: &str) {
+        let grown = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(grown.success());
+    }
+}
 
 impl Drop for Unmount {
     fn drop(&mut self) {
@@ -83,13 +101,7 @@ fn a_store_filled_to_the_brim_opens_again_with_everything_flushed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let disk = dir.path().join("disk");
         std::fs::create_dir_all(&disk).expect("mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-            .arg(&disk)
-            .status()
-            .expect("run mount");
-        assert!(mounted.success(), "mounting a tmpfs needs root");
-        let unmount = Unmount(disk.clone());
+        let unmount = Unmount::mount(&disk, "16m");
 
         // Values of different sizes per round, so the disk fills at
         // different points of sled's segments.
@@ -117,12 +129,7 @@ fn a_store_filled_to_the_brim_opens_again_with_everything_flushed() {
             .parse()
             .expect("count");
 
-        let grown = Command::new("mount")
-            .args(["-o", "remount,size=64m"])
-            .arg(&disk)
-            .status()
-            .expect("run mount");
-        assert!(grown.success());
+        unmount.resize("64m");
         let _ = std::fs::remove_file(disk.join("filler"));
         let reopened = SledBackend::open(&disk)
             .unwrap_or_else(|e| panic!("round {round}: the store does not open: {e}"));
@@ -209,13 +216,7 @@ fn a_store_recovering_on_a_full_disk_opens_once_there_is_room() {
         let disk = dir.path().join("disk");
         std::fs::create_dir_all(&disk).expect("mount point");
         let size = (used + headroom_kib * 1024).div_ceil(4096) * 4096 + 8 * 4096;
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&disk)
-            .status()
-            .expect("run mount");
-        assert!(mounted.success(), "mounting a tmpfs needs root");
-        let unmount = Unmount(disk.clone());
+        let unmount = Unmount::mount(&disk, &size.to_string());
         let mut from = original.clone().into_os_string();
         from.push("/.");
         let copied = Command::new("cp")
@@ -232,12 +233,7 @@ fn a_store_recovering_on_a_full_disk_opens_once_there_is_room() {
             .args(["--exact", "open_only_child", "--nocapture"])
             .env("OPEN_DIR", &disk)
             .output();
-        let grown = Command::new("mount")
-            .args(["-o", "remount,size=64m"])
-            .arg(&disk)
-            .status()
-            .expect("run mount");
-        assert!(grown.success());
+        unmount.resize("64m");
         let reopened = SledBackend::open(&disk).unwrap_or_else(|e| {
             panic!("{headroom_kib} KiB to spare: the store does not open once there is room: {e}")
         });
