@@ -22,7 +22,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Every run is bounded: each subcommand stops after its `--total` (or
 /// `--put-total`) requests or after `--duration-limit`, whichever is first.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "etcd-bench", version, about)]
+#[command(
+    name = "etcd-bench",
+    version,
+    about,
+    after_help = "Comparison mode (two servers alternated, ratios, CPU and memory): etcd-bench compare --help"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalFlags,

@@ -18,11 +18,13 @@
 //! - [`outcome`]: a run's reports and the text etcd frames them with.
 //! - [`csv_out`], [`plot`], [`progress`]: the CSV file, the SVG plot, the bar.
 //! - [`run`]: one run from configuration to outputs.
+//! - [`compare`]: `etcd-bench compare`, two servers alternated, ratios.
 //!
 //! The criterion micro-benchmarks of the store live in `benches/store.rs`
-//! and `compare.sh` runs this harness against real etcd and etcd-rs.
+//! and `compare.sh` runs `etcd-bench compare` on real etcd and etcd-rs.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod connect;
 pub mod csv_out;

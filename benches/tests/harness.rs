@@ -651,3 +651,54 @@ fn plot_is_an_svg_with_both_panels() {
     assert_eq!(bars.len(), 40);
     assert_eq!(bars.iter().map(|b| b.2).sum::<u64>(), 500);
 }
+
+#[test]
+fn compare_median_and_report_text() {
+    use etcd_benches::compare::{median, PairResult, RunResult, WorkloadResult};
+    assert_eq!(median(&[]), None);
+    assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+    assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    let run = |put: f64, cpu: Option<f64>, mib: Option<f64>| RunResult {
+        rps: vec![("put".to_string(), put)],
+        failed: 0,
+        cpu_secs: cpu,
+        peak_mib: mib,
+    };
+    let result = WorkloadResult {
+        workload: "put --total 10".into(),
+        pairs: vec![
+            PairResult {
+                a: run(100.0, Some(2.0), Some(50.0)),
+                b: run(150.0, Some(1.0), Some(25.0)),
+            },
+            PairResult {
+                a: run(100.0, Some(2.0), Some(50.0)),
+                b: run(50.0, Some(3.0), Some(100.0)),
+            },
+            PairResult {
+                a: run(200.0, Some(2.0), Some(50.0)),
+                b: run(220.0, Some(2.0), Some(50.0)),
+            },
+        ],
+    };
+    assert_eq!(result.reports(), vec!["put".to_string()]);
+    assert_eq!(result.ratios("put"), vec![1.5, 0.5, 1.1]);
+    let text = result.to_text("etcd", "etcd-rs");
+    assert!(text.starts_with("workload: put --total 10\n"), "{text}");
+    assert!(
+        text.contains("  pair 2: put: etcd 100.0 req/s (cpu 2.00 s, peak 50 MiB), etcd-rs 50.0 req/s (cpu 3.00 s, peak 100 MiB), ratio 0.500\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  median ratio (etcd-rs / etcd), put: 1.100 [1.500, 0.500, 1.100]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CPU seconds: 1.000 [0.500, 1.500, 1.000]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("peak memory: 1.000 [0.500, 2.000, 1.000]"),
+        "{text}"
+    );
+}
