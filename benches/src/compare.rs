@@ -86,7 +86,12 @@ pub struct SideA {
     #[arg(id = "a-name", long = "a-name")]
     pub name: Option<String>,
     /// An extra flag for side A's server (repeat; e.g. --a-flag=--snapshot-count=10000).
-    #[arg(id = "a-flag", long = "a-flag", value_name = "FLAG", allow_hyphen_values = true)]
+    #[arg(
+        id = "a-flag",
+        long = "a-flag",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
     pub flags: Vec<String>,
 }
 
@@ -103,7 +108,12 @@ pub struct SideB {
     #[arg(id = "b-name", long = "b-name")]
     pub name: Option<String>,
     /// An extra flag for side B's server (repeat).
-    #[arg(id = "b-flag", long = "b-flag", value_name = "FLAG", allow_hyphen_values = true)]
+    #[arg(
+        id = "b-flag",
+        long = "b-flag",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
     pub flags: Vec<String>,
 }
 

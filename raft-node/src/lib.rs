@@ -52,7 +52,7 @@ use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use etcd_proto::etcdserverpb::watch_server::WatchServer;
 use etcd_proto::etcdserverpb::LeaseRevokeRequest;
-use etcd_store::{SledBackend, Store, StoreConfig, StoreError};
+use etcd_store::{SledBackend, Store, StoreConfig, StoreError, WriteBuffer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
@@ -112,7 +112,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     // index: on two cores a restart takes the longer of the two, not both.
     let wal_dir = config.wal_dir();
     let wal_open = std::thread::spawn(move || Wal::open(&wal_dir, DEFAULT_SEGMENT_BYTES));
-    let backend = SledBackend::open(&member_dir.join("db"))?;
+    // Applied rows reach sled in large batches (see etcd_store::write_buffer).
+    let backend = WriteBuffer::new(SledBackend::open(&member_dir.join("db"))?);
     let store = Arc::new(Store::open(
         Box::new(backend),
         StoreConfig {

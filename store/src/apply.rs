@@ -311,7 +311,9 @@ impl ApplyGroup<'_> {
         if let Some(rev) = last {
             store.notify_revision(rev);
         }
-        Ok(())
+        // Outside the lock: readers go on while a buffer hands its rows to
+        // the engine.
+        store.backend.commit_if_due()
     }
 }
 

@@ -41,6 +41,9 @@ impl WriteBatch {
 /// A row as returned by a scan.
 pub type Row = (Vec<u8>, Vec<u8>);
 
+/// Rows to write, in key order; `None` deletes the row.
+pub type Rows = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 /// An ordered, durable byte keyspace with atomic batches.
 pub trait Backend: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -62,6 +65,18 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Applies every op of `batch`, all or nothing.
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Applies every row of `rows`, all or nothing (a buffer handing its
+    /// rows over; engines may write them without copying first).
+    fn write_rows(&self, rows: &Rows) -> Result<(), StoreError> {
+        self.write(WriteBatch {
+            ops: rows.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+    }
+    /// Writes buffered rows on to the engine if they have waited long
+    /// enough (see `write_buffer.rs`); nothing to do for an engine itself.
+    fn commit_if_due(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Bytes the engine occupies on disk (or in memory).
@@ -231,6 +246,18 @@ impl Backend for SledBackend {
             match v {
                 Some(v) => b.insert(k, v),
                 None => b.remove(k),
+            }
+        }
+        self.check(self.tree().apply_batch(b))
+    }
+
+    fn write_rows(&self, rows: &Rows) -> Result<(), StoreError> {
+        self.ensure_room()?;
+        let mut b = sled::Batch::default();
+        for (k, v) in rows {
+            match v {
+                Some(v) => b.insert(k.as_slice(), v.as_slice()),
+                None => b.remove(k.as_slice()),
             }
         }
         self.check(self.tree().apply_batch(b))

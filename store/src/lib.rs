@@ -6,7 +6,9 @@
 //! and report the same [`Store::hash_kv`].
 //!
 //! Layers, bottom up:
-//! - [`backend`]: an ordered byte keyspace with atomic batches (sled, or memory).
+//! - [`backend`]: an ordered byte keyspace with atomic batches (sled, or memory);
+//!   [`write_buffer`]: recent writes kept in memory and handed to the engine
+//!   in large batches, as etcd's batch transaction does.
 //! - [`revision`], [`key_index`], [`index`]: etcd's revision model and the
 //!   in-memory key -> revisions index, rebuilt from rows at open.
 //! - [`store`] (reads, open) and `apply` (writes): requests with etcd's exact
@@ -30,6 +32,7 @@ pub mod rows;
 pub mod snapshot;
 pub mod store;
 pub mod validate;
+pub mod write_buffer;
 
 mod apply;
 
@@ -38,3 +41,4 @@ pub use backend::{Backend, MemBackend, SledBackend};
 pub use error::StoreError;
 pub use history::RevisionEvents;
 pub use store::{HistoryError, LeaseEntry, Store, StoreConfig, StoreStatus, MAX_LEASE_TTL};
+pub use write_buffer::WriteBuffer;

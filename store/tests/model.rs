@@ -41,7 +41,7 @@ use etcd_proto::mvccpb::{Event, KeyValue};
 use etcd_store::backend::WriteBatch;
 use etcd_store::{
     validate, Applied, Backend, MemBackend, RevisionEvents, SledBackend, Store, StoreConfig,
-    StoreError,
+    StoreError, WriteBuffer,
 };
 use proptest::prelude::*;
 
@@ -832,7 +832,13 @@ impl Disk {
     fn open(&self) -> Store {
         let backend: Box<dyn Backend> = match self {
             Disk::Mem(m) => Box::new(m.clone()),
-            Disk::Sled(dir) => Box::new(open_sled(dir.path())),
+            // Through a write buffer handing over every few rows, as the
+            // server runs it (it flushes before every restart).
+            Disk::Sled(dir) => Box::new(WriteBuffer::with_limits(
+                open_sled(dir.path()),
+                5,
+                std::time::Duration::from_secs(3600),
+            )),
         };
         Store::open(backend, config()).expect("open store")
     }
@@ -860,7 +866,17 @@ impl Sut {
         Sut {
             disk,
             store: Some(store),
-            twin: Store::open(Box::new(MemBackend::default()), config()).unwrap(),
+            // Behind a write buffer that hands over every few rows, so
+            // reads and compactions also meet rows on both sides of it.
+            twin: Store::open(
+                Box::new(WriteBuffer::with_limits(
+                    MemBackend::default(),
+                    7,
+                    std::time::Duration::from_secs(3600),
+                )),
+                config(),
+            )
+            .unwrap(),
             twin_pending: Vec::new(),
             index: 0,
         }
