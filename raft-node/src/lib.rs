@@ -21,6 +21,7 @@ pub mod error;
 pub mod failpoints;
 pub mod h2_authority;
 pub mod ids;
+mod learner_guard;
 pub mod lessor;
 pub mod listener;
 pub mod membership;
@@ -597,25 +598,7 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     } else {
         v2::not_found_router()
     });
-    router.layer(axum::middleware::from_fn_with_state(server, learner_guard))
-}
-
-/// A learner serves only Status and serializable Range (which the KV service
-/// checks); everything else gets etcd's "rpc not supported for learner".
-async fn learner_guard(
-    axum::extract::State(server): axum::extract::State<Arc<EtcdServer>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let path = req.uri().path();
-    if server.raft_info().is_learner
-        && path.starts_with("/etcdserverpb.")
-        && path != "/etcdserverpb.Maintenance/Status"
-        && path != "/etcdserverpb.KV/Range"
-    {
-        return ServerError::NotSupportedForLearner.to_status().into_http();
-    }
-    next.run(req).await
+    router.layer(learner_guard::LearnerGuardLayer { server })
 }
 
 /// The peer service (raft traffic between members) as a router.

@@ -238,6 +238,16 @@ async fn leader_kill_restart_learner_promote_remove() {
         (keys(&learner, true).await? == want).then_some(())
     })
     .await;
+    // A learner serves serializable reads (above) and refuses writes.
+    let refused = KvClient::new(learner.clone())
+        .put(etcd_proto::etcdserverpb::PutRequest {
+            key: b"by-learner".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a learner refuses writes");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(refused.message(), "etcdserver: rpc not supported for learner");
     eventually(30, "learner promoted", || {
         let mut cluster = cluster.clone();
         async move {
