@@ -247,7 +247,10 @@ async fn leader_kill_restart_learner_promote_remove() {
         .await
         .expect_err("a learner refuses writes");
     assert_eq!(refused.code(), tonic::Code::Unavailable);
-    assert_eq!(refused.message(), "etcdserver: rpc not supported for learner");
+    assert_eq!(
+        refused.message(),
+        "etcdserver: rpc not supported for learner"
+    );
     eventually(30, "learner promoted", || {
         let mut cluster = cluster.clone();
         async move {
