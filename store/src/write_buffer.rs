@@ -60,6 +60,10 @@ struct Layers {
     fresh: Rows,
     /// When the oldest row of `fresh` was written.
     since: Option<Instant>,
+    /// Bytes of keys and values in `fresh` and `handing_over`: the store's
+    /// size counts them before the engine holds them (a new member's
+    /// status shows a size, quota checks see recent writes).
+    bytes: u64,
     /// Rows being handed to the engine right now, readable until it holds
     /// them (and kept if the hand-over failed: the member stops anyway).
     handing_over: Option<Arc<Rows>>,
@@ -156,7 +160,13 @@ impl<B: Backend> WriteBuffer<B> {
             rows
         };
         self.engine.write_rows(&rows)?;
-        self.layers.write().expect("buffer lock").handing_over = None;
+        let mut layers = self.layers.write().expect("buffer lock");
+        layers.handing_over = None;
+        layers.bytes = layers
+            .fresh
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
         Ok(())
     }
 }
@@ -225,7 +235,12 @@ impl<B: Backend> Backend for WriteBuffer<B> {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut layers = self.layers.write().expect("buffer lock");
         for (k, v) in batch.ops {
-            layers.fresh.insert(k, v);
+            let (key_len, value_len) = (k.len() as u64, v.as_ref().map_or(0, |v| v.len() as u64));
+            match layers.fresh.insert(k, v) {
+                Some(old) => layers.bytes -= old.map_or(0, |o| o.len() as u64),
+                None => layers.bytes += key_len,
+            }
+            layers.bytes += value_len;
         }
         if layers.since.is_none() {
             layers.since = Some(Instant::now());
@@ -251,7 +266,7 @@ impl<B: Backend> Backend for WriteBuffer<B> {
     }
 
     fn size_bytes(&self) -> u64 {
-        self.engine.size_bytes()
+        self.engine.size_bytes() + self.layers.read().expect("buffer lock").bytes
     }
 
     fn defragment(&self) -> Result<(), StoreError> {

@@ -200,3 +200,22 @@ fn rows_being_handed_over_stay_readable_and_nothing_reaches_the_engine_before() 
         vec![(b"b".to_vec(), b"3".to_vec())]
     );
 }
+
+#[test]
+fn the_size_counts_rows_not_handed_over_yet() {
+    let buffer = WriteBuffer::with_limits(MemBackend::default(), 100, HOUR);
+    assert_eq!(buffer.size_bytes(), 0);
+    let mut batch = WriteBatch::default();
+    batch.put(b"key".to_vec(), vec![0; 100]);
+    batch.put(b"other".to_vec(), vec![0; 10]);
+    buffer.write(batch).unwrap();
+    assert_eq!(buffer.size_bytes(), 3 + 100 + 5 + 10);
+    let mut batch = WriteBatch::default();
+    batch.put(b"key".to_vec(), vec![0; 50]);
+    batch.delete(b"other".to_vec());
+    buffer.write(batch).unwrap();
+    assert_eq!(buffer.size_bytes(), 3 + 50 + 5);
+    buffer.flush().unwrap();
+    // Now the engine's own measure: the memory backend counts live rows.
+    assert_eq!(buffer.size_bytes(), 3 + 50);
+}
