@@ -14,6 +14,7 @@
 pub mod api;
 pub mod apply;
 pub mod auth;
+mod batched_writes;
 pub mod bootstrap;
 pub mod compactor;
 pub mod config;

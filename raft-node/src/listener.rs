@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::Layer;
 
 use crate::auth::ClientCommonName;
+use crate::batched_writes::BatchedWrites;
 use crate::h2_authority::AuthorityFix;
 
 /// TLS for one listener.
@@ -60,7 +61,7 @@ pub async fn serve(
                     conns.spawn(async move {
                         let result = match tls {
                             None => {
-                                let io = TokioIo::new(AuthorityFix::new(tcp));
+                                let io = TokioIo::new(BatchedWrites::new(AuthorityFix::new(tcp)));
                                 let service = TowerToHyperService::new(router);
                                 builder.serve_connection_with_upgrades(io, service).await
                             }
@@ -113,7 +114,7 @@ pub async fn serve(
                                     )
                                     .layer(router),
                                 );
-                                let io = TokioIo::new(AuthorityFix::new(stream));
+                                let io = TokioIo::new(BatchedWrites::new(AuthorityFix::new(stream)));
                                 builder.serve_connection_with_upgrades(io, service).await
                             }
                         };
