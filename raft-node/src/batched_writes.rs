@@ -86,3 +86,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for BatchedWrites<S> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    /// A socket that records every write it is given.
+    #[derive(Default)]
+    struct Recorder {
+        writes: Vec<Vec<u8>>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().writes.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_ready_together_leave_in_one_write() {
+        let mut io = BatchedWrites::new(Recorder::default());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // A response, then a flush: the first flush yields, nothing is written.
+        assert!(matches!(
+            Pin::new(&mut io).poll_write(&mut cx, b"first "),
+            Poll::Ready(Ok(6))
+        ));
+        assert!(Pin::new(&mut io).poll_flush(&mut cx).is_pending());
+        assert!(io.inner.get_ref().writes.is_empty());
+        // Another response joins before the connection is polled again.
+        assert!(matches!(
+            Pin::new(&mut io).poll_write(&mut cx, b"second"),
+            Poll::Ready(Ok(6))
+        ));
+        poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
+            .await
+            .expect("flush");
+        assert_eq!(io.inner.get_ref().writes, vec![b"first second".to_vec()]);
+        // Flushing with nothing buffered does not yield.
+        assert!(Pin::new(&mut io).poll_flush(&mut cx).is_ready());
+    }
+}
