@@ -34,8 +34,13 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, Rows, WriteBatch};
 use crate::error::StoreError;
 
-/// Rows buffered before they are handed to the engine (etcd's batch limit).
-pub const MAX_ROWS: usize = 10_000;
+/// Rows buffered before they are handed to the engine. etcd's batch limit
+/// is 10 000, but sled keeps the pages a batch replaces until the batch
+/// ends, so its memory grows with the batch: loading 200 000 keys left a
+/// member at 271 MiB with 10 000-row batches, 204 MiB with 3 000 and
+/// 151 MiB with 1 000 (139 MiB with one batch per apply group), while the
+/// CPU per put barely differed between 1 000 and 10 000.
+pub const MAX_ROWS: usize = 1_000;
 
 /// How long a buffered row waits at most for the next engine batch
 /// (etcd's batch interval).
