@@ -19,7 +19,7 @@
 //! carrying on would let it diverge from the others.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use etcd_proto::etcdrs::raft_request::Op;
@@ -104,52 +104,6 @@ pub type ConfChanger<'a> =
     dyn FnMut(u64, &ConfChange) -> Result<ConfChangeOutcome, ServerError> + 'a;
 
 impl Applier {
-    /// Applies batches until the channel closes; returns a fatal error if
-    /// the store failed (or this member was removed from the cluster).
-    pub fn run(mut self, rx: Receiver<ApplyMsg>) -> Result<(), ServerError> {
-        let node_tx = self.node_tx.clone();
-        let mut via_raft_loop = |index: u64, cc: &ConfChange| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            node_tx
-                .send(NodeMsg::ApplyConfChange {
-                    index,
-                    cc: cc.clone(),
-                    reply: tx,
-                })
-                .map_err(|_| ServerError::Stopped)?;
-            rx.recv().map_err(|_| ServerError::Stopped)
-        };
-        let mut next = None;
-        loop {
-            let msg = match next.take() {
-                Some(msg) => msg,
-                None => match rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => return Ok(()),
-                },
-            };
-            // Entries queued behind these are applied with them, in one
-            // group: the raft loop hands over committed entries up to twice
-            // per turn, and more turns pass while a group is written.
-            let msg = match msg {
-                ApplyMsg::Entries(mut entries) => {
-                    while let Ok(more) = rx.try_recv() {
-                        match more {
-                            ApplyMsg::Entries(e) => entries.extend(e),
-                            other => {
-                                next = Some(other);
-                                break;
-                            }
-                        }
-                    }
-                    ApplyMsg::Entries(entries)
-                }
-                other => other,
-            };
-            self.apply_msg(msg, &mut via_raft_loop)?;
-        }
-    }
-
     /// Applies one message from the raft loop.
     pub fn apply_msg(
         &mut self,

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod failpoints;
 pub mod h2_authority;
+mod handoff;
 pub mod ids;
 mod learner_guard;
 pub mod lessor;
@@ -163,7 +164,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     );
 
     let (node_tx, node_rx) = mpsc::channel::<NodeMsg>();
-    let (apply_tx, apply_rx) = mpsc::channel();
     let (applied_tx, applied_rx) = watch::channel(store.applied_index());
     let applied_tx = Arc::new(applied_tx);
     let (fatal_tx, fatal_rx) = watch::channel(None);
@@ -200,25 +200,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     }
     transport.set_peers(&peers);
 
-    let node = Node::new(NodeParts {
-        settings: NodeSettings {
-            id: identity.member_id,
-            election_ticks: config.election_ticks(),
-            tick: config.heartbeat(),
-            fixed_election_timeout: false,
-            lease_based_reads: config.lease_based_reads,
-        },
-        wal,
-        recovered,
-        snaps: snaps.clone(),
-        store: store.clone(),
-        transport: transport.clone(),
-        rx: node_rx,
-        apply_tx,
-        info: info.clone(),
-        conf_state: membership::stored_conf_state(&store)?,
-    })?;
-    let applier = Applier {
+    let (handoff, apply_thread) = handoff::handoff(Applier {
         store: store.clone(),
         waiters: waiters.clone(),
         lessor: lessor.clone(),
@@ -230,8 +212,26 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         my_id: identity.member_id,
         last_snapshot: store.applied_index(),
         tokens: tokens.clone(),
+        snaps: snaps.clone(),
+    });
+    let node = Node::new(NodeParts {
+        settings: NodeSettings {
+            id: identity.member_id,
+            election_ticks: config.election_ticks(),
+            tick: config.heartbeat(),
+            fixed_election_timeout: false,
+            lease_based_reads: config.lease_based_reads,
+        },
+        wal,
+        recovered,
         snaps,
-    };
+        store: store.clone(),
+        transport: transport.clone(),
+        rx: node_rx,
+        sink: Box::new(handoff),
+        info: info.clone(),
+        conf_state: membership::stored_conf_state(&store)?,
+    })?;
     let mut threads = Vec::new();
     let fatal = fatal_tx.clone();
     threads.push(
@@ -246,12 +246,13 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     );
     let fatal = fatal_tx.clone();
     let apply_store = store.clone();
+    let apply_node_tx = node_tx.clone();
     let removed_stop_delay = config.heartbeat() * 10;
     threads.push(
         std::thread::Builder::new()
             .name("apply".into())
             .spawn(move || {
-                let clean = match applier.run(apply_rx) {
+                let clean = match apply_thread.run(apply_node_tx) {
                     Ok(()) => true,
                     Err(ServerError::Removed) => {
                         // As etcd: a member that applied its own removal

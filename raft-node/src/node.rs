@@ -41,9 +41,9 @@ use raft::storage::MemStorage;
 use raft::{ProgressState, RawNode, SnapshotStatus, StateRole, Storage};
 use tokio::sync::oneshot;
 
-use crate::apply::ApplyMsg;
 use crate::error::ServerError;
 use crate::failpoints::crash_point;
+use crate::handoff::CommitSink;
 use crate::raft_storage::RaftStorage;
 use crate::read_lease::ReadLease;
 use crate::snap_files::SnapFiles;
@@ -155,7 +155,7 @@ pub struct Node {
     snaps: SnapFiles,
     transport: Arc<dyn Outbox>,
     rx: Receiver<NodeMsg>,
-    apply_tx: Sender<ApplyMsg>,
+    sink: Box<dyn CommitSink>,
     info: Arc<Mutex<RaftInfo>>,
     tick: Duration,
     /// Ticks since start (read retries are timed in ticks).
@@ -196,7 +196,7 @@ pub struct NodeParts {
     pub transport: Arc<dyn Outbox>,
     pub rx: Receiver<NodeMsg>,
     /// Committed entries and snapshots go here, in log order.
-    pub apply_tx: Sender<ApplyMsg>,
+    pub sink: Box<dyn CommitSink>,
     pub info: Arc<Mutex<RaftInfo>>,
     /// The configuration as of the store's applied index, if the store has one.
     pub conf_state: Option<ConfState>,
@@ -217,7 +217,7 @@ impl Node {
             store,
             transport,
             rx,
-            apply_tx,
+            sink,
             info,
             conf_state,
         } = parts;
@@ -305,7 +305,7 @@ impl Node {
             snaps,
             transport,
             rx,
-            apply_tx,
+            sink,
             info,
             tick: settings.tick,
             ticks: 0,
@@ -709,12 +709,7 @@ impl Node {
             .apply_snapshot(bare)
             .map_err(|e| internal(&e))?;
         self.snapshot_floor = meta.index;
-        self.apply_tx
-            .send(ApplyMsg::Snapshot {
-                meta,
-                data: snap.data.to_vec(),
-            })
-            .map_err(|_| ServerError::Stopped)
+        self.sink.snapshot(meta, snap.data.to_vec())
     }
 
     fn on_ready(&mut self) -> Result<(), ServerError> {
@@ -789,9 +784,7 @@ impl Node {
         if entries.is_empty() {
             return Ok(());
         }
-        self.apply_tx
-            .send(ApplyMsg::Entries(entries))
-            .map_err(|_| ServerError::Stopped)
+        self.sink.entries(entries)
     }
 
     fn publish_info(&mut self) {

@@ -262,7 +262,7 @@ impl Sim {
             store: store.clone(),
             transport: outbox,
             rx: node_rx,
-            apply_tx,
+            sink: Box::new(apply_tx),
             info: Arc::new(Mutex::new(RaftInfo::default())),
             conf_state: membership::stored_conf_state(&store).map_err(|e| internal(&e))?,
         })?;
