@@ -20,7 +20,7 @@
 //! the raft loop cannot give itself. Under load the queue is rarely empty,
 //! so big groups keep going to the apply thread and the pipeline stays.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -60,6 +60,9 @@ struct Shared {
     applier: Mutex<Applier>,
     /// Messages sent to the apply thread and not applied yet.
     queued: AtomicUsize,
+    /// Applying on the raft thread failed (the member stops; the apply
+    /// thread must then not flush the store, as after its own failures).
+    failed: AtomicBool,
 }
 
 /// The raft loop's side: the queue, and the shortcut (see the module notes).
@@ -80,6 +83,7 @@ pub fn handoff(applier: Applier) -> (Handoff, ApplyThread) {
     let shared = Arc::new(Shared {
         applier: Mutex::new(applier),
         queued: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
     });
     (
         Handoff {
@@ -119,7 +123,10 @@ impl Handoff {
                 "configuration change at {index} handed to the raft thread's apply"
             )))
         };
-        applier.apply_batch(&entries, &mut no_conf_changes)?;
+        if let Err(e) = applier.apply_batch(&entries, &mut no_conf_changes) {
+            self.shared.failed.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
         Ok(None)
     }
 }
@@ -139,7 +146,8 @@ impl CommitSink for Handoff {
 
 impl ApplyThread {
     /// Applies what the raft loop queues until it stops; returns a fatal
-    /// error if the store failed (or this member was removed).
+    /// error if the store failed, here or on the raft thread (or this
+    /// member was removed).
     pub fn run(self, node_tx: Sender<NodeMsg>) -> Result<(), ServerError> {
         let mut via_raft_loop = |index: u64, cc: &ConfChange| {
             let (tx, rx) = std::sync::mpsc::channel();
@@ -158,6 +166,11 @@ impl ApplyThread {
                 Some(msg) => msg,
                 None => match self.rx.recv() {
                     Ok(msg) => msg,
+                    Err(_) if self.shared.failed.load(Ordering::SeqCst) => {
+                        return Err(ServerError::Internal(
+                            "applying committed entries on the raft thread failed".into(),
+                        ))
+                    }
                     Err(_) => return Ok(()),
                 },
             };
@@ -196,7 +209,8 @@ mod tests {
     use etcd_proto::etcdrs::raft_request::Op;
     use etcd_proto::etcdrs::RaftRequest;
     use etcd_proto::etcdserverpb::PutRequest;
-    use etcd_store::{MemBackend, Store, StoreConfig};
+    use etcd_store::backend::WriteBatch;
+    use etcd_store::{Backend, MemBackend, Store, StoreConfig, StoreError};
     use prost::Message as _;
     use raft::eraftpb::Message;
 
@@ -241,7 +255,41 @@ mod tests {
         e
     }
 
-    /// A handoff over an in-memory store, and the raft loop's channel.
+    /// A memory backend whose writes fail once `broken` is set.
+    struct Breakable {
+        rows: MemBackend,
+        broken: Arc<AtomicBool>,
+    }
+
+    impl Backend for Breakable {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.rows.get(key)
+        }
+        fn scan_each(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<(), StoreError> {
+            self.rows.scan_each(start, end, f)
+        }
+        fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend("the disk failed".into()));
+            }
+            self.rows.write(batch)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn size_bytes(&self) -> u64 {
+            0
+        }
+    }
+
+    /// A handoff over an in-memory store (whose writes fail once the
+    /// returned flag is set), and the raft loop's channel.
+    #[allow(clippy::type_complexity)]
     fn setup(
         dir: &std::path::Path,
     ) -> (
@@ -249,9 +297,14 @@ mod tests {
         ApplyThread,
         Arc<Store>,
         std::sync::mpsc::Receiver<NodeMsg>,
+        Arc<AtomicBool>,
     ) {
-        let store =
-            Arc::new(Store::open(Box::new(MemBackend::default()), StoreConfig::default()).unwrap());
+        let broken = Arc::new(AtomicBool::new(false));
+        let backend = Breakable {
+            rows: MemBackend::default(),
+            broken: broken.clone(),
+        };
+        let store = Arc::new(Store::open(Box::new(backend), StoreConfig::default()).unwrap());
         let (node_tx, node_rx) = std::sync::mpsc::channel();
         let (applied_tx, _) = tokio::sync::watch::channel(0);
         let (handoff, thread) = handoff(Applier {
@@ -270,13 +323,13 @@ mod tests {
             ))),
             snaps: SnapFiles::new(dir).unwrap(),
         });
-        (handoff, thread, store, node_rx)
+        (handoff, thread, store, node_rx, broken)
     }
 
     #[test]
     fn few_entries_apply_on_the_raft_thread_only_when_nothing_is_queued() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut handoff, thread, store, node_rx) = setup(dir.path());
+        let (mut handoff, thread, store, node_rx, _) = setup(dir.path());
         // Idle apply path: applied at once, here.
         handoff.entries(vec![put(1, "a"), put(2, "b")]).unwrap();
         assert_eq!(store.applied_index(), 2);
@@ -304,11 +357,13 @@ mod tests {
         // thread may apply again.
         let applying = std::thread::spawn(move || thread.run(std::sync::mpsc::channel().0));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while store.applied_index() < last {
+        // (The count drops once a message is applied, just after the
+        // store's index moves.)
+        while handoff.shared.queued.load(Ordering::SeqCst) != 0 {
             assert!(std::time::Instant::now() < deadline, "queue not applied");
             std::thread::yield_now();
         }
-        assert_eq!(handoff.shared.queued.load(Ordering::SeqCst), 0);
+        assert_eq!(store.applied_index(), last);
         handoff.entries(vec![put(last + 1, "e")]).unwrap();
         assert_eq!(store.applied_index(), last + 1);
         let rev = |key: &str| {
@@ -339,5 +394,18 @@ mod tests {
             })
             .collect();
         assert_eq!(reported.last(), Some(&(last + 1)));
+    }
+
+    #[test]
+    fn a_failed_apply_on_the_raft_thread_makes_the_apply_thread_fail_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut handoff, thread, _store, _node_rx, broken) = setup(dir.path());
+        handoff.entries(vec![put(1, "a")]).unwrap();
+        broken.store(true, Ordering::SeqCst);
+        assert!(handoff.entries(vec![put(2, "b")]).is_err());
+        // The raft loop stops; the apply thread then reports a failure, so
+        // the member does not flush a store whose disk failed.
+        drop(handoff);
+        assert!(thread.run(std::sync::mpsc::channel().0).is_err());
     }
 }
