@@ -123,8 +123,12 @@ const SIZE_CACHE: Duration = Duration::from_millis(100);
 /// disk), and opens again once there is room.
 pub const FREE_SPACE_RESERVE: u64 = 8 << 20;
 
-/// How long a measured amount of free space is trusted.
+/// How long a measured amount of free space is trusted (for small batches).
 const FREE_SPACE_CACHE: Duration = Duration::from_millis(50);
+
+/// Batches below this many bytes may rely on a recent free-space measure;
+/// the space kept above the reserve covers them.
+const SMALL_BATCH: u64 = 1 << 20;
 
 /// Fails unless the file system holding `dir` has at least `reserve` bytes
 /// free.
@@ -178,15 +182,21 @@ impl SledBackend {
         &self.handles.as_ref().expect("open backend").1
     }
 
-    /// Refuses to go on below the free-space reserve (measured at most
-    /// every 50 ms). A refusal counts as a failed write: nothing more is
-    /// written, not even on drop.
-    fn ensure_room(&self) -> Result<(), StoreError> {
+    /// Refuses to go on unless the batch about to be written, twice over
+    /// (sled logs a row and may write a large value once more as a blob),
+    /// fits above the free-space reserve. Free space is measured at most
+    /// every 50 ms for small batches and before every large one: a write
+    /// buffer's batch can be megabytes, and sled meeting a full disk in the
+    /// middle of one recovered the batch's index row without the rows whose
+    /// values it had put in blob files (the full-disk test caught it). A
+    /// refusal counts as a failed write: nothing more is written, not even
+    /// on drop.
+    fn ensure_room(&self, batch_bytes: u64) -> Result<(), StoreError> {
         let mut room = self.room.lock().expect("room lock");
-        if room.is_some_and(|at| at.elapsed() < FREE_SPACE_CACHE) {
+        if batch_bytes < SMALL_BATCH && room.is_some_and(|at| at.elapsed() < FREE_SPACE_CACHE) {
             return Ok(());
         }
-        match check_free_space(&self.dir, self.reserve) {
+        match check_free_space(&self.dir, self.reserve + SMALL_BATCH.max(2 * batch_bytes)) {
             Ok(_) => {
                 *room = Some(Instant::now());
                 Ok(())
@@ -240,7 +250,12 @@ impl Backend for SledBackend {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.ensure_room()?;
+        let bytes = batch
+            .ops
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        self.ensure_room(bytes)?;
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
             match v {
@@ -252,7 +267,11 @@ impl Backend for SledBackend {
     }
 
     fn write_rows(&self, rows: &Rows) -> Result<(), StoreError> {
-        self.ensure_room()?;
+        let bytes = rows
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        self.ensure_room(bytes)?;
         let mut b = sled::Batch::default();
         for (k, v) in rows {
             match v {

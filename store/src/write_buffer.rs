@@ -14,7 +14,8 @@
 //! 100 ms or 10 000 writes, with a read buffer so readers see what is not
 //! committed yet), [`WriteBuffer`] keeps the rows written since the last
 //! engine batch in an ordered map and hands them to the engine in one batch
-//! when there are [`MAX_ROWS`] of them or the oldest has waited
+//! when there are [`MAX_ROWS`] of them ([`MAX_BYTES`] of keys and values)
+//! or the oldest has waited
 //! [`MAX_AGE`] ([`Backend::commit_if_due`], called after each group has
 //! released the store's lock), and always before a flush. Each engine batch
 //! is a union of whole apply groups, so the engine on disk is still always
@@ -41,6 +42,12 @@ use crate::error::StoreError;
 /// 151 MiB with 1 000 (139 MiB with one batch per apply group), while the
 /// CPU per put barely differed between 1 000 and 10 000.
 pub const MAX_ROWS: usize = 1_000;
+
+/// Bytes of keys and values buffered before they are handed over: bounds
+/// the buffer's memory with large values (a thousand 1.5 MiB values would
+/// be 1.5 GB), and the size of one engine batch, which must fit on the
+/// disk whole (see `SledBackend`'s free-space reserve).
+pub const MAX_BYTES: u64 = 4 << 20;
 
 /// How long a buffered row waits at most for the next engine batch
 /// (etcd's batch interval).
@@ -257,6 +264,7 @@ impl<B: Backend> Backend for WriteBuffer<B> {
         let due = {
             let layers = self.layers.read().expect("buffer lock");
             layers.fresh.len() >= self.max_rows
+                || layers.bytes >= MAX_BYTES
                 || layers.since.is_some_and(|t| t.elapsed() >= self.max_age)
         };
         if due {
