@@ -44,6 +44,11 @@ pub type Row = (Vec<u8>, Vec<u8>);
 /// Rows to write, in key order; `None` deletes the row.
 pub type Rows = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// Bytes of a row's key and value (a deletion has none of its own).
+pub fn row_bytes(key: &[u8], value: &Option<Vec<u8>>) -> u64 {
+    (key.len() + value.as_ref().map_or(0, Vec::len)) as u64
+}
+
 /// An ordered, durable byte keyspace with atomic batches.
 pub trait Backend: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -250,11 +255,7 @@ impl Backend for SledBackend {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let bytes = batch
-            .ops
-            .iter()
-            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
-            .sum();
+        let bytes = batch.ops.iter().map(|(k, v)| row_bytes(k, v)).sum();
         self.ensure_room(bytes)?;
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
@@ -267,10 +268,7 @@ impl Backend for SledBackend {
     }
 
     fn write_rows(&self, rows: &Rows) -> Result<(), StoreError> {
-        let bytes = rows
-            .iter()
-            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
-            .sum();
+        let bytes = rows.iter().map(|(k, v)| row_bytes(k, v)).sum();
         self.ensure_room(bytes)?;
         let mut b = sled::Batch::default();
         for (k, v) in rows {

@@ -32,7 +32,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, Rows, WriteBatch};
+use crate::backend::{row_bytes, Backend, Rows, WriteBatch};
 use crate::error::StoreError;
 
 /// Rows buffered before they are handed to the engine. etcd's batch limit
@@ -72,10 +72,11 @@ struct Layers {
     fresh: Rows,
     /// When the oldest row of `fresh` was written.
     since: Option<Instant>,
-    /// Bytes of keys and values in `fresh` and `handing_over`: the store's
-    /// size counts them before the engine holds them (a new member's
-    /// status shows a size, quota checks see recent writes).
-    bytes: u64,
+    /// Bytes of keys and values in `fresh`, and in `handing_over`: the
+    /// store's size counts them before the engine holds them (a new
+    /// member's status shows a size, quota checks see recent writes).
+    fresh_bytes: u64,
+    handing_over_bytes: u64,
     /// Rows being handed to the engine right now, readable until it holds
     /// them (and kept if the hand-over failed: the member stops anyway).
     handing_over: Option<Arc<Rows>>,
@@ -169,16 +170,13 @@ impl<B: Backend> WriteBuffer<B> {
             let rows = Arc::new(std::mem::take(&mut layers.fresh));
             layers.since = None;
             layers.handing_over = Some(rows.clone());
+            layers.handing_over_bytes = std::mem::take(&mut layers.fresh_bytes);
             rows
         };
         self.engine.write_rows(&rows)?;
         let mut layers = self.layers.write().expect("buffer lock");
         layers.handing_over = None;
-        layers.bytes = layers
-            .fresh
-            .iter()
-            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
-            .sum();
+        layers.handing_over_bytes = 0;
         Ok(())
     }
 }
@@ -247,12 +245,12 @@ impl<B: Backend> Backend for WriteBuffer<B> {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut layers = self.layers.write().expect("buffer lock");
         for (k, v) in batch.ops {
-            let (key_len, value_len) = (k.len() as u64, v.as_ref().map_or(0, |v| v.len() as u64));
-            match layers.fresh.insert(k, v) {
-                Some(old) => layers.bytes -= old.map_or(0, |o| o.len() as u64),
-                None => layers.bytes += key_len,
+            let (added, key_len) = (row_bytes(&k, &v), k.len() as u64);
+            if let Some(old) = layers.fresh.insert(k, v) {
+                // The row replaced its own earlier version.
+                layers.fresh_bytes -= key_len + old.map_or(0, |o| o.len() as u64);
             }
-            layers.bytes += value_len;
+            layers.fresh_bytes += added;
         }
         if layers.since.is_none() {
             layers.since = Some(Instant::now());
@@ -264,7 +262,7 @@ impl<B: Backend> Backend for WriteBuffer<B> {
         let due = {
             let layers = self.layers.read().expect("buffer lock");
             layers.fresh.len() >= self.max_rows
-                || layers.bytes >= MAX_BYTES
+                || layers.fresh_bytes >= MAX_BYTES
                 || layers.since.is_some_and(|t| t.elapsed() >= self.max_age)
         };
         if due {
@@ -279,7 +277,8 @@ impl<B: Backend> Backend for WriteBuffer<B> {
     }
 
     fn size_bytes(&self) -> u64 {
-        self.engine.size_bytes() + self.layers.read().expect("buffer lock").bytes
+        let layers = self.layers.read().expect("buffer lock");
+        self.engine.size_bytes() + layers.fresh_bytes + layers.handing_over_bytes
     }
 
     fn defragment(&self) -> Result<(), StoreError> {
