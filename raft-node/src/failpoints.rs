@@ -15,7 +15,12 @@
 //! (linearizable reads served locally, without ReadIndex: stale reads),
 //! `read_lease_no_quorum` (with lease-based reads, a leader trusts its lease
 //! without checking who answered it) and `watch_drop_events` (watch events
-//! skipped as if sent).
+//! skipped as if sent). Two defects of the raft/apply hand-off can be put
+//! back for the randomized simulation to find: `plant_applied_when_queued`
+//! (raft takes committed entries as applied once they are queued, so a
+//! restarted member campaigns before it has replayed membership changes)
+//! and `plant_reapply_below_snapshot` (a membership change a leader's
+//! snapshot already covers is applied again on top of it).
 
 /// Dies here when the named failpoint is on (feature `failpoints`).
 macro_rules! crash_point {

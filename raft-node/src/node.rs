@@ -584,7 +584,13 @@ impl Node {
     /// Changes raft's configuration for the committed ConfChange at `index`,
     /// which the apply path has reached.
     pub fn apply_conf_change(&mut self, index: u64, cc: &ConfChange) -> ConfChangeOutcome {
-        if index <= self.snapshot_floor {
+        // Planted defect 4 (see failpoints.rs): a change the installed
+        // snapshot already covers is applied again on top of it.
+        let floor = (|| {
+            fail::fail_point!("plant_reapply_below_snapshot", |_| 0);
+            self.snapshot_floor
+        })();
+        if index <= floor {
             return ConfChangeOutcome::Superseded(self.raw.raft.prs().conf().to_conf_state());
         }
         match self.raw.apply_conf_change(cc) {
@@ -784,7 +790,16 @@ impl Node {
         if entries.is_empty() {
             return Ok(());
         }
-        self.sink.entries(entries)
+        #[cfg(feature = "failpoints")]
+        let last = entries[entries.len() - 1].index;
+        self.sink.entries(entries)?;
+        // Planted defect 1 (see failpoints.rs): raft told the entries are
+        // applied once they are queued.
+        fail::fail_point!("plant_applied_when_queued", |_| {
+            self.note_applied(last);
+            Ok(())
+        });
+        Ok(())
     }
 
     fn publish_info(&mut self) {

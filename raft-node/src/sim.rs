@@ -465,11 +465,18 @@ impl Sim {
                 return Ok(delivered);
             }
             for m in batch {
-                if self.cut.contains(&(m.from, m.to)) || !self.nodes.contains_key(&m.to) {
-                    continue;
-                }
                 let (from, to) = (m.from, m.to);
                 let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
+                if self.cut.contains(&(from, to)) || !self.nodes.contains_key(&to) {
+                    // The transport reports a snapshot it could not send
+                    // (otherwise raft waits for its outcome forever).
+                    if snapshot && self.nodes.contains_key(&from) {
+                        self.with_node(from, |sn| {
+                            sn.node.step_msg(NodeMsg::SnapshotStatus { to, ok: false })
+                        })?;
+                    }
+                    continue;
+                }
                 delivered += 1;
                 self.with_node(to, |sn| sn.node.step_msg(NodeMsg::Step(m)))?;
                 if snapshot && self.nodes.contains_key(&from) {
@@ -753,6 +760,27 @@ impl Sim {
             out.insert(*id, sn.store.hash_kv(rev)?.0);
         }
         Ok(out)
+    }
+
+    /// Every running member's raft configuration and member list (but
+    /// removed ones on their way out).
+    pub fn configurations(&self) -> BTreeMap<u64, String> {
+        self.nodes
+            .iter()
+            .filter(|(_, sn)| sn.stopping.is_none())
+            .map(|(id, sn)| {
+                let cs = sn.node.conf_state();
+                let mut voters = cs.voters.clone();
+                voters.sort_unstable();
+                let mut learners = cs.learners.clone();
+                learners.sort_unstable();
+                let members: Vec<u64> = sn.membership.list().iter().map(|m| m.id).collect();
+                (
+                    *id,
+                    format!("voters={voters:?} learners={learners:?} members={members:?}"),
+                )
+            })
+            .collect()
     }
 
     /// Member `id`'s raft configuration and what raft takes as applied.

@@ -124,10 +124,15 @@ impl Outbox for Transport {
         let peers = self.peers.lock().expect("peers lock");
         for m in msgs {
             let to = m.to;
+            let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
             let Some(peer) = peers.get(&to) else {
+                // raft waits for the outcome of every snapshot it sends.
+                if snapshot {
+                    let _ = self.node_tx.send(NodeMsg::SnapshotStatus { to, ok: false });
+                }
                 continue;
             };
-            if m.get_msg_type() == MessageType::MsgSnapshot {
+            if snapshot {
                 let sender = PeerSender {
                     cluster_id: self.cluster_id,
                     from: self.my_id,
@@ -266,5 +271,37 @@ impl PeerSender {
         let _ = self
             .node_tx
             .send(NodeMsg::SnapshotStatus { to: self.to, ok });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_to(to: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(MessageType::MsgSnapshot);
+        m.to = to;
+        m.from = 1;
+        m
+    }
+
+    /// raft keeps a follower in its snapshot state until the snapshot's
+    /// outcome is reported: a snapshot for a peer the transport does not
+    /// know (yet) must be reported as failed, or that follower never gets
+    /// another message.
+    #[test]
+    fn a_snapshot_for_an_unknown_peer_is_reported_failed() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (node_tx, node_rx) = std::sync::mpsc::channel();
+        let transport = Transport::new(7, 1, rt.handle().clone(), node_tx, None);
+        transport.send(vec![snapshot_to(2)]);
+        match node_rx.try_recv() {
+            Ok(NodeMsg::SnapshotStatus { to: 2, ok: false }) => {}
+            Ok(_) => panic!("another message than the snapshot's failure"),
+            Err(e) => panic!("nothing reported: {e}"),
+        }
     }
 }
