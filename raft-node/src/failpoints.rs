@@ -21,6 +21,11 @@
 //! restarted member campaigns before it has replayed membership changes)
 //! and `plant_reapply_below_snapshot` (a membership change a leader's
 //! snapshot already covers is applied again on top of it).
+//!
+//! Two more slow a member down instead: `apply_inline_off` sends every
+//! committed entry through the apply thread and `apply_thread_delay`
+//! (armed with `sleep(ms)`) holds that thread back before each message, so
+//! the store trails raft for as long as a test needs.
 
 /// Dies here when the named failpoint is on (feature `failpoints`).
 macro_rules! crash_point {

@@ -103,7 +103,14 @@ impl Handoff {
     /// Applies `entries` here if they are few and ordinary and the apply
     /// thread is idle with nothing queued; gives them back otherwise.
     fn try_inline(&mut self, entries: Vec<Entry>) -> Result<Option<Vec<Entry>>, ServerError> {
-        let ordinary = entries.len() <= INLINE_MAX_ENTRIES
+        // Test hook: everything through the apply thread (with
+        // `apply_thread_delay`, a store that trails raft).
+        let inline_off = (|| {
+            fail::fail_point!("apply_inline_off", |_| true);
+            false
+        })();
+        let ordinary = !inline_off
+            && entries.len() <= INLINE_MAX_ENTRIES
             && entries
                 .iter()
                 .all(|e| e.get_entry_type() == EntryType::EntryNormal);
@@ -174,6 +181,9 @@ impl ApplyThread {
                     Err(_) => return Ok(()),
                 },
             };
+            // Test hook: a slow apply path (the store trails raft by as
+            // long as the failpoint sleeps).
+            fail::fail_point!("apply_thread_delay");
             let mut applier = self.shared.applier.lock().expect("applier lock");
             // Entries queued behind these are applied with them, in one
             // group: the raft loop hands over committed entries up to twice

@@ -15,8 +15,9 @@ use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{
-    HashKvRequest, LeaseGrantRequest, LeaseTimeToLiveRequest, MemberAddRequest, MemberListRequest,
-    MemberPromoteRequest, MemberRemoveRequest, PutRequest, RangeRequest, StatusRequest,
+    HashKvRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseTimeToLiveRequest,
+    MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
+    MoveLeaderRequest, PutRequest, RangeRequest, StatusRequest,
 };
 use tonic::transport::Channel;
 
@@ -342,6 +343,90 @@ async fn leases_work_through_followers() {
         .expect("keepalive via follower")
         .into_inner();
     let resp = stream.message().await.expect("stream").expect("response");
+    assert_eq!((resp.id, resp.ttl), (granted.id, 30));
+}
+
+/// Bug 9: a member that has just become leader, with the grant of a lease
+/// committed but not yet applied, must not answer a keep-alive with TTL 0
+/// ("no such lease": the client's session and locks would end). As etcd,
+/// it waits until it has applied what was committed. One member applies
+/// every batch late (failpoints `apply_inline_off` and
+/// `apply_thread_delay`); the lease is granted through the leader, and
+/// leadership moved to the slow member at once.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_that_has_not_applied_a_grant_still_renews_the_lease() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = specs(dir.path(), 3, &[]);
+    let slow_apply = [(
+        "FAILPOINTS",
+        "apply_inline_off=return;apply_thread_delay=sleep(1500)",
+    )];
+    let members: Vec<Member> = specs
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, spec)| match i {
+            2 => Member::launch_with_env(spec, &slow_apply),
+            _ => Member::launch(spec),
+        })
+        .collect();
+    let mut chans = Vec::new();
+    for m in &members {
+        chans.push(m.client().await);
+    }
+    let slow = status(&chans[2]).await.expect("status").1;
+    // The slow member leads neither now nor while the lease is granted.
+    let leader = eventually(30, "a leader other than the slow member", || async {
+        let (leader, _, _) = status(&chans[0]).await?;
+        if leader == 0 {
+            return None;
+        }
+        if leader == slow {
+            let other = status(&chans[0]).await?.1;
+            let _ = MaintenanceClient::new(chans[2].clone())
+                .move_leader(MoveLeaderRequest { target_id: other })
+                .await;
+            return None;
+        }
+        Some(leader)
+    })
+    .await;
+    let mut leader_ch = None;
+    for ch in &chans {
+        if status(ch).await.expect("status").1 == leader {
+            leader_ch = Some(ch.clone());
+        }
+    }
+    let leader_ch = leader_ch.expect("the leader's channel");
+    // Everything before the grant applied on the slow member too.
+    let applied = status(&leader_ch).await.expect("status").2;
+    eventually(30, "the slow member caught up", || async {
+        (status(&chans[2]).await?.2 >= applied).then_some(())
+    })
+    .await;
+    let granted = LeaseClient::new(leader_ch.clone())
+        .lease_grant(LeaseGrantRequest { ttl: 30, id: 0 })
+        .await
+        .expect("grant")
+        .into_inner();
+    MaintenanceClient::new(leader_ch)
+        .move_leader(MoveLeaderRequest { target_id: slow })
+        .await
+        .expect("move leadership to the slow member");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(LeaseKeepAliveRequest { id: granted.id })
+        .await
+        .expect("send keep-alive");
+    let resp = LeaseClient::new(chans[2].clone())
+        .lease_keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("keep-alive on the new leader")
+        .into_inner()
+        .message()
+        .await
+        .expect("keep-alive stream")
+        .expect("a keep-alive response");
     assert_eq!((resp.id, resp.ttl), (granted.id, 30));
 }
 

@@ -82,16 +82,21 @@ impl Member {
     }
 
     pub fn launch(spec: MemberSpec) -> Member {
-        Member::launch_binary(env!("CARGO_BIN_EXE_etcd-rs"), spec)
+        Member::launch_binary(env!("CARGO_BIN_EXE_etcd-rs"), spec, &[])
+    }
+
+    /// Starts etcd-rs with extra environment variables (`FAILPOINTS`, say).
+    pub fn launch_with_env(spec: MemberSpec, env: &[(&str, &str)]) -> Member {
+        Member::launch_binary(env!("CARGO_BIN_EXE_etcd-rs"), spec, env)
     }
 
     /// Starts the real etcd (Debian's `etcd`, for differential tests) with
     /// the same flags.
     pub fn launch_real_etcd(spec: MemberSpec) -> Member {
-        Member::launch_binary("etcd", spec)
+        Member::launch_binary("etcd", spec, &[])
     }
 
-    fn launch_binary(binary: &str, spec: MemberSpec) -> Member {
+    fn launch_binary(binary: &str, spec: MemberSpec, env: &[(&str, &str)]) -> Member {
         let log = std::fs::File::create(spec.data_dir.with_extension("log"))
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null());
@@ -107,6 +112,7 @@ impl Member {
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(&spec.extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
