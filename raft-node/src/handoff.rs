@@ -103,13 +103,7 @@ impl Handoff {
     /// Applies `entries` here if they are few and ordinary and the apply
     /// thread is idle with nothing queued; gives them back otherwise.
     fn try_inline(&mut self, entries: Vec<Entry>) -> Result<Option<Vec<Entry>>, ServerError> {
-        // Test hook: everything through the apply thread (with
-        // `apply_thread_delay`, a store that trails raft).
-        let inline_off = (|| {
-            fail::fail_point!("apply_inline_off", |_| true);
-            false
-        })();
-        let ordinary = !inline_off
+        let ordinary = !inline_apply_off()
             && entries.len() <= INLINE_MAX_ENTRIES
             && entries
                 .iter()
@@ -136,6 +130,13 @@ impl Handoff {
         }
         Ok(None)
     }
+}
+
+/// Test hook (failpoint `apply_inline_off`): everything goes through the
+/// apply thread (with `apply_thread_delay`, a store that trails raft).
+fn inline_apply_off() -> bool {
+    fail::fail_point!("apply_inline_off", |_| true);
+    false
 }
 
 impl CommitSink for Handoff {

@@ -584,13 +584,7 @@ impl Node {
     /// Changes raft's configuration for the committed ConfChange at `index`,
     /// which the apply path has reached.
     pub fn apply_conf_change(&mut self, index: u64, cc: &ConfChange) -> ConfChangeOutcome {
-        // Planted defect 4 (see failpoints.rs): a change the installed
-        // snapshot already covers is applied again on top of it.
-        let floor = (|| {
-            fail::fail_point!("plant_reapply_below_snapshot", |_| 0);
-            self.snapshot_floor
-        })();
-        if index <= floor {
+        if index <= superseded_below(self.snapshot_floor) {
             return ConfChangeOutcome::Superseded(self.raw.raft.prs().conf().to_conf_state());
         }
         match self.raw.apply_conf_change(cc) {
@@ -827,4 +821,13 @@ impl Node {
         }
         *self.info.lock().expect("raft info lock") = info;
     }
+}
+
+/// Changes at or below this index are superseded by the snapshot raft
+/// restored. Planted defect 4 (failpoint `plant_reapply_below_snapshot`,
+/// see failpoints.rs): none is, so a change the snapshot already covers is
+/// applied again on top of it.
+fn superseded_below(snapshot_floor: u64) -> u64 {
+    fail::fail_point!("plant_reapply_below_snapshot", |_| 0);
+    snapshot_floor
 }

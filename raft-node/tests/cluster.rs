@@ -15,9 +15,8 @@ use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{
-    HashKvRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseTimeToLiveRequest,
-    MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
-    MoveLeaderRequest, PutRequest, RangeRequest, StatusRequest,
+    HashKvRequest, LeaseGrantRequest, LeaseTimeToLiveRequest, MemberAddRequest, MemberListRequest,
+    MemberPromoteRequest, MemberRemoveRequest, PutRequest, RangeRequest, StatusRequest,
 };
 use tonic::transport::Channel;
 
@@ -385,7 +384,7 @@ async fn a_new_leader_that_has_not_applied_a_grant_still_renews_the_lease() {
         if leader == slow {
             let other = status(&chans[0]).await?.1;
             let _ = MaintenanceClient::new(chans[2].clone())
-                .move_leader(MoveLeaderRequest { target_id: other })
+                .move_leader(etcd_proto::etcdserverpb::MoveLeaderRequest { target_id: other })
                 .await;
             return None;
         }
@@ -411,11 +410,11 @@ async fn a_new_leader_that_has_not_applied_a_grant_still_renews_the_lease() {
         .expect("grant")
         .into_inner();
     MaintenanceClient::new(leader_ch)
-        .move_leader(MoveLeaderRequest { target_id: slow })
+        .move_leader(etcd_proto::etcdserverpb::MoveLeaderRequest { target_id: slow })
         .await
         .expect("move leadership to the slow member");
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(LeaseKeepAliveRequest { id: granted.id })
+    tx.send(etcd_proto::etcdserverpb::LeaseKeepAliveRequest { id: granted.id })
         .await
         .expect("send keep-alive");
     let resp = LeaseClient::new(chans[2].clone())
