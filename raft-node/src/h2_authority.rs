@@ -287,6 +287,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
+            // Once passed through with nothing left over, the server reads
+            // the socket itself: no copy, no buffer.
+            if matches!(this.mode, Mode::Passthrough)
+                && this.output.is_empty()
+                && this.input.is_empty()
+            {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
             if this.output_pos < this.output.len() {
                 let n = (this.output.len() - this.output_pos).min(buf.remaining());
                 buf.put_slice(&this.output[this.output_pos..this.output_pos + n]);
