@@ -1,5 +1,11 @@
-//! [`EtcdServer`]: the state every gRPC and HTTP handler shares, and the two
-//! ways a handler reaches consensus:
+//! [`EtcdServer`]: the server API every front door calls, and the state it
+//! keeps.
+//!
+//! The requests of the v3 API are typed async methods that take the
+//! caller's identity and the request message and return the response
+//! message or a [`ServerError`]; they live beside this file, one module per
+//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact). Underneath are
+//! the two ways a request reaches consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
 //!   registers a waiter, hands it to the raft loop and waits (bounded) until
@@ -7,6 +13,8 @@
 //! - [`EtcdServer::read_barrier`] obtains a ReadIndex from the leader and
 //!   waits until the local store has applied that far, after which a local
 //!   read is linearizable.
+
+mod kv;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
