@@ -1,18 +1,14 @@
-//! Lease service: Grant, Revoke, KeepAlive (stream), TimeToLive, Leases.
-//!
-//! Grant and Revoke go through the log; KeepAlive and TimeToLive are answered
-//! by the leader's expiry clock ([`crate::lessor::Lessor`]).
+//! The Lease gRPC service: an adapter over the server API
+//! (`server/lease.rs`); a keep-alive stream answers each request in turn.
 
 use std::pin::Pin;
 
-use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdserverpb::lease_server::Lease;
 use etcd_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use etcd_store::Applied;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,7 +16,6 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Shared;
-use crate::error::{store_status, ServerError};
 
 pub struct LeaseService {
     pub server: Shared,
@@ -36,19 +31,8 @@ impl Lease for LeaseService {
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         let auth = self.server.auth_info(&req).await?;
-        let mut r = req.into_inner();
-        if r.id == 0 {
-            // A positive id derived from the unique request id scheme.
-            r.id = (self.server.next_id() & (i64::MAX as u64)) as i64;
-        }
-        self.server.check_quota(64).await?;
-        match self.server.propose_as(Op::LeaseGrant(r), auth).await? {
-            Applied::LeaseGrant(mut resp) => {
-                self.server.fill(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            _ => Err(ServerError::Internal("unexpected apply result".into()).to_status()),
-        }
+        let resp = self.server.lease_grant(auth, req.into_inner()).await?;
+        Ok(Response::new(resp))
     }
 
     async fn lease_revoke(
@@ -56,14 +40,8 @@ impl Lease for LeaseService {
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let auth = self.server.auth_info(&req).await?;
-        let r = req.into_inner();
-        match self.server.propose_as(Op::LeaseRevoke(r), auth).await? {
-            Applied::LeaseRevoke(mut resp) => {
-                self.server.fill(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            _ => Err(ServerError::Internal("unexpected apply result".into()).to_status()),
-        }
+        let resp = self.server.lease_revoke(auth, req.into_inner()).await?;
+        Ok(Response::new(resp))
     }
 
     type LeaseKeepAliveStream = KeepAliveStream;
@@ -77,23 +55,10 @@ impl Lease for LeaseService {
         let server = self.server.clone();
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
-            while let Some(msg) = inbound.next().await {
-                let Ok(ka) = msg else { break };
-                // An unknown (expired or revoked) lease answers TTL 0, as
-                // etcd; only the leader's clock counts, wherever we are.
-                let ttl = match server.lease_renew(ka.id).await {
-                    Ok(ttl) => ttl,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_status())).await;
-                        break;
-                    }
-                };
-                let resp = LeaseKeepAliveResponse {
-                    header: Some(server.header()),
-                    id: ka.id,
-                    ttl,
-                };
-                if tx.send(Ok(resp)).await.is_err() {
+            while let Some(Ok(ka)) = inbound.next().await {
+                let resp = server.lease_keep_alive(ka).await.map_err(Status::from);
+                let failed = resp.is_err();
+                if tx.send(resp).await.is_err() || failed {
                     break;
                 }
             }
@@ -105,49 +70,8 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        let auth = self.server.require_user(&req).await?;
-        let r = req.into_inner();
-        self.server.read_barrier().await?;
-        if r.keys {
-            // Key names are data: listing them needs read permission on
-            // every one (etcd advisory GHSA-3p3v-v2hm-8j8x).
-            if let Some(lease) = self.server.store.lease(r.id) {
-                for key in &lease.keys {
-                    self.server
-                        .store
-                        .authorize_read(&auth, key, &[])
-                        .map_err(store_status)?;
-                }
-            }
-        }
-        let header = Some(self.server.header());
-        let resp = match self.server.store.lease(r.id) {
-            None => LeaseTimeToLiveResponse {
-                header,
-                id: r.id,
-                ttl: -1,
-                granted_ttl: 0,
-                keys: Vec::new(),
-            },
-            Some(lease) => {
-                let remaining = self
-                    .server
-                    .lease_remaining(r.id)
-                    .await?
-                    .map_or(lease.ttl, |d| d.as_secs() as i64);
-                LeaseTimeToLiveResponse {
-                    header,
-                    id: r.id,
-                    ttl: remaining,
-                    granted_ttl: lease.ttl,
-                    keys: if r.keys {
-                        lease.keys.into_iter().collect()
-                    } else {
-                        Vec::new()
-                    },
-                }
-            }
-        };
+        let auth = self.server.auth_info(&req).await?;
+        let resp = self.server.lease_time_to_live(&auth, req.get_ref()).await?;
         Ok(Response::new(resp))
     }
 
@@ -155,18 +79,8 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
-        self.server.require_user(&req).await?;
-        self.server.read_barrier().await?;
-        let leases = self
-            .server
-            .store
-            .leases()
-            .into_iter()
-            .map(|(id, _)| LeaseStatus { id })
-            .collect();
-        Ok(Response::new(LeaseLeasesResponse {
-            header: Some(self.server.header()),
-            leases,
-        }))
+        let auth = self.server.auth_info(&req).await?;
+        let resp = self.server.lease_leases(&auth, req.get_ref()).await?;
+        Ok(Response::new(resp))
     }
 }

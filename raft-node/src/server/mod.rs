@@ -4,7 +4,7 @@
 //! The requests of the v3 API are typed async methods that take the
 //! caller's identity and the request message and return the response
 //! message or a [`ServerError`]; they live beside this file, one module per
-//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact). Underneath are
+//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`). Underneath are
 //! the two ways a request reaches consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
@@ -15,6 +15,7 @@
 //!   read is linearizable.
 
 mod kv;
+mod lease;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -185,8 +186,13 @@ impl EtcdServer {
     /// Refuses unless the request comes from a known user.
     pub async fn require_user<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
         let info = self.auth_info(req).await?;
-        self.store.with_auth(|a| a.check_authenticated(&info))?;
+        self.check_user(&info)?;
         Ok(info)
+    }
+
+    /// Refuses unless `auth` names a known user (or auth is off).
+    pub fn check_user(&self, auth: &AuthInfo) -> Result<(), ServerError> {
+        Ok(self.store.with_auth(|a| a.check_authenticated(auth))?)
     }
 
     async fn propose_request(
