@@ -36,6 +36,12 @@ pub enum ServerError {
     Removed,
     #[error("etcdserver: Peer URLs already exists")]
     PeerUrlExists,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
+    #[error("etcd-rs: {0} is not supported")]
+    Unimplemented(&'static str),
     #[error("etcdserver: {0}")]
     Internal(String),
 }
@@ -49,8 +55,12 @@ impl ServerError {
             | ServerError::Timeout
             | ServerError::Stopped
             | ServerError::NotSupportedForLearner
-            | ServerError::Removed => Code::Unavailable,
-            ServerError::PeerUrlExists => Code::FailedPrecondition,
+            | ServerError::Removed
+            | ServerError::LeaderTransferTimeout => Code::Unavailable,
+            ServerError::PeerUrlExists | ServerError::BadLeaderTransferee => {
+                Code::FailedPrecondition
+            }
+            ServerError::Unimplemented(_) => Code::Unimplemented,
             ServerError::RequestTooLarge => Code::InvalidArgument,
             ServerError::NoSpace | ServerError::TooManyRequests => Code::ResourceExhausted,
             ServerError::MemberNotFound => Code::NotFound,
@@ -144,6 +154,16 @@ mod tests {
                 ServerError::RequestTooLarge,
                 Code::InvalidArgument,
                 "etcdserver: request is too large",
+            ),
+            (
+                ServerError::BadLeaderTransferee,
+                Code::FailedPrecondition,
+                "etcdserver: bad leader transferee",
+            ),
+            (
+                ServerError::LeaderTransferTimeout,
+                Code::Unavailable,
+                "etcdserver: request timed out, leader transfer took too long",
             ),
             (
                 ServerError::NoSpace,

@@ -4,7 +4,7 @@
 //! The requests of the v3 API are typed async methods that take the
 //! caller's identity and the request message and return the response
 //! message or a [`ServerError`]; they live beside this file, one module per
-//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`). Underneath are
+//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`). Underneath are
 //! the two ways a request reaches consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
@@ -16,6 +16,7 @@
 
 mod kv;
 mod lease;
+mod maintenance;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -179,8 +180,13 @@ impl EtcdServer {
     /// Refuses unless the request's user holds the root role.
     pub async fn require_admin<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
         let info = self.auth_info(req).await?;
-        self.store.with_auth(|a| a.check_admin(&info))?;
+        self.check_admin(&info)?;
         Ok(info)
+    }
+
+    /// Refuses unless `auth` holds the root role (or auth is off).
+    pub fn check_admin(&self, auth: &AuthInfo) -> Result<(), ServerError> {
+        Ok(self.store.with_auth(|a| a.check_admin(auth))?)
     }
 
     /// Refuses unless the request comes from a known user.
