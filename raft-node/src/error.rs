@@ -42,6 +42,20 @@ pub enum ServerError {
     LeaderTransferTimeout,
     #[error("etcd-rs: {0} is not supported")]
     Unimplemented(&'static str),
+    #[error("etcdserver: member peer URLs not provided")]
+    PeerUrlsMissing,
+    #[error("etcdserver: invalid peer URL {0}")]
+    InvalidPeerUrl(String),
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    /// Another member's refusal of a request forwarded to it, passed on
+    /// with its gRPC code and message as they came.
+    #[error("{1}")]
+    Forwarded(i32, String),
     #[error("etcdserver: {0}")]
     Internal(String),
 }
@@ -57,10 +71,14 @@ impl ServerError {
             | ServerError::NotSupportedForLearner
             | ServerError::Removed
             | ServerError::LeaderTransferTimeout => Code::Unavailable,
-            ServerError::PeerUrlExists | ServerError::BadLeaderTransferee => {
-                Code::FailedPrecondition
-            }
+            ServerError::PeerUrlExists
+            | ServerError::BadLeaderTransferee
+            | ServerError::TooManyLearners
+            | ServerError::MemberNotLearner
+            | ServerError::LearnerNotReady => Code::FailedPrecondition,
+            ServerError::PeerUrlsMissing | ServerError::InvalidPeerUrl(_) => Code::InvalidArgument,
             ServerError::Unimplemented(_) => Code::Unimplemented,
+            ServerError::Forwarded(code, _) => Code::from_i32(*code),
             ServerError::RequestTooLarge => Code::InvalidArgument,
             ServerError::NoSpace | ServerError::TooManyRequests => Code::ResourceExhausted,
             ServerError::MemberNotFound => Code::NotFound,

@@ -23,11 +23,6 @@ use crate::server::EtcdServer;
 #[derive(Clone, Debug)]
 pub struct ClientCommonName(pub String);
 
-/// A user some in-process caller (the v2 API, after its HTTP Basic
-/// password check) already authenticated, attached to an internal request.
-#[derive(Clone, Debug)]
-pub struct Authenticated(pub AuthInfo);
-
 /// How long a member waits to apply the entry a simple token came from.
 const TOKEN_APPLY_WAIT: Duration = Duration::from_secs(5);
 

@@ -4,7 +4,7 @@
 //! The requests of the v3 API are typed async methods that take the
 //! caller's identity and the request message and return the response
 //! message or a [`ServerError`]; they live beside this file, one module per
-//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`). Underneath are
+//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`; `cluster.rs`). Underneath are
 //! the two ways a request reaches consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
@@ -14,6 +14,7 @@
 //!   waits until the local store has applied that far, after which a local
 //!   read is linearizable.
 
+mod cluster;
 mod kv;
 mod lease;
 mod maintenance;
@@ -166,14 +167,6 @@ impl EtcdServer {
 
     /// The user a client request runs as (see [`crate::auth::identity`]).
     pub async fn auth_info<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
-        // A caller inside the server (the v2 API) that already checked who
-        // asks; remote clients cannot set request extensions.
-        if let Some(user) = req
-            .extensions()
-            .get::<crate::auth::identity::Authenticated>()
-        {
-            return Ok(user.0.clone());
-        }
         crate::auth::identity::resolve(self, req.metadata(), req.extensions().get()).await
     }
 

@@ -9,17 +9,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use etcd_proto::etcdrs::MemberRecord;
-use etcd_proto::etcdserverpb::cluster_server::Cluster;
+use etcd_proto::etcdrs::{AuthInfo, MemberRecord};
 use etcd_proto::etcdserverpb::{MemberAddRequest, MemberRemoveRequest, MemberUpdateRequest};
 use serde::{Deserialize, Serialize};
-use tonic::{Code, Request};
+use tonic::Code;
 
 use super::credentials::Caller;
 use super::node::{now_nanos, rfc3339_nano};
 use super::V2;
-use crate::api::cluster::ClusterService;
-use crate::auth::identity::Authenticated;
+use crate::error::ServerError;
 
 #[derive(Serialize)]
 struct MemberJson {
@@ -115,21 +113,19 @@ pub async fn members(
                 Ok(u) => u,
                 Err((code, msg)) => return message(&v2, code, &msg),
             };
-            let service = ClusterService {
-                server: v2.server.clone(),
-            };
-            let added = service
-                .member_add(as_caller(
-                    &caller,
+            let added = v2
+                .server
+                .member_add(
+                    &caller_auth(&caller),
                     MemberAddRequest {
                         peer_ur_ls: urls,
                         is_learner: false,
                     },
-                ))
+                )
                 .await;
             match added {
                 Ok(resp) => {
-                    let m = resp.into_inner().member.unwrap_or_default();
+                    let m = resp.member.unwrap_or_default();
                     let body = super::json_line(&MemberJson {
                         id: format!("{:x}", m.id),
                         name: m.name,
@@ -138,7 +134,7 @@ pub async fn members(
                     });
                     v2.json_response(StatusCode::CREATED, body)
                 }
-                Err(status) => status_message(&v2, status),
+                Err(e) => status_message(&v2, e.to_status()),
             }
         }
         _ => not_allowed("GET, HEAD, POST"),
@@ -154,13 +150,12 @@ async fn admin(v2: &V2, headers: &HeaderMap) -> Result<Caller, Response> {
     }
 }
 
-/// An in-process request to the cluster service as the verified caller.
-fn as_caller<T>(caller: &Caller, msg: T) -> Request<T> {
-    let mut req = Request::new(msg);
-    if let Caller::User(info) = caller {
-        req.extensions_mut().insert(Authenticated(info.clone()));
+/// Who the server API sees: the verified user, or nobody while auth is off.
+fn caller_auth(caller: &Caller) -> AuthInfo {
+    match caller {
+        Caller::User(info) => info.clone(),
+        Caller::Unchecked => AuthInfo::default(),
     }
-    req
 }
 
 fn not_allowed(allow: &'static str) -> Response {
@@ -196,12 +191,11 @@ pub async fn member(
     let Ok(member_id) = u64::from_str_radix(&id, 16) else {
         return message(&v2, StatusCode::NOT_FOUND, &format!("No such member: {id}"));
     };
-    let service = ClusterService {
-        server: v2.server.clone(),
-    };
+    let auth = caller_auth(&caller);
     let result = match method {
-        Method::DELETE => service
-            .member_remove(as_caller(&caller, MemberRemoveRequest { id: member_id }))
+        Method::DELETE => v2
+            .server
+            .member_remove(&auth, &MemberRemoveRequest { id: member_id }, None)
             .await
             .map(|_| ()),
         Method::PUT => {
@@ -209,14 +203,14 @@ pub async fn member(
                 Ok(u) => u,
                 Err((code, msg)) => return message(&v2, code, &msg),
             };
-            service
-                .member_update(as_caller(
-                    &caller,
+            v2.server
+                .member_update(
+                    &auth,
                     MemberUpdateRequest {
                         id: member_id,
                         peer_ur_ls: urls,
                     },
-                ))
+                )
                 .await
                 .map(|_| ())
         }
@@ -228,12 +222,12 @@ pub async fn member(
             *resp.status_mut() = StatusCode::NO_CONTENT;
             resp
         }
-        Err(status) if status.code() == Code::NotFound => message(
+        Err(ServerError::MemberNotFound) => message(
             &v2,
             StatusCode::NOT_FOUND,
             &format!("No such member: {member_id:x}"),
         ),
-        Err(status) => status_message(&v2, status),
+        Err(e) => status_message(&v2, e.to_status()),
     }
 }
 
