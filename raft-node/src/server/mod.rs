@@ -4,7 +4,7 @@
 //! The requests of the v3 API are typed async methods that take the
 //! caller's identity and the request message and return the response
 //! message or a [`ServerError`]; they live beside this file, one module per
-//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`; `cluster.rs`). Underneath are
+//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`; `cluster.rs`; `auth.rs`). Underneath are
 //! the two ways a request reaches consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
@@ -14,6 +14,7 @@
 //!   waits until the local store has applied that far, after which a local
 //!   read is linearizable.
 
+mod auth;
 mod cluster;
 mod kv;
 mod lease;
