@@ -562,7 +562,6 @@ fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     .add_service(
         WatchServer::new(api::watch::WatchService {
             server: server.clone(),
-            progress_interval: server.config.progress_notify_interval(),
         })
         .max_decoding_message_size(max_recv)
         .max_encoding_message_size(usize::MAX),

@@ -4,7 +4,8 @@
 //! The requests of the v3 API are typed async methods that take the
 //! caller's identity and the request message and return the response
 //! message or a [`ServerError`]; they live beside this file, one module per
-//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`; `cluster.rs`; `auth.rs`). Underneath are
+//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`; `cluster.rs`; `auth.rs`; `watch_stream.rs`: a stream of responses for a
+//! stream of requests). Underneath are
 //! the two ways a request reaches consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
@@ -19,6 +20,9 @@ mod cluster;
 mod kv;
 mod lease;
 mod maintenance;
+mod watch_stream;
+
+pub use watch_stream::WatchCaller;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
