@@ -26,12 +26,15 @@ pub mod ids;
 mod learner_guard;
 pub mod lessor;
 pub mod listener;
+mod member_identity;
 pub mod membership;
 pub mod node;
+mod publish;
 pub mod raft_storage;
 pub mod read_lease;
 pub mod recovery;
 pub mod restore;
+mod routers;
 pub mod server;
 pub mod sim;
 pub mod snap_files;
@@ -41,20 +44,11 @@ pub mod v2;
 pub mod wal;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use etcd_proto::etcdrs::raft_request::Op;
-use etcd_proto::etcdrs::{MemberAttributes, MemberRecord};
-use etcd_proto::etcdserverpb::auth_server::AuthServer;
-use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
-use etcd_proto::etcdserverpb::kv_server::KvServer;
-use etcd_proto::etcdserverpb::lease_server::LeaseServer;
-use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
-use etcd_proto::etcdserverpb::watch_server::WatchServer;
-use etcd_proto::etcdserverpb::LeaseRevokeRequest;
+use etcd_proto::etcdrs::MemberRecord;
 use etcd_store::{SledBackend, Store, StoreConfig, StoreError, WriteBuffer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
@@ -64,10 +58,15 @@ pub use error::ServerError;
 pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
+use crate::lessor::expire_leases;
 use crate::lessor::Lessor;
+use crate::member_identity::{join_existing, new_cluster_identity, read_identity, write_identity};
 use crate::membership::Membership;
 use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::publish::publish_attributes;
+use crate::routers::{client_router, peer_router};
 use crate::snap_files::SnapFiles;
+use crate::tls::apply_auto_tls;
 use crate::transport::Transport;
 use crate::wal::{Wal, DEFAULT_SEGMENT_BYTES};
 
@@ -94,14 +93,6 @@ pub enum StartError {
     Wal(#[from] wal::WalError),
     #[error(transparent)]
     Server(#[from] ServerError),
-}
-
-/// This member's identity, fixed at its first start and kept in the data dir.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Identity {
-    pub name: String,
-    pub member_id: u64,
-    pub cluster_id: u64,
 }
 
 /// Starts a member as configured. Must be called inside a tokio runtime.
@@ -372,283 +363,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
 
 /// `--auto-tls` / `--peer-auto-tls`: generate self-signed certificates for
 /// the listen URLs' hosts when no certificate files were given.
-fn apply_auto_tls(config: &mut Config, data_dir: &Path) -> Result<(), String> {
-    fn hosts(urls: &str) -> Vec<String> {
-        urls.split(',')
-            .filter_map(|u| config::url_to_addr(u.trim()).ok())
-            .map(|a| a.ip().to_string())
-            .chain(std::iter::once("localhost".to_string()))
-            .collect()
-    }
-    if config.auto_tls && config.cert_file.is_empty() {
-        let (cert, key) = tls::auto_cert(
-            &data_dir.join("fixtures").join("client"),
-            &hosts(&config.listen_client_urls),
-        )?;
-        config.cert_file = cert;
-        config.key_file = key;
-    }
-    if config.peer_auto_tls && config.peer_cert_file.is_empty() {
-        let (cert, key) = tls::auto_cert(
-            &data_dir.join("fixtures").join("peer"),
-            &hosts(&config.listen_peer_urls),
-        )?;
-        config.peer_cert_file = cert;
-        config.peer_key_file = key;
-    }
-    Ok(())
-}
-
-/// This member's identity in the NEW cluster the flags describe, and that
-/// cluster's initial members.
-pub(crate) fn new_cluster_identity(
-    config: &Config,
-) -> Result<(Identity, Vec<MemberRecord>), StartError> {
-    let members = bootstrap::initial_members(config);
-    let me = members
-        .iter()
-        .find(|m| m.name == config.name)
-        .ok_or_else(|| {
-            StartError::Config(format!(
-                "couldn't find local name {:?} in the initial cluster configuration",
-                config.name
-            ))
-        })?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity {
-        name: config.name.clone(),
-        member_id: me.id,
-        cluster_id: ids::cluster_id(&ids),
-    };
-    Ok((identity, members))
-}
-
-fn read_identity(path: &Path) -> Result<Option<Identity>, StartError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StartError::Config(format!("bad {}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Writes the identity file atomically (temp file, fsync, rename, fsync dir).
-pub(crate) fn write_identity(
-    path: &Path,
-    dir: &Path,
-    identity: &Identity,
-) -> Result<(), StartError> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec_pretty(identity)
-        .map_err(|e| StartError::Config(format!("encode identity: {e}")))?;
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-/// Joins a running cluster (`--initial-cluster-state existing`): asks the
-/// other members for the cluster ID and member list, in which this member
-/// must already appear (added with MemberAdd).
-async fn join_existing(config: &Config) -> Result<(Identity, Vec<MemberRecord>), StartError> {
-    let peer_tls = tls::peer_client_config(config).map_err(StartError::Config)?;
-    let mine = config.advertise_peer_urls();
-    let others: Vec<String> = config
-        .initial_cluster()
-        .into_iter()
-        .flat_map(|(_, urls)| urls)
-        .filter(|u| !mine.contains(u))
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        for url in &others {
-            let Ok(channel) = tls::peer_channel(url, peer_tls.clone(), false).await else {
-                continue;
-            };
-            let mut client = etcd_proto::etcdrs::peer_client::PeerClient::new(channel);
-            let Ok(resp) = client
-                .cluster_info(etcd_proto::etcdrs::ClusterInfoRequest {})
-                .await
-            else {
-                continue;
-            };
-            let info = resp.into_inner();
-            let mut wanted = mine.clone();
-            wanted.sort();
-            let me = info.members.iter().find(|m| {
-                let mut urls = m.peer_urls.clone();
-                urls.sort();
-                urls == wanted
-            });
-            let Some(me) = me else {
-                return Err(StartError::Config(format!(
-                    "member with peer URLs {mine:?} has not been added to the cluster (use member add first)"
-                )));
-            };
-            let identity = Identity {
-                name: config.name.clone(),
-                member_id: me.id,
-                cluster_id: info.cluster_id,
-            };
-            return Ok((identity, info.members));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(StartError::Config(format!(
-                "could not reach any existing member at {others:?}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Publishes this member's name and client URLs through the log once a
-/// leader exists, so every member lists them (etcd's "publish"), then
-/// reports it through `published`.
-async fn publish_attributes(
-    server: Arc<EtcdServer>,
-    published: watch::Sender<bool>,
-    mut stop: watch::Receiver<bool>,
-) {
-    // As etcd, publish through the log on every start, even when the stored
-    // record already matches: the publish entry is applied only after every
-    // entry committed before it, so a restarted member never serves a read
-    // older than what it served before it stopped.
-    let mut applied = server.applied_rx.clone();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            // Each applied entry may be the one that makes us a member
-            // with a leader.
-            _ = applied.changed() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        if server.raft_info().leader == 0 || server.membership.get(server.member_id).is_none() {
-            // Not yet in the applied member list: the log will get there.
-            continue;
-        }
-        let attrs = Op::MemberAttributes(MemberAttributes {
-            id: server.member_id,
-            name: server.config.name.clone(),
-            client_urls: server.config.advertise_client_urls(),
-        });
-        match server.propose(attrs).await {
-            Ok(_) => {
-                published.send_replace(true);
-                return;
-            }
-            Err(e) => tracing::debug!(error = %e, "publishing member attributes failed; retrying"),
-        }
-    }
-}
-
 /// How long stopping waits for the raft and apply threads.
 const THREAD_STOP_WAIT: Duration = Duration::from_secs(10);
-
-/// The gRPC services and the HTTP endpoints, on one router.
-fn client_router(server: Arc<EtcdServer>) -> axum::Router {
-    let max_recv = server.config.max_request_bytes as usize + 512 * 1024;
-    let routes = tonic::service::Routes::new(
-        KvServer::new(api::kv::KvService {
-            server: server.clone(),
-        })
-        .max_decoding_message_size(api::kv::decode_cap(&server))
-        .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(
-        WatchServer::new(api::watch::WatchService {
-            server: server.clone(),
-        })
-        .max_decoding_message_size(max_recv)
-        .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(
-        LeaseServer::new(api::lease::LeaseService {
-            server: server.clone(),
-        })
-        .max_decoding_message_size(max_recv),
-    )
-    .add_service(
-        ClusterServer::new(api::cluster::ClusterService {
-            server: server.clone(),
-        })
-        .max_decoding_message_size(max_recv),
-    )
-    .add_service(
-        MaintenanceServer::new(api::maintenance::MaintenanceService {
-            server: server.clone(),
-        })
-        .max_decoding_message_size(max_recv)
-        .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(
-        AuthServer::new(api::auth::AuthService {
-            server: server.clone(),
-        })
-        .max_decoding_message_size(max_recv),
-    );
-    let mut router = routes
-        .into_axum_router()
-        .merge(api::http::router(server.clone()));
-    router = router.merge(if server.config.enable_v2 {
-        v2::router(server.clone())
-    } else {
-        v2::not_found_router()
-    });
-    router.layer(learner_guard::LearnerGuardLayer { server })
-}
-
-/// The peer service (raft traffic between members) as a router.
-fn peer_router(server: Arc<EtcdServer>) -> axum::Router {
-    let service =
-        etcd_proto::etcdrs::peer_server::PeerServer::new(api::peer::PeerService { server })
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
-    tonic::service::Routes::new(service).into_axum_router()
-}
-
-/// The leader revokes expired leases through the log.
-async fn expire_leases(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut epoch = 0;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let info = server.raft_info();
-        if !info.is_leader {
-            continue;
-        }
-        if info.leader_epoch != epoch {
-            // Newly leader: every lease gets its full TTL again (etcd's
-            // promotion), since the old leader's clock is unknown here.
-            epoch = info.leader_epoch;
-            server.lessor.promote(&server.store);
-            continue;
-        }
-        for id in server.lessor.take_expired() {
-            let server = server.clone();
-            tokio::spawn(async move {
-                match server
-                    .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(ServerError::Store(StoreError::LeaseNotFound)) => server.lessor.remove(id),
-                    Err(e) => {
-                        tracing::warn!(lease = id, error = %e, "revoking expired lease failed; will retry");
-                        server.lessor.revoke_failed(id);
-                    }
-                }
-            });
-        }
-    }
-}
 
 impl RunningServer {
     /// Waits until the member fails (returns the reason) or is stopped.

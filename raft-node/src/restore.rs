@@ -44,10 +44,14 @@ pub fn restore(backup: &[u8], config: &Config) -> Result<(), StartError> {
     store.flush()?;
     drop(store);
 
-    let (identity, members) = crate::new_cluster_identity(config)?;
+    let (identity, members) = crate::member_identity::new_cluster_identity(config)?;
     let (mut wal, _) = Wal::open(&config.wal_dir(), DEFAULT_SEGMENT_BYTES)?;
     bootstrap::write_initial_log(&mut wal, &members)?;
-    crate::write_identity(&member_dir.join("identity.json"), &member_dir, &identity)?;
+    crate::member_identity::write_identity(
+        &member_dir.join("identity.json"),
+        &member_dir,
+        &identity,
+    )?;
     Ok(())
 }
 

@@ -311,3 +311,32 @@ pub async fn peer_channel(
             .map_err(|e| e.to_string())
     }
 }
+
+/// With `--auto-tls`/`--peer-auto-tls` and no certificate given, a
+/// self-signed one made in the data dir (`fixtures/`), as etcd.
+pub(crate) fn apply_auto_tls(config: &mut Config, data_dir: &Path) -> Result<(), String> {
+    fn hosts(urls: &str) -> Vec<String> {
+        urls.split(',')
+            .filter_map(|u| crate::config::url_to_addr(u.trim()).ok())
+            .map(|a| a.ip().to_string())
+            .chain(std::iter::once("localhost".to_string()))
+            .collect()
+    }
+    if config.auto_tls && config.cert_file.is_empty() {
+        let (cert, key) = auto_cert(
+            &data_dir.join("fixtures").join("client"),
+            &hosts(&config.listen_client_urls),
+        )?;
+        config.cert_file = cert;
+        config.key_file = key;
+    }
+    if config.peer_auto_tls && config.peer_cert_file.is_empty() {
+        let (cert, key) = auto_cert(
+            &data_dir.join("fixtures").join("peer"),
+            &hosts(&config.listen_peer_urls),
+        )?;
+        config.peer_cert_file = cert;
+        config.peer_key_file = key;
+    }
+    Ok(())
+}
