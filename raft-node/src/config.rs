@@ -220,6 +220,19 @@ pub struct Config {
 pub const DEFAULT_QUOTA_BYTES: i64 = 2 * 1024 * 1024 * 1024;
 
 impl Config {
+    /// A configuration from etcd's flags as the binary takes them, without
+    /// the program name (`["--data-dir=/tmp/m", "--name=m0"]`); what is not
+    /// given has etcd's default.
+    pub fn from_flags<I, T>(flags: I) -> Result<Config, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let argv = std::iter::once(std::ffi::OsString::from("etcd-rs"))
+            .chain(flags.into_iter().map(Into::into));
+        <Config as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod auth;
 mod batched_writes;
 pub mod bootstrap;
+pub mod client;
 pub mod compactor;
 pub mod config;
 pub mod error;
@@ -43,6 +44,11 @@ pub mod transport;
 pub mod v2;
 pub mod wal;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -53,6 +59,7 @@ use etcd_store::{SledBackend, Store, StoreConfig, StoreError, WriteBuffer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
+pub use client::{Client, Watch};
 pub use config::Config;
 pub use error::ServerError;
 pub use server::EtcdServer;
@@ -367,6 +374,17 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
 const THREAD_STOP_WAIT: Duration = Duration::from_secs(10);
 
 impl RunningServer {
+    /// An in-process client that runs requests as root (see [`client`]).
+    pub fn client(&self) -> Client {
+        Client::new(self.server.clone(), "root")
+    }
+
+    /// An in-process client that runs requests as `user`, whom the
+    /// embedding program vouches for (no password is checked).
+    pub fn client_as(&self, user: &str) -> Client {
+        Client::new(self.server.clone(), user)
+    }
+
     /// Waits until the member fails (returns the reason) or is stopped.
     pub async fn wait_fatal(&self) -> String {
         let mut rx = self.fatal_rx.clone();
