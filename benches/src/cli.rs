@@ -415,10 +415,7 @@ pub struct StmFlags {
     pub rate: u64,
 }
 
-/// Parses a Go duration (`0`, `500ms`, `5m`, `1h30m`).
+/// Parses a Go duration (`0`, `500ms`, `5m`, `1h30m`), as etcd's tool does.
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration '{s}': {e}"))
+    gostd::parse_std_duration(s)
 }

@@ -14,7 +14,6 @@
 //! - [`load`]: the shared request loop (pacing, timing, deadlines).
 //! - [`workloads`]: etcd's subcommands (put, range, txn, lease, watch, stm).
 //! - [`report`]: etcd's statistics, text report and JSON form.
-//! - [`gofmt`]: Go's number formatting the report needs.
 //! - [`outcome`]: a run's reports and the text etcd frames them with.
 //! - [`csv_out`], [`plot`], [`progress`]: the CSV file, the SVG plot, the bar.
 //! - [`run`]: one run from configuration to outputs.
@@ -28,7 +27,6 @@ pub mod compare;
 pub mod config;
 pub mod connect;
 pub mod csv_out;
-pub mod gofmt;
 pub mod keys;
 pub mod load;
 pub mod outcome;

@@ -23,8 +23,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::gofmt;
-
 /// One request's outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
@@ -187,7 +185,7 @@ impl Stats {
 
     /// etcd's text report (empty when nothing succeeded or failed).
     pub fn to_text(&self, precise: bool) -> String {
-        let num = |x: f64| gofmt::number(x, precise);
+        let num = |x: f64| number(x, precise);
         let secs = |x: f64| format!("{} secs", num(x));
         let mut s = String::new();
         if !self.lats.is_empty() {
@@ -216,7 +214,7 @@ impl Stats {
             s.push_str("\nLatency distribution:\n");
             for (p, v) in PERCENTILES.iter().zip(self.percentiles()) {
                 if v > 0.0 {
-                    let _ = writeln!(s, "  {}% in {}.", gofmt::g(*p), secs(v));
+                    let _ = writeln!(s, "  {}% in {}.", gostd::format_float(*p), secs(v));
                 }
             }
             if !self.time_series.is_empty() {
@@ -229,9 +227,9 @@ impl Stats {
                         s,
                         "{},{},{},{},{}",
                         p.unix_second,
-                        gofmt::duration(p.min),
-                        gofmt::duration(p.avg),
-                        gofmt::duration(p.max),
+                        gostd::format_duration(p.min.as_nanos() as i64),
+                        gostd::format_duration(p.avg.as_nanos() as i64),
+                        gostd::format_duration(p.max.as_nanos() as i64),
                         p.count
                     );
                 }
@@ -304,7 +302,7 @@ impl From<&Stats> for JsonReport {
             percentiles: PERCENTILES
                 .iter()
                 .zip(s.percentiles())
-                .map(|(p, v)| (format!("p{}", gofmt::g(*p)), v))
+                .map(|(p, v)| (format!("p{}", gostd::format_float(*p)), v))
                 .collect(),
             histogram: if s.lats.is_empty() {
                 Vec::new()
@@ -407,4 +405,15 @@ pub fn time_series(samples: &[Sample], phase_start: SystemTime) -> Vec<SecondPoi
             }
         })
         .collect()
+}
+
+/// The report's number format: Go's `%4.4f` (which Rust's `{:4.4}`
+/// matches: width 4, four decimals, round half to even on the exact value),
+/// or `%g` under `--precise`.
+pub fn number(x: f64, precise: bool) -> String {
+    if precise {
+        gostd::format_float(x)
+    } else {
+        format!("{x:4.4}")
+    }
 }

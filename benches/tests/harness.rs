@@ -15,7 +15,7 @@ use etcd_benches::outcome::{Outcome, Section};
 use etcd_benches::report::{histogram, percentiles, time_series, Sample, Stats};
 use etcd_benches::workloads::stm::pick_keys;
 use etcd_benches::workloads::txn::{mixed_is_read, txn_put_keys};
-use etcd_benches::{gofmt, BenchConfig, Cli};
+use etcd_benches::{BenchConfig, Cli};
 
 fn parse(line: &str) -> Result<BenchConfig, String> {
     let argv = std::iter::once("etcd-bench").chain(line.split_whitespace());
@@ -428,29 +428,12 @@ fn precise_uses_gos_g() {
 }
 
 #[test]
-fn go_number_formats() {
-    assert_eq!(gofmt::fixed4(0.00012), "0.0001");
-    assert_eq!(gofmt::fixed4(1234.56789), "1234.5679");
-    assert_eq!(gofmt::fixed4(2.0), "2.0000");
-    assert_eq!(gofmt::g(2.0), "2");
-    assert_eq!(gofmt::g(0.1 + 0.2), "0.30000000000000004");
-    assert_eq!(gofmt::g(0.00012345), "0.00012345");
-    assert_eq!(gofmt::g(0.000015), "1.5e-05");
-    assert_eq!(gofmt::g(123456.0), "123456");
-    assert_eq!(gofmt::g(1234567.0), "1.234567e+06");
-    assert_eq!(gofmt::g(99.9), "99.9");
-    assert_eq!(gofmt::g(0.0), "0");
-    assert_eq!(gofmt::g(f64::INFINITY), "+Inf");
-    assert_eq!(gofmt::duration(Duration::ZERO), "0s");
-    assert_eq!(gofmt::duration(Duration::from_nanos(999)), "999ns");
-    assert_eq!(gofmt::duration(Duration::from_micros(750)), "750µs");
-    assert_eq!(gofmt::duration(Duration::from_micros(2345)), "2.345ms");
-    assert_eq!(gofmt::duration(ms(1500)), "1.5s");
-    assert_eq!(gofmt::duration(Duration::from_secs(61)), "1m1s");
-    assert_eq!(gofmt::duration(ms(3_661_500)), "1h1m1.5s");
-    assert_eq!(gofmt::si_bytes(5), "5 B");
-    assert_eq!(gofmt::si_bytes(4096), "4.1 kB");
-    assert_eq!(gofmt::si_bytes(82_854_982), "83 MB");
+fn report_numbers_are_go_verbs() {
+    use etcd_benches::report::number;
+    assert_eq!(number(0.00012, false), "0.0001");
+    assert_eq!(number(1234.56789, false), "1234.5679");
+    assert_eq!(number(2.0, false), "2.0000");
+    assert_eq!(number(0.000015, true), "1.5e-05");
 }
 
 #[test]

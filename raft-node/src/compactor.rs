@@ -36,41 +36,11 @@ fn parse(mode: &str, retention: &str) -> Option<Mode> {
             let d = if let Ok(hours) = retention.parse::<f64>() {
                 Duration::from_secs_f64(hours * 3600.0)
             } else {
-                parse_duration(retention)?
+                gostd::parse_std_duration(retention).ok()?
             };
             (!d.is_zero()).then_some(Mode::Periodic(d))
         }
     }
-}
-
-/// Go-style durations: `90s`, `30m`, `1h`, `1h30m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next()?);
-        }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(Duration::from_secs_f64(total))
 }
 
 pub async fn run(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {

@@ -255,7 +255,8 @@ impl Config {
 
     /// The progress notification interval (etcd's default on a bad value).
     pub fn progress_notify_interval(&self) -> Duration {
-        crate::compactor::parse_duration(&self.watch_progress_notify_interval)
+        gostd::parse_std_duration(&self.watch_progress_notify_interval)
+            .ok()
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_secs(600))
     }

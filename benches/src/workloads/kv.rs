@@ -159,8 +159,8 @@ async fn hash_kv(ctx: &RunCtx) -> Result<String, String> {
     Ok(format!(
         "HashKV Summary:\n\tHashKV: {}\n\tEndpoint: {host}\n\tTime taken to get hashkv: {}\n\tDB size: {}\n",
         hash.hash,
-        crate::gofmt::duration(started.elapsed()),
-        crate::gofmt::si_bytes(status.db_size.max(0) as u64)
+        gostd::format_duration(started.elapsed().as_nanos() as i64),
+        gostd::humanize_bytes(status.db_size.max(0) as u64)
     ))
 }
 

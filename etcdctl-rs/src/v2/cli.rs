@@ -319,48 +319,10 @@ fn parse_go_int(s: &str) -> Result<i64, &'static str> {
     })
 }
 
-/// Go's `time.ParseDuration`.
+/// Go's `time.ParseDuration` for a timeout flag: a negative one is none.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let (neg, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * nanos;
-    }
-    if neg {
-        return Some(Duration::ZERO);
-    }
-    Some(Duration::from_nanos(total as u64))
+    let nanos = gostd::parse_duration(s).ok()?;
+    Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)))
 }
 
 /// Go's `%q` for the common printable-ASCII case.

@@ -44,8 +44,9 @@ impl JwtTokens {
             .parse()
             .map_err(|_| format!("unknown JWT sign-method {method:?}"))?;
         let ttl = match opts.get("ttl") {
-            Some(t) => crate::compactor::parse_duration(t)
-                .ok_or_else(|| format!("invalid JWT ttl {t:?}"))?,
+            Some(t) => {
+                gostd::parse_std_duration(t).map_err(|e| format!("invalid JWT ttl {t:?}: {e}"))?
+            }
             None => DEFAULT_TTL,
         };
         let priv_key = opts.get("priv-key").map(|p| read(p)).transpose()?;

@@ -240,27 +240,6 @@ fn plain_json(body: String) -> Response {
     resp
 }
 
-/// Go's `time.Duration` string for a positive number of nanoseconds.
-pub fn go_duration(ns: i64) -> String {
-    let ns = ns.max(0);
-    if ns < 1_000_000_000 {
-        return format!("{}ms", ns as f64 / 1e6);
-    }
-    let total_s = ns / 1_000_000_000;
-    let frac = ns % 1_000_000_000;
-    let (h, m, s) = (total_s / 3600, (total_s / 60) % 60, total_s % 60);
-    let mut secs = s.to_string();
-    if frac != 0 {
-        secs.push('.');
-        secs.push_str(format!("{frac:09}").trim_end_matches('0'));
-    }
-    match (h, m) {
-        (0, 0) => format!("{secs}s"),
-        (0, m) => format!("{m}m{secs}s"),
-        (h, m) => format!("{h}h{m}m{secs}s"),
-    }
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LeaderInfo {
@@ -297,7 +276,7 @@ pub async fn stats_self(State(v2): State<Arc<V2>>) -> Response {
         start_time: rfc3339_nano(v2.started),
         leader_info: LeaderInfo {
             leader: format!("{:x}", info.leader),
-            uptime: go_duration(now_nanos() - v2.started),
+            uptime: gostd::format_duration((now_nanos() - v2.started).max(0)),
             start_time: rfc3339_nano(v2.started),
         },
         recv_append_request_cnt: 0,
@@ -356,17 +335,4 @@ pub async fn machines(State(v2): State<Arc<V2>>) -> Response {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_as_go_prints_them() {
-        assert_eq!(go_duration(6_926_243_517), "6.926243517s");
-        assert_eq!(go_duration(61_000_000_000), "1m1s");
-        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
-        assert_eq!(go_duration(1_500_000), "1.5ms");
-    }
 }
