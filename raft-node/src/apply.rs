@@ -35,21 +35,9 @@ use crate::error::ServerError;
 use crate::failpoints::crash_point;
 use crate::lessor::Lessor;
 use crate::membership::Membership;
-use crate::node::{ConfChangeOutcome, NodeMsg};
+use crate::messages::{ApplyMsg, ConfChangeOutcome, NodeMsg};
 use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
-
-/// What the raft loop hands the apply path, in log order.
-pub enum ApplyMsg {
-    /// Committed entries.
-    Entries(Vec<Entry>),
-    /// A snapshot from the leader, already durable in its file and marked in
-    /// the WAL: install it into the store.
-    Snapshot {
-        meta: SnapshotMetadata,
-        data: Vec<u8>,
-    },
-}
 
 /// The result a proposer receives.
 pub type ApplyResult = Result<Applied, ServerError>;

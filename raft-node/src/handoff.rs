@@ -26,9 +26,10 @@ use std::sync::{Arc, Mutex};
 
 use raft::eraftpb::{ConfChange, Entry, EntryType, SnapshotMetadata};
 
-use crate::apply::{Applier, ApplyMsg};
+use crate::apply::Applier;
 use crate::error::ServerError;
-use crate::node::NodeMsg;
+use crate::messages::ApplyMsg;
+use crate::messages::NodeMsg;
 
 /// At most this many entries are applied on the raft thread at once.
 const INLINE_MAX_ENTRIES: usize = 8;

@@ -9,16 +9,10 @@
 //! because of a leader change.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use etcd_proto::etcdrs::raft_request::Op;
-use etcd_proto::etcdserverpb::LeaseRevokeRequest;
-use etcd_store::{Store, StoreError};
-use tokio::sync::watch;
-
-use crate::error::ServerError;
-use crate::server::EtcdServer;
+use etcd_store::Store;
 
 #[derive(Default)]
 pub struct Lessor {
@@ -105,45 +99,6 @@ impl Lessor {
 
 fn secs(ttl: i64) -> Duration {
     Duration::from_secs(ttl.max(0) as u64)
-}
-
-/// The leader revokes expired leases through the log.
-pub(crate) async fn expire_leases(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut epoch = 0;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let info = server.raft_info();
-        if !info.is_leader {
-            continue;
-        }
-        if info.leader_epoch != epoch {
-            // Newly leader: every lease gets its full TTL again (etcd's
-            // promotion), since the old leader's clock is unknown here.
-            epoch = info.leader_epoch;
-            server.lessor.promote(&server.store);
-            continue;
-        }
-        for id in server.lessor.take_expired() {
-            let server = server.clone();
-            tokio::spawn(async move {
-                match server
-                    .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(ServerError::Store(StoreError::LeaseNotFound)) => server.lessor.remove(id),
-                    Err(e) => {
-                        tracing::warn!(lease = id, error = %e, "revoking expired lease failed; will retry");
-                        server.lessor.revoke_failed(id);
-                    }
-                }
-            });
-        }
-    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod lessor;
 pub mod listener;
 mod member_identity;
 pub mod membership;
+pub mod messages;
 pub mod node;
 mod publish;
 pub mod raft_storage;
@@ -65,11 +66,11 @@ pub use error::ServerError;
 pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
-use crate::lessor::expire_leases;
 use crate::lessor::Lessor;
 use crate::member_identity::{join_existing, new_cluster_identity, read_identity, write_identity};
 use crate::membership::Membership;
-use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::messages::{NodeMsg, RaftInfo};
+use crate::node::{Node, NodeParts, NodeSettings};
 use crate::publish::publish_attributes;
 use crate::routers::{client_router, peer_router};
 use crate::snap_files::SnapFiles;
@@ -298,7 +299,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     // are in the (applied) member list, so no client sees it unpublished.
     let (published_tx, published_rx) = watch::channel(false);
     let mut tasks = vec![
-        tokio::spawn(expire_leases(server.clone(), shutdown_rx.clone())),
+        tokio::spawn(server::expire_leases(server.clone(), shutdown_rx.clone())),
         tokio::spawn(compactor::run(server.clone(), shutdown_rx.clone())),
         tokio::spawn(publish_attributes(
             server.clone(),

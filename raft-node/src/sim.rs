@@ -38,12 +38,13 @@ use prost::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Message, MessageType};
 use tokio::sync::{oneshot, watch};
 
-use crate::apply::{Applier, ApplyMsg, ApplyResult, Waiters};
+use crate::apply::{Applier, ApplyResult, Waiters};
 use crate::bootstrap;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
 use crate::membership::{self, Membership};
-use crate::node::{Node, NodeMsg, NodeParts, NodeSettings, RaftInfo};
+use crate::messages::{ApplyMsg, NodeMsg, RaftInfo};
+use crate::node::{Node, NodeParts, NodeSettings};
 use crate::recovery;
 use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use crate::node::NodeMsg;
+use crate::messages::NodeMsg;
 
 /// Messages queued per peer before further ones are dropped.
 const PEER_QUEUE: usize = 4096;

@@ -17,7 +17,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Shared;
-use crate::node::NodeMsg;
+use crate::messages::NodeMsg;
 
 /// Decodes one raft message as a peer sent it (public for the fuzz targets).
 #[doc(hidden)]

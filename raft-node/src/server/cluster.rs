@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::EtcdServer;
 use crate::error::ServerError;
 use crate::membership::to_proto;
-use crate::node::NodeMsg;
+use crate::messages::NodeMsg;
 
 /// How long a membership change may take to apply.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -9,7 +9,11 @@ use etcd_proto::etcdserverpb::{
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use etcd_store::Applied;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_store::{Applied, StoreError};
+use tokio::sync::watch;
 
 use super::EtcdServer;
 use crate::error::ServerError;
@@ -126,5 +130,44 @@ impl EtcdServer {
             header: Some(self.header()),
             leases,
         })
+    }
+}
+
+/// The leader revokes expired leases through the log.
+pub(crate) async fn expire_leases(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut epoch = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let info = server.raft_info();
+        if !info.is_leader {
+            continue;
+        }
+        if info.leader_epoch != epoch {
+            // Newly leader: every lease gets its full TTL again (etcd's
+            // promotion), since the old leader's clock is unknown here.
+            epoch = info.leader_epoch;
+            server.lessor.promote(&server.store);
+            continue;
+        }
+        for id in server.lessor.take_expired() {
+            let server = server.clone();
+            tokio::spawn(async move {
+                match server
+                    .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(ServerError::Store(StoreError::LeaseNotFound)) => server.lessor.remove(id),
+                    Err(e) => {
+                        tracing::warn!(lease = id, error = %e, "revoking expired lease failed; will retry");
+                        server.lessor.revoke_failed(id);
+                    }
+                }
+            });
+        }
     }
 }

@@ -16,7 +16,7 @@ use etcd_store::Applied;
 
 use super::{EtcdServer, SERVER_VERSION};
 use crate::error::ServerError;
-use crate::node::NodeMsg;
+use crate::messages::NodeMsg;
 
 /// Bytes per snapshot stream message, as etcd.
 const SNAPSHOT_CHUNK: usize = 32 * 1024;

@@ -17,11 +17,13 @@
 
 mod auth;
 mod cluster;
+mod identity;
 mod kv;
 mod lease;
 mod maintenance;
 mod watch_stream;
 
+pub(crate) use lease::expire_leases;
 pub use watch_stream::WatchCaller;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +49,7 @@ use crate::config::Config;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
 use crate::membership::Membership;
-use crate::node::{NodeMsg, RaftInfo};
+use crate::messages::{NodeMsg, RaftInfo};
 
 /// The version this server reports (the etcd API level it implements).
 pub const SERVER_VERSION: &str = "3.5.0";
@@ -170,9 +172,10 @@ impl EtcdServer {
         self.propose_request(op, Some(auth)).await
     }
 
-    /// The user a client request runs as (see [`crate::auth::identity`]).
+    /// The user a client request runs as (see `identity.rs`).
     pub async fn auth_info<T>(&self, req: &tonic::Request<T>) -> Result<AuthInfo, ServerError> {
-        crate::auth::identity::resolve(self, req.metadata(), req.extensions().get()).await
+        self.resolve_identity(req.metadata(), req.extensions().get())
+            .await
     }
 
     /// Refuses unless the request's user holds the root role.

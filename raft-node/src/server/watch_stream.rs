@@ -253,7 +253,7 @@ impl Session {
     async fn may_watch(&self, key: &[u8], end: &[u8]) -> bool {
         let info = match &self.caller {
             WatchCaller::Credentials(metadata, cn) => {
-                crate::auth::identity::resolve(&self.server, metadata, cn.as_ref()).await
+                self.server.resolve_identity(metadata, cn.as_ref()).await
             }
             WatchCaller::User(info) => Ok(info.clone()),
         };
