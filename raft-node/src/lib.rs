@@ -12,12 +12,12 @@
 //! lease expiry; [`compactor`] auto-compaction; [`error`] the status table.
 
 pub mod api;
-pub mod apply;
-pub mod auth;
+mod apply;
+mod auth;
 mod batched_writes;
 pub mod bootstrap;
 pub mod client;
-pub mod compactor;
+mod compactor;
 pub mod config;
 pub mod error;
 pub mod failpoints;
@@ -25,15 +25,15 @@ pub mod h2_authority;
 mod handoff;
 pub mod ids;
 mod learner_guard;
-pub mod lessor;
-pub mod listener;
+mod lessor;
+mod listener;
 mod member_identity;
 pub mod membership;
-pub mod messages;
-pub mod node;
+mod messages;
+mod node;
 mod publish;
-pub mod raft_storage;
-pub mod read_lease;
+mod raft_storage;
+mod read_lease;
 pub mod recovery;
 pub mod restore;
 mod routers;
@@ -41,7 +41,7 @@ pub mod server;
 pub mod sim;
 pub mod snap_files;
 pub mod tls;
-pub mod transport;
+mod transport;
 pub mod v2;
 pub mod wal;
 

@@ -377,11 +377,6 @@ impl Node {
         self.wal.lose_unsynced_writes().map_err(|e| internal(&e))
     }
 
-    /// Number of WAL segment files.
-    pub fn wal_segments(&self) -> usize {
-        self.wal.segment_count()
-    }
-
     /// Index of the first entry still in the in-memory log.
     pub fn first_log_index(&self) -> u64 {
         self.raw.store().first_index().unwrap_or(0)

@@ -162,7 +162,7 @@ async fn a_named_user_gets_that_users_permissions_and_root_gets_all() {
     };
     let root_info = AuthInfo {
         username: "root".into(),
-        revision: server.store.auth_status().1,
+        revision: server.auth_status().auth_revision,
     };
     server
         .role_grant_permission(root_info, write_public)

@@ -57,23 +57,23 @@ pub const SERVER_VERSION: &str = "3.5.0";
 pub const CLUSTER_VERSION: &str = "3.5.0";
 
 pub struct EtcdServer {
-    pub store: Arc<Store>,
-    pub config: Config,
-    pub member_id: u64,
-    pub cluster_id: u64,
-    pub membership: Arc<Membership>,
-    pub lessor: Arc<Lessor>,
-    pub node_tx: Sender<NodeMsg>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Config,
+    pub(crate) member_id: u64,
+    pub(crate) cluster_id: u64,
+    pub(crate) membership: Arc<Membership>,
+    pub(crate) lessor: Arc<Lessor>,
+    pub(crate) node_tx: Sender<NodeMsg>,
     pub(crate) waiters: Arc<Waiters>,
-    pub applied_rx: watch::Receiver<u64>,
+    pub(crate) applied_rx: watch::Receiver<u64>,
     pub(crate) info: Arc<Mutex<RaftInfo>>,
     next_request_id: AtomicU64,
     leader_channel: Mutex<Option<(u64, Channel)>>,
     /// TLS for reaching `https://` peers.
-    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) peer_tls: Option<Arc<rustls::ClientConfig>>,
     request_timeout: Duration,
     /// Auth tokens (`--auth-token`), shared with the apply thread.
-    pub tokens: Arc<TokenProvider>,
+    pub(crate) tokens: Arc<TokenProvider>,
 }
 
 impl EtcdServer {
