@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use super::credentials::Caller;
 use super::node::NODE_PREFIX;
 use super::V2;
-use crate::auth::password;
+use crate::error::ServerError;
 
 /// A v2 user as sent and shown.
 #[derive(Deserialize, Serialize, Default, Debug)]
@@ -183,31 +183,25 @@ impl V2 {
             .propose_as(op, who.clone())
             .await
             .map(|_| ())
-            .map_err(|e| {
-                let msg = e.to_string();
-                let msg = msg.trim_start_matches("etcdserver: ");
-                let status = if msg.contains("permission denied") || msg.contains("old") {
-                    StatusCode::UNAUTHORIZED
-                } else if msg.contains("not found") {
-                    StatusCode::NOT_FOUND
-                } else if msg.contains("already exists") || msg.contains("root") {
-                    StatusCode::CONFLICT
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-                auth_fail(status, msg)
-            })
+            .map_err(refusal)
     }
+}
 
-    fn hash_cost(&self) -> u32 {
-        password::effective_cost(self.server.config.bcrypt_cost)
-    }
-
-    async fn hash(&self, plain: &str) -> Result<String, Answer> {
-        password::hash(plain.to_string(), self.hash_cost())
-            .await
-            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    }
+/// A v3 refusal a v2 client can cause, answered as etcd v2 would; any
+/// other failure is a 500.
+fn refusal(e: ServerError) -> Answer {
+    let msg = e.to_string();
+    let msg = msg.trim_start_matches("etcdserver: ");
+    let status = if msg.contains("permission denied") || msg.contains("old") {
+        StatusCode::UNAUTHORIZED
+    } else if msg.contains("not found") {
+        StatusCode::NOT_FOUND
+    } else if msg.contains("already exists") || msg.contains("root") {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    auth_fail(status, msg)
 }
 
 /// `/v2/auth/enable`: GET tells, PUT enables, DELETE disables.
@@ -778,17 +772,17 @@ async fn create_user(
     if let Some(r) = missing_role(v2, &roles) {
         return Err(role_missing(&r));
     }
-    let hashed_password = v2.hash(plain).await?;
-    v2.change(
-        who,
-        Op::UserAdd(AuthUserAddRequest {
-            name: name.to_string(),
-            password: String::new(),
-            options: Some(UserAddOptions { no_password: false }),
-            hashed_password,
-        }),
-    )
-    .await?;
+    // The server API hashes the password before it reaches the log.
+    let add = AuthUserAddRequest {
+        name: name.to_string(),
+        password: plain.to_string(),
+        options: Some(UserAddOptions { no_password: false }),
+        hashed_password: String::new(),
+    };
+    v2.server
+        .user_add(who.clone(), add)
+        .await
+        .map_err(refusal)?;
     for role in &roles {
         grant_role(v2, who, name, role).await?;
     }
@@ -844,13 +838,15 @@ async fn update_user(
         return Err(role_missing(&r));
     }
     if !plain.is_empty() {
-        let hashed_password = v2.hash(plain).await?;
-        let op = Op::UserChangePassword(AuthUserChangePasswordRequest {
+        let change = AuthUserChangePasswordRequest {
             name: name.to_string(),
-            password: String::new(),
-            hashed_password,
-        });
-        v2.change(who, op).await?;
+            password: plain.to_string(),
+            hashed_password: String::new(),
+        };
+        v2.server
+            .user_change_password(who.clone(), change)
+            .await
+            .map_err(refusal)?;
     }
     for g in grant {
         grant_role(v2, who, name, g).await?;
