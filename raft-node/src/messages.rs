@@ -73,6 +73,9 @@ pub struct RaftInfo {
     pub term: u64,
     pub commit: u64,
     pub is_leader: bool,
+    /// A leader has committed an entry of its own term, so `commit` is the
+    /// cluster's (a new leader learns what is committed only then).
+    pub term_committed: bool,
     pub is_learner: bool,
     /// Increases every time this member becomes leader.
     pub leader_epoch: u64,

@@ -738,6 +738,7 @@ impl Node {
             term: r.term,
             commit: r.raft_log.committed,
             is_leader,
+            term_committed: is_leader && r.commit_to_current_term(),
             is_learner: r.prs().conf().learners().contains(&r.id),
             leader_epoch: self.leader_epoch,
         };

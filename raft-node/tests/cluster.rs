@@ -413,20 +413,33 @@ async fn a_new_leader_that_has_not_applied_a_grant_still_renews_the_lease() {
         .move_leader(etcd_proto::etcdserverpb::MoveLeaderRequest { target_id: slow })
         .await
         .expect("move leadership to the slow member");
+    // On the new leader itself, and through a follower, which asks the
+    // leader over the peer port: both wait for the leader's apply.
+    let via = [chans[2].clone(), chans[0].clone()];
+    let answers = via.iter().map(|ch| keep_alive_once(ch.clone(), granted.id));
+    for (resp, path) in futures::future::join_all(answers)
+        .await
+        .into_iter()
+        .zip(["on the new leader", "through a follower"])
+    {
+        assert_eq!((resp.id, resp.ttl), (granted.id, 30), "keep-alive {path}");
+    }
+}
+
+async fn keep_alive_once(ch: Channel, id: i64) -> etcd_proto::etcdserverpb::LeaseKeepAliveResponse {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(etcd_proto::etcdserverpb::LeaseKeepAliveRequest { id: granted.id })
+    tx.send(etcd_proto::etcdserverpb::LeaseKeepAliveRequest { id })
         .await
         .expect("send keep-alive");
-    let resp = LeaseClient::new(chans[2].clone())
+    LeaseClient::new(ch)
         .lease_keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await
-        .expect("keep-alive on the new leader")
+        .expect("keep-alive")
         .into_inner()
         .message()
         .await
         .expect("keep-alive stream")
-        .expect("a keep-alive response");
-    assert_eq!((resp.id, resp.ttl), (granted.id, 30));
+        .expect("a keep-alive response")
 }
 
 /// A member that lost its quorum answers "no leader" instead of hanging,

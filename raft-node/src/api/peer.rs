@@ -105,20 +105,12 @@ impl Peer for PeerService {
         &self,
         req: Request<LeaseRenewRequest>,
     ) -> Result<Response<LeaseRenewResponse>, Status> {
-        if !self.server.raft_info().is_leader {
-            return Ok(Response::new(LeaseRenewResponse {
-                ttl: 0,
-                not_leader: true,
-            }));
-        }
-        let ttl = self
-            .server
-            .lessor
-            .renew(&self.server.store, req.into_inner().id)
-            .unwrap_or(0);
+        // A forwarded keep-alive waits for this leader's apply as a local
+        // one does (bug 28: it did not, and a new leader answered TTL 0).
+        let renewed = self.server.renew_as_leader(req.into_inner().id).await?;
         Ok(Response::new(LeaseRenewResponse {
-            ttl,
-            not_leader: false,
+            ttl: renewed.unwrap_or(0),
+            not_leader: renewed.is_none(),
         }))
     }
 

@@ -322,13 +322,8 @@ impl EtcdServer {
     /// Renews a lease on the leader (here or over the peer port); returns
     /// its TTL, or 0 if the lease does not exist.
     pub async fn lease_renew(&self, id: i64) -> Result<i64, ServerError> {
-        let info = self.raft_info();
-        if info.is_leader {
-            // A new leader may not have applied the grant yet: answering
-            // "no such lease" (TTL 0) would end the client's session. As
-            // etcd, wait until everything committed so far is applied.
-            self.wait_applied(info.commit).await?;
-            return Ok(self.lessor.renew(&self.store, id).unwrap_or(0));
+        if let Some(ttl) = self.renew_as_leader(id).await? {
+            return Ok(ttl);
         }
         let resp = self
             .ask_leader(|mut c| async move { c.lease_renew(LeaseRenewRequest { id }).await })
@@ -337,6 +332,36 @@ impl EtcdServer {
             return Err(ServerError::NoLeader);
         }
         Ok(resp.ttl)
+    }
+
+    /// Renews a lease on the leader's clock, `None` if this member does not
+    /// lead. Called for local keep-alives and for those a follower forwards.
+    ///
+    /// A new leader may not have applied the grant yet: answering "no such
+    /// lease" (TTL 0) would end the client's session and its locks. So, as
+    /// etcd, it waits until it has applied everything committed, and a new
+    /// leader first until it has committed an entry of its own term (before
+    /// that its commit index may lag the cluster's).
+    pub async fn renew_as_leader(&self, id: i64) -> Result<Option<i64>, ServerError> {
+        let mut applied = self.applied_rx.clone();
+        let info = tokio::time::timeout(self.request_timeout, async {
+            loop {
+                let info = self.raft_info();
+                if !info.is_leader || info.term_committed {
+                    return Ok::<_, ServerError>(info);
+                }
+                // The leader's first entry of its term, once committed, is
+                // applied: that wakes this up.
+                applied.changed().await.map_err(|_| ServerError::Stopped)?;
+            }
+        })
+        .await
+        .map_err(|_| ServerError::Timeout)??;
+        if !info.is_leader {
+            return Ok(None);
+        }
+        self.wait_applied(info.commit).await?;
+        Ok(Some(self.lessor.renew(&self.store, id).unwrap_or(0)))
     }
 
     /// Time left on a lease by the leader's clock.
