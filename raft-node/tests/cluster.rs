@@ -426,6 +426,7 @@ async fn a_new_leader_that_has_not_applied_a_grant_still_renews_the_lease() {
     }
 }
 
+#[cfg(feature = "failpoints")]
 async fn keep_alive_once(ch: Channel, id: i64) -> etcd_proto::etcdserverpb::LeaseKeepAliveResponse {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tx.send(etcd_proto::etcdserverpb::LeaseKeepAliveRequest { id })
