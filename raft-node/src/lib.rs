@@ -307,57 +307,41 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             shutdown_rx.clone(),
         )),
     ];
-    let peer_tls = tls::peer_server_config(&config).map_err(StartError::Config)?;
-    for (addr, https) in config.peer_listeners().map_err(StartError::Config)? {
-        let acceptor = match (https, &peer_tls) {
-            (false, _) => None,
-            (true, Some(c)) => Some(tokio_rustls::TlsAcceptor::from(c.clone())),
-            (true, None) => {
-                return Err(StartError::Config(format!(
-                    "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://{addr} with HTTPS scheme"
-                )))
-            }
-        };
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(address = %listener.local_addr()?, tls = https, "serving peer traffic");
-        tasks.push(tokio::spawn(listener::serve(
-            listener,
-            peer_router(server.clone()),
-            acceptor.map(|a| listener::Tls {
-                acceptor: a,
-                allowed_cn: Some(config.peer_cert_allowed_cn.clone()).filter(|cn| !cn.is_empty()),
-            }),
-            None,
-            shutdown_rx.clone(),
-        )));
-    }
-    let router = client_router(server.clone());
-    let tls_config = tls::client_server_config(&config).map_err(StartError::Config)?;
+    let peer_port = listener::Port {
+        addrs: config.peer_listeners().map_err(StartError::Config)?,
+        tls: tls::peer_server_config(&config).map_err(StartError::Config)?,
+        allowed_cn: Some(config.peer_cert_allowed_cn.clone()).filter(|cn| !cn.is_empty()),
+        cert_flags: "--peer-cert-file, --peer-key-file",
+        serving: "peer",
+    };
+    let peers = listener::listen(
+        peer_port,
+        peer_router(server.clone()),
+        None,
+        shutdown_rx.clone(),
+    )
+    .await
+    .map_err(StartError::Config)?;
+    tasks.extend(peers.into_iter().map(|(_, task)| task));
+    let client_port = listener::Port {
+        addrs: config.client_listeners().map_err(StartError::Config)?,
+        tls: tls::client_server_config(&config).map_err(StartError::Config)?,
+        allowed_cn: None,
+        cert_flags: "--cert-file, --key-file",
+        serving: "client",
+    };
+    let clients = listener::listen(
+        client_port,
+        client_router(server.clone()),
+        Some(published_rx),
+        shutdown_rx,
+    )
+    .await
+    .map_err(StartError::Config)?;
     let mut client_addrs = Vec::new();
-    for (addr, https) in config.client_listeners().map_err(StartError::Config)? {
-        let acceptor = match (https, &tls_config) {
-            (false, _) => None,
-            (true, Some(c)) => Some(tokio_rustls::TlsAcceptor::from(c.clone())),
-            (true, None) => {
-                return Err(StartError::Config(format!(
-                    "TLS key/cert (--cert-file, --key-file) must be provided for client url https://{addr} with HTTPS scheme"
-                )))
-            }
-        };
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let bound = listener.local_addr()?;
-        client_addrs.push(bound);
-        tracing::info!(address = %bound, tls = https, "serving client requests (gRPC and HTTP)");
-        tasks.push(tokio::spawn(listener::serve(
-            listener,
-            router.clone(),
-            acceptor.map(|a| listener::Tls {
-                acceptor: a,
-                allowed_cn: None,
-            }),
-            Some(published_rx.clone()),
-            shutdown_rx.clone(),
-        )));
+    for (addr, task) in clients {
+        client_addrs.push(addr);
+        tasks.push(task);
     }
     Ok(RunningServer {
         server,

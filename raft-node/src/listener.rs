@@ -1,8 +1,11 @@
-//! The client port's accept loop: one socket serving gRPC (HTTP/2) and plain
-//! HTTP/1 (`/health`, `/version`) through the same router, with every
-//! connection wrapped in [`AuthorityFix`]. Connections live in a `JoinSet`
-//! owned by the loop, so stopping the loop closes them all.
+//! The accept loops of the client and peer ports: one socket serving gRPC
+//! (HTTP/2) and plain HTTP/1 (`/health`, `/version`) through the same
+//! router, with every connection wrapped in [`AuthorityFix`]. Connections
+//! live in a `JoinSet` owned by the loop, so stopping the loop closes them
+//! all. [`listen`] binds every URL of a port, the same way for both.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -26,6 +29,60 @@ pub struct Tls {
     pub acceptor: TlsAcceptor,
     /// If set, the client certificate's common name must be this.
     pub allowed_cn: Option<String>,
+}
+
+/// One port's listening side: its URLs (address, https), its TLS server
+/// configuration if any, and how it is named in messages.
+pub struct Port {
+    pub addrs: Vec<(SocketAddr, bool)>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// With TLS, the common name a client certificate must have.
+    pub allowed_cn: Option<String>,
+    /// The flags a `https://` URL needs (for the error without them).
+    pub cert_flags: &'static str,
+    /// What the port serves (for the log).
+    pub serving: &'static str,
+}
+
+/// Binds every URL of `port` and serves `router` on each until `stop`
+/// turns true (accepting connections once `ready` does, if given); returns
+/// the bound addresses (useful with port 0) and the accept loops.
+pub async fn listen(
+    port: Port,
+    router: axum::Router,
+    ready: Option<watch::Receiver<bool>>,
+    stop: watch::Receiver<bool>,
+) -> Result<Vec<(SocketAddr, tokio::task::JoinHandle<()>)>, String> {
+    let mut out = Vec::new();
+    for (addr, https) in port.addrs {
+        let tls = match (https, &port.tls) {
+            (false, _) => None,
+            (true, Some(c)) => Some(Tls {
+                acceptor: TlsAcceptor::from(c.clone()),
+                allowed_cn: port.allowed_cn.clone(),
+            }),
+            (true, None) => return Err(format!(
+                "TLS key/cert ({}) must be provided for {} url https://{addr} with HTTPS scheme",
+                port.cert_flags, port.serving
+            )),
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        tracing::info!(address = %bound, tls = https, "serving {} traffic", port.serving);
+        let task = tokio::spawn(serve(
+            listener,
+            router.clone(),
+            tls,
+            ready.clone(),
+            stop.clone(),
+        ));
+        out.push((bound, task));
+    }
+    Ok(out)
 }
 
 /// Serves `router` on `listener` until `stop` turns true; over TLS when
