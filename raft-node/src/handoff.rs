@@ -23,6 +23,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_store::Store;
 
 use raft::eraftpb::{ConfChange, Entry, EntryType, SnapshotMetadata};
 
@@ -154,6 +157,44 @@ impl CommitSink for Handoff {
 }
 
 impl ApplyThread {
+    /// Runs the apply path on a thread of its own (named `apply`). A member
+    /// that applied its own removal stops `removed_stop_delay` later, as
+    /// etcd (so the others learn that the removal committed); any stop is
+    /// reported through `fatal`. The store is flushed at the end only after
+    /// a clean stop: after a failure the disk may be what failed (sled can
+    /// wait forever on a full one), and the WAL replays what the store lost.
+    pub fn spawn(
+        self,
+        node_tx: Sender<NodeMsg>,
+        store: Arc<Store>,
+        removed_stop_delay: Duration,
+        fatal: tokio::sync::watch::Sender<Option<String>>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("apply".into())
+            .spawn(move || {
+                let clean = match self.run(node_tx) {
+                    Ok(()) => true,
+                    Err(ServerError::Removed) => {
+                        tracing::warn!("this member was removed; stopping shortly");
+                        std::thread::sleep(removed_stop_delay);
+                        fatal.send_replace(Some(ServerError::Removed.to_string()));
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "apply stopped");
+                        fatal.send_replace(Some(e.to_string()));
+                        false
+                    }
+                };
+                if clean {
+                    if let Err(e) = store.flush() {
+                        tracing::error!(error = %e, "final store flush failed");
+                    }
+                }
+            })
+    }
+
     /// Applies what the raft loop queues until it stops; returns a fatal
     /// error if the store failed, here or on the raft thread (or this
     /// member was removed).

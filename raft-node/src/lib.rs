@@ -231,54 +231,15 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         info: info.clone(),
         conf_state: membership::stored_conf_state(&store)?,
     })?;
-    let mut threads = Vec::new();
-    let fatal = fatal_tx.clone();
-    threads.push(
-        std::thread::Builder::new()
-            .name("raft".into())
-            .spawn(move || {
-                if let Err(e) = node.run() {
-                    tracing::error!(error = %e, "raft loop failed");
-                    fatal.send_replace(Some(e.to_string()));
-                }
-            })?,
-    );
-    let fatal = fatal_tx.clone();
-    let apply_store = store.clone();
-    let apply_node_tx = node_tx.clone();
-    let removed_stop_delay = config.heartbeat() * 10;
-    threads.push(
-        std::thread::Builder::new()
-            .name("apply".into())
-            .spawn(move || {
-                let clean = match apply_thread.run(apply_node_tx) {
-                    Ok(()) => true,
-                    Err(ServerError::Removed) => {
-                        // As etcd: a member that applied its own removal
-                        // stops after a few heartbeats, so the others learn
-                        // that the removal committed (a leader removing
-                        // itself would otherwise leave them without it).
-                        tracing::warn!("this member was removed; stopping shortly");
-                        std::thread::sleep(removed_stop_delay);
-                        fatal.send_replace(Some(ServerError::Removed.to_string()));
-                        true
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "apply stopped");
-                        fatal.send_replace(Some(e.to_string()));
-                        false
-                    }
-                };
-                // After a failure the store is not flushed: the disk may be
-                // what failed (sled can wait forever on a full one), and the
-                // WAL replays whatever the store lost.
-                if clean {
-                    if let Err(e) = apply_store.flush() {
-                        tracing::error!(error = %e, "final store flush failed");
-                    }
-                }
-            })?,
-    );
+    let threads = vec![
+        node.spawn(fatal_tx.clone())?,
+        apply_thread.spawn(
+            node_tx.clone(),
+            store.clone(),
+            config.heartbeat() * 10,
+            fatal_tx,
+        )?,
+    ];
 
     let server = Arc::new(EtcdServer::new(
         store,

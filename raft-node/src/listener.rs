@@ -61,10 +61,12 @@ pub async fn listen(
                 acceptor: TlsAcceptor::from(c.clone()),
                 allowed_cn: port.allowed_cn.clone(),
             }),
-            (true, None) => return Err(format!(
+            (true, None) => {
+                return Err(format!(
                 "TLS key/cert ({}) must be provided for {} url https://{addr} with HTTPS scheme",
                 port.cert_flags, port.serving
-            )),
+            ))
+            }
         };
         let listener = TcpListener::bind(addr)
             .await

@@ -261,6 +261,22 @@ impl Node {
     }
 
     /// Runs until shutdown or a fatal error (which it returns).
+    /// Runs the loop on a thread of its own (named `raft`); a failure is
+    /// reported through `fatal`.
+    pub fn spawn(
+        self,
+        fatal: tokio::sync::watch::Sender<Option<String>>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("raft".into())
+            .spawn(move || {
+                if let Err(e) = self.run() {
+                    tracing::error!(error = %e, "raft loop failed");
+                    fatal.send_replace(Some(e.to_string()));
+                }
+            })
+    }
+
     pub fn run(mut self) -> Result<(), ServerError> {
         let result = self.run_loop();
         self.transport.close();
