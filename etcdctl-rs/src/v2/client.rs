@@ -545,7 +545,13 @@ impl Client {
         if let Some((user, pass)) = &self.credentials {
             builder = builder.header(
                 "Authorization",
-                format!("Basic {}", base64(&format!("{user}:{pass}"))),
+                format!(
+                    "Basic {}",
+                    base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        format!("{user}:{pass}")
+                    )
+                ),
             );
         }
         let body = match &req.body {
@@ -607,29 +613,6 @@ fn status_text(code: u16) -> &'static str {
         505 => "HTTP Version Not Supported",
         _ => "",
     }
-}
-
-/// Standard base64 (for the basic-auth header).
-pub fn base64(s: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = s.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Go's path escaping of `url.URL.EscapedPath` (keeps `/` and the
@@ -713,7 +696,6 @@ mod tests {
         );
         assert_eq!(canonical_path("/v2/keys/"), "/v2/keys/");
         assert_eq!(canonical_path("/v2/keys/a/../b"), "/v2/keys/b");
-        assert_eq!(base64("root:pw"), "cm9vdDpwdw==");
     }
 
     #[test]

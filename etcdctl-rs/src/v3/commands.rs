@@ -684,7 +684,7 @@ pub fn suggestions(parent: &Command, typed: &str) -> String {
         .into_iter()
         .filter(|c| c.name != "help")
         .filter(|c| {
-            levenshtein(&typed_lower, &c.name.to_lowercase()) <= 2
+            strsim::levenshtein(&typed_lower, &c.name.to_lowercase()) <= 2
                 || c.name.to_lowercase().starts_with(&typed_lower)
         })
         .map(|c| c.name)
@@ -697,19 +697,4 @@ pub fn suggestions(parent: &Command, typed: &str) -> String {
         out.push_str(&format!("\t{name}\n"));
     }
     out
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
