@@ -31,8 +31,7 @@ use raft::eraftpb::{ConfChange, Entry, EntryType, SnapshotMetadata};
 
 use crate::apply::Applier;
 use crate::error::ServerError;
-use crate::messages::ApplyMsg;
-use crate::messages::NodeMsg;
+use crate::messages::{ApplyMsg, NodeMsg};
 
 /// At most this many entries are applied on the raft thread at once.
 const INLINE_MAX_ENTRIES: usize = 8;

@@ -63,13 +63,14 @@ use tokio::task::JoinHandle as TaskHandle;
 pub use client::{Client, Watch};
 pub use config::Config;
 pub use error::ServerError;
+pub use messages::RaftInfo;
 pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
 use crate::lessor::Lessor;
 use crate::member_identity::{join_existing, new_cluster_identity, read_identity, write_identity};
 use crate::membership::Membership;
-use crate::messages::{NodeMsg, RaftInfo};
+use crate::messages::NodeMsg;
 use crate::node::{Node, NodeParts, NodeSettings};
 use crate::publish::publish_attributes;
 use crate::routers::{client_router, peer_router};

@@ -260,7 +260,6 @@ impl Node {
         })
     }
 
-    /// Runs until shutdown or a fatal error (which it returns).
     /// Runs the loop on a thread of its own (named `raft`); a failure is
     /// reported through `fatal`.
     pub fn spawn(
@@ -277,6 +276,7 @@ impl Node {
             })
     }
 
+    /// Runs until shutdown or a fatal error (which it returns).
     pub fn run(mut self) -> Result<(), ServerError> {
         let result = self.run_loop();
         self.transport.close();

@@ -4,9 +4,11 @@
 //! The requests of the v3 API are typed async methods that take the
 //! caller's identity and the request message and return the response
 //! message or a [`ServerError`]; they live beside this file, one module per
-//! service (`kv.rs`: Range, Put, DeleteRange, Txn, Compact; `lease.rs`; `maintenance.rs`; `cluster.rs`; `auth.rs`; `watch_stream.rs`: a stream of responses for a
-//! stream of requests). Underneath are
-//! the two ways a request reaches consensus:
+//! service: `kv.rs` (Range, Put, DeleteRange, Txn, Compact), `lease.rs`,
+//! `maintenance.rs`, `cluster.rs`, `auth.rs`, and `watch_stream.rs` (a
+//! stream of responses for a stream of requests); `identity.rs` says who a
+//! remote request runs as. Underneath are the two ways a request reaches
+//! consensus:
 //!
 //! - [`EtcdServer::propose`] wraps a write in a `RaftRequest` with a fresh id,
 //!   registers a waiter, hands it to the raft loop and waits (bounded) until
