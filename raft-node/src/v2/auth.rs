@@ -418,33 +418,61 @@ pub async fn role(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let name = match single_name(&raw) {
-        None => return invalid_path(),
-        Some(None) => return roles(State(v2), method, headers).await,
-        Some(Some(n)) => n,
-    };
-    if !matches!(method, Method::GET | Method::PUT | Method::DELETE) {
-        return not_allowed("GET,PUT,DELETE");
-    }
-    let Some(who) = v2.auth_admin(&headers).await else {
-        return no_credentials();
+    let (name, who) = match target(&v2, &raw, &method, &headers).await {
+        Ok(Target::One(name, who)) => (name, who),
+        Ok(Target::List) => return roles(State(v2), method, headers).await,
+        Err(resp) => return resp,
     };
     let outcome = match method {
-        Method::GET => v2
-            .server
-            .store
-            .with_auth(|a| role_json(a, &name))
-            .map(|r| ok_json(StatusCode::OK, &r))
-            .ok_or_else(|| {
-                auth_fail(
-                    StatusCode::NOT_FOUND,
-                    format!("Role {name} does not exist."),
-                )
-            }),
+        Method::GET => found(
+            v2.server.store.with_auth(|a| role_json(a, &name)),
+            "Role",
+            &name,
+        ),
         Method::PUT => put_role(&v2, &who, &name, &body).await,
         _ => delete_role(&v2, &who, &name).await,
     };
     v2.reply(outcome)
+}
+
+/// What `/v2/auth/users/<name>` and `/v2/auth/roles/<name>` ask for.
+enum Target {
+    /// No name: the list.
+    List,
+    /// One user or role, asked for by an admin.
+    One(String, AuthInfo),
+}
+
+/// What the user and role endpoints share: the name from the path, the
+/// methods they take, and the admin check.
+async fn target(
+    v2: &V2,
+    raw: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Target, Response> {
+    let name = match single_name(raw) {
+        None => return Err(invalid_path()),
+        Some(None) => return Ok(Target::List),
+        Some(Some(n)) => n,
+    };
+    if !matches!(*method, Method::GET | Method::PUT | Method::DELETE) {
+        return Err(not_allowed("GET,PUT,DELETE"));
+    }
+    match v2.auth_admin(headers).await {
+        Some(who) => Ok(Target::One(name, who)),
+        None => Err(no_credentials()),
+    }
+}
+
+/// A GET's answer: the user or role as JSON, or etcd v2's 404.
+fn found<T: Serialize>(item: Option<T>, kind: &str, name: &str) -> Outcome {
+    item.map(|it| ok_json(StatusCode::OK, &it)).ok_or_else(|| {
+        auth_fail(
+            StatusCode::NOT_FOUND,
+            format!("{kind} {name} does not exist."),
+        )
+    })
 }
 
 fn root_role_refused() -> Answer {
@@ -656,29 +684,17 @@ pub async fn user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let name = match single_name(&raw) {
-        None => return invalid_path(),
-        Some(None) => return users(State(v2), method, headers).await,
-        Some(Some(n)) => n,
-    };
-    if !matches!(method, Method::GET | Method::PUT | Method::DELETE) {
-        return not_allowed("GET,PUT,DELETE");
-    }
-    let Some(who) = v2.auth_admin(&headers).await else {
-        return no_credentials();
+    let (name, who) = match target(&v2, &raw, &method, &headers).await {
+        Ok(Target::One(name, who)) => (name, who),
+        Ok(Target::List) => return users(State(v2), method, headers).await,
+        Err(resp) => return resp,
     };
     let outcome = match method {
-        Method::GET => v2
-            .server
-            .store
-            .with_auth(|a| user_with_roles(a, &name))
-            .map(|u| ok_json(StatusCode::OK, &u))
-            .ok_or_else(|| {
-                auth_fail(
-                    StatusCode::NOT_FOUND,
-                    format!("User {name} does not exist."),
-                )
-            }),
+        Method::GET => found(
+            v2.server.store.with_auth(|a| user_with_roles(a, &name)),
+            "User",
+            &name,
+        ),
         Method::PUT => put_user(&v2, &who, &name, &body).await,
         _ => delete_user(&v2, &who, &name).await,
     };
