@@ -125,16 +125,17 @@ async fn a_named_user_gets_that_users_permissions_and_root_gets_all() {
             .await
             .expect("grant role");
     }
-    let read_public = AuthRoleGrantPermissionRequest {
+    // The reader role on the keys under public/.
+    let on_public = |kind: PermType| AuthRoleGrantPermissionRequest {
         name: "reader".into(),
         perm: Some(Permission {
-            perm_type: PermType::Read as i32,
+            perm_type: kind as i32,
             key: b"public/".to_vec(),
             range_end: b"public0".to_vec(),
         }),
     };
     server
-        .role_grant_permission(nobody.clone(), read_public)
+        .role_grant_permission(nobody.clone(), on_public(PermType::Read))
         .await
         .expect("grant permission");
     server.auth_enable(nobody).await.expect("auth enable");
@@ -152,20 +153,12 @@ async fn a_named_user_gets_that_users_permissions_and_root_gets_all() {
     assert_eq!(alice.put("public/x", "2").await.unwrap_err(), denied);
     assert_eq!(alice.get("secret").await.unwrap_err(), denied);
     // Roles changed after the client was made count at once.
-    let write_public = AuthRoleGrantPermissionRequest {
-        name: "reader".into(),
-        perm: Some(Permission {
-            perm_type: PermType::Readwrite as i32,
-            key: b"public/".to_vec(),
-            range_end: b"public0".to_vec(),
-        }),
-    };
     let root_info = AuthInfo {
         username: "root".into(),
         revision: server.auth_status().auth_revision,
     };
     server
-        .role_grant_permission(root_info, write_public)
+        .role_grant_permission(root_info, on_public(PermType::Readwrite))
         .await
         .expect("grant write");
     alice.put("public/x", "2").await.expect("alice writes now");
