@@ -261,8 +261,7 @@ mod tests {
     use etcd_proto::etcdrs::raft_request::Op;
     use etcd_proto::etcdrs::RaftRequest;
     use etcd_proto::etcdserverpb::PutRequest;
-    use etcd_store::backend::WriteBatch;
-    use etcd_store::{Backend, MemBackend, Store, StoreConfig, StoreError};
+    use etcd_store::{FaultyBackend, Store, StoreConfig};
     use prost::Message as _;
     use raft::eraftpb::Message;
 
@@ -307,38 +306,6 @@ mod tests {
         e
     }
 
-    /// A memory backend whose writes fail once `broken` is set.
-    struct Breakable {
-        rows: MemBackend,
-        broken: Arc<AtomicBool>,
-    }
-
-    impl Backend for Breakable {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            self.rows.get(key)
-        }
-        fn scan_each(
-            &self,
-            start: &[u8],
-            end: &[u8],
-            f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-        ) -> Result<(), StoreError> {
-            self.rows.scan_each(start, end, f)
-        }
-        fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-            if self.broken.load(Ordering::SeqCst) {
-                return Err(StoreError::Backend("the disk failed".into()));
-            }
-            self.rows.write(batch)
-        }
-        fn flush(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn size_bytes(&self) -> u64 {
-            0
-        }
-    }
-
     /// A handoff over an in-memory store (whose writes fail once the
     /// returned flag is set), and the raft loop's channel.
     #[allow(clippy::type_complexity)]
@@ -351,11 +318,8 @@ mod tests {
         std::sync::mpsc::Receiver<NodeMsg>,
         Arc<AtomicBool>,
     ) {
-        let broken = Arc::new(AtomicBool::new(false));
-        let backend = Breakable {
-            rows: MemBackend::default(),
-            broken: broken.clone(),
-        };
+        let backend = FaultyBackend::default();
+        let broken = backend.fail_writes.clone();
         let store = Arc::new(Store::open(Box::new(backend), StoreConfig::default()).unwrap());
         let (node_tx, node_rx) = std::sync::mpsc::channel();
         let (applied_tx, _) = tokio::sync::watch::channel(0);

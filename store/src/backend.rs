@@ -353,3 +353,52 @@ impl Backend for MemBackend {
         rows.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
     }
 }
+
+/// A backend in memory that fails like a broken disk on demand: once
+/// `fail_writes` is set its writes return a backend error, once
+/// `fail_scans` is set its scans do. For tests of how the layers above
+/// meet a failing disk.
+#[derive(Default)]
+pub struct FaultyBackend {
+    rows: MemBackend,
+    pub fail_writes: std::sync::Arc<AtomicBool>,
+    pub fail_scans: std::sync::Arc<AtomicBool>,
+}
+
+impl FaultyBackend {
+    fn failed(flag: &AtomicBool) -> Result<(), StoreError> {
+        if flag.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("the disk failed".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Backend for FaultyBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.rows.get(key)
+    }
+
+    fn scan_each(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        Self::failed(&self.fail_scans)?;
+        self.rows.scan_each(start, end, f)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        Self::failed(&self.fail_writes)?;
+        self.rows.write(batch)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.rows.size_bytes()
+    }
+}

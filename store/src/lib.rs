@@ -37,7 +37,7 @@ pub mod write_buffer;
 mod apply;
 
 pub use apply::{Applied, ApplyGroup};
-pub use backend::{Backend, MemBackend, SledBackend};
+pub use backend::{Backend, FaultyBackend, MemBackend, SledBackend};
 pub use error::StoreError;
 pub use history::RevisionEvents;
 pub use store::{HistoryError, LeaseEntry, Store, StoreConfig, StoreStatus, MAX_LEASE_TTL};

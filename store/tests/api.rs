@@ -160,48 +160,13 @@ fn hash_kv_follows_the_log() {
     assert_ne!(c.hash_all().unwrap(), a.hash_all().unwrap());
 }
 
-/// A backend whose scans fail once told to (a failing disk).
-struct FailingScans {
-    inner: MemBackend,
-    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl etcd_store::Backend for FailingScans {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn scan_each(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Backend("disk failed".into()));
-        }
-        self.inner.scan_each(start, end, f)
-    }
-    fn write(&self, batch: etcd_store::backend::WriteBatch) -> Result<(), StoreError> {
-        self.inner.write(batch)
-    }
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn size_bytes(&self) -> u64 {
-        self.inner.size_bytes()
-    }
-}
-
 /// History that cannot be read is reported as such, not as compacted: a
 /// watch stream that took it for compaction found nothing to cancel and
 /// asked again forever.
 #[test]
 fn unreadable_history_is_not_reported_as_compacted() {
-    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let backend = FailingScans {
-        inner: MemBackend::default(),
-        fail: fail.clone(),
-    };
+    let backend = etcd_store::FaultyBackend::default();
+    let fail = backend.fail_scans.clone();
     let store = Store::open(
         Box::new(backend),
         StoreConfig {
