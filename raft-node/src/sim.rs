@@ -770,16 +770,8 @@ impl Sim {
             .iter()
             .filter(|(_, sn)| sn.stopping.is_none())
             .map(|(id, sn)| {
-                let cs = sn.node.conf_state();
-                let mut voters = cs.voters.clone();
-                voters.sort_unstable();
-                let mut learners = cs.learners.clone();
-                learners.sort_unstable();
                 let members: Vec<u64> = sn.membership.list().iter().map(|m| m.id).collect();
-                (
-                    *id,
-                    format!("voters={voters:?} learners={learners:?} members={members:?}"),
-                )
+                (*id, format!("{} members={members:?}", raft_conf(sn)))
             })
             .collect()
     }
@@ -787,13 +779,9 @@ impl Sim {
     /// Member `id`'s raft configuration and what raft takes as applied.
     pub fn conf(&self, id: u64) -> Option<String> {
         self.nodes.get(&id).map(|sn| {
-            let cs = sn.node.conf_state();
-            let mut voters = cs.voters.clone();
-            voters.sort_unstable();
-            let mut learners = cs.learners.clone();
-            learners.sort_unstable();
             format!(
-                "voters={voters:?} learners={learners:?} raft-applied={} store-applied={}",
+                "{} raft-applied={} store-applied={}",
+                raft_conf(sn),
                 sn.node.raft_applied(),
                 sn.store.applied_index()
             )
@@ -804,4 +792,14 @@ impl Sim {
     pub fn first_log_index(&self, id: u64) -> Option<u64> {
         self.nodes.get(&id).map(|sn| sn.node.first_log_index())
     }
+}
+
+/// A member's raft configuration, sorted: `voters=[..] learners=[..]`.
+fn raft_conf(sn: &SimNode) -> String {
+    let cs = sn.node.conf_state();
+    let mut voters = cs.voters.clone();
+    voters.sort_unstable();
+    let mut learners = cs.learners.clone();
+    learners.sort_unstable();
+    format!("voters={voters:?} learners={learners:?}")
 }
