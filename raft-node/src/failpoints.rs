@@ -14,8 +14,9 @@
 //! fault-injection suite can be shown to catch them: `read_barrier_skip`
 //! (linearizable reads served locally, without ReadIndex: stale reads),
 //! `read_lease_no_quorum` (with lease-based reads, a leader trusts its lease
-//! without checking who answered it) and `watch_drop_events` (watch events
-//! skipped as if sent). Two defects of the raft/apply hand-off can be put
+//! without checking who answered it), `watch_drop_events` (watch events
+//! skipped as if sent) and, in the store, `plant_revoke_keeps_keys` (a lease
+//! revoke leaves the keys attached to the lease in place). Two defects of the raft/apply hand-off can be put
 //! back for the randomized simulation to find: `plant_applied_when_queued`
 //! (raft takes committed entries as applied once they are queued, so a
 //! restarted member campaigns before it has replayed membership changes)

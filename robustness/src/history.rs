@@ -61,8 +61,9 @@ pub enum Request {
         key: String,
         consistency: ReadConsistency,
     },
-    /// `lease` 0 means no lease; the model does not expire leases, so the runner must not let
-    /// a lease it attaches expire during the run.
+    /// `lease` 0 means no lease. The model keeps leases per key: a lease the runner revokes,
+    /// or lets expire, must only ever be attached to this one key (see `runner::lease`);
+    /// leases attached to several keys must outlive the run.
     Put {
         key: String,
         value: String,
@@ -78,6 +79,13 @@ pub enum Request {
         expected_mod_revision: i64,
         value: String,
     },
+    /// Revokes `lease`, which is attached to no key but `key` (so, for the per-key model, a
+    /// revoke is a delete of `key` if its value holds the lease). A lease's expiry is
+    /// recorded as a revoke of unknown outcome invoked when its grant was acknowledged.
+    Revoke {
+        key: String,
+        lease: i64,
+    },
 }
 
 impl Request {
@@ -86,7 +94,8 @@ impl Request {
             Request::Get { key, .. }
             | Request::Put { key, .. }
             | Request::Delete { key }
-            | Request::CasPut { key, .. } => key,
+            | Request::CasPut { key, .. }
+            | Request::Revoke { key, .. } => key,
         }
     }
 
@@ -122,6 +131,8 @@ pub struct KeyValue {
     pub mod_revision: i64,
     pub create_revision: i64,
     pub version: i64,
+    /// The lease the value is attached to (0: none).
+    pub lease: i64,
 }
 
 /// What the server answered. `revision` is always the response header's revision.
@@ -144,22 +155,34 @@ pub enum Response {
         succeeded: bool,
         kv: Option<KeyValue>,
     },
+    /// The revoke took effect; `revision` is the store's revision after it (the deletion's
+    /// if the lease held the key, else unchanged).
+    Revoke {
+        revision: i64,
+    },
+    /// etcd's "requested lease not found" for a put with a lease or a revoke: a definite
+    /// answer (the apply refused it, nothing changed), without a header.
+    LeaseNotFound,
 }
 
 impl Response {
-    pub fn revision(&self) -> i64 {
+    /// The header's revision (`None` for an answer without a header).
+    pub fn revision(&self) -> Option<i64> {
         match self {
             Response::Get { revision, .. }
             | Response::Put { revision }
             | Response::Delete { revision, .. }
-            | Response::CasPut { revision, .. } => *revision,
+            | Response::CasPut { revision, .. }
+            | Response::Revoke { revision } => Some(*revision),
+            Response::LeaseNotFound => None,
         }
     }
 
-    /// Whether the response says the store changed (so a new revision was created).
+    /// Whether the response says the store changed (so a new revision was created). A
+    /// revoke's response does not say whether it deleted anything.
     pub fn changed_store(&self) -> bool {
         match self {
-            Response::Get { .. } => false,
+            Response::Get { .. } | Response::Revoke { .. } | Response::LeaseNotFound => false,
             Response::Put { .. } => true,
             Response::Delete { deleted, .. } => *deleted > 0,
             Response::CasPut { succeeded, .. } => *succeeded,
@@ -239,6 +262,7 @@ impl fmt::Display for Operation {
                 expected_mod_revision,
                 value,
             } => write!(f, "cas({key}, mod_rev=={expected_mod_revision}, {value})")?,
+            Request::Revoke { key, lease } => write!(f, "revoke({key}, lease {lease:x})")?,
         }
         write!(f, " -> ")?;
         match &self.outcome {

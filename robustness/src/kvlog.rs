@@ -42,8 +42,10 @@ pub struct KvLog {
     by_revision: BTreeMap<i64, Vec<LogEvent>>,
     /// (key, value) of unknown-outcome puts whose revision was never learned.
     unplaced_puts: HashSet<(String, String)>,
-    /// Keys of unknown-outcome deletes (their revision is never learned).
+    /// Keys of unknown-outcome deletes and revokes (their revision is never learned).
     unplaced_deletes: HashSet<String>,
+    /// (key, revision) of acknowledged revokes: a deletion there may have happened.
+    possible_deletes: HashSet<(String, i64)>,
     conflicts: Vec<LogConflict>,
 }
 
@@ -68,9 +70,14 @@ impl KvLog {
                             value: req.written_value().unwrap_or_default().into(),
                         },
                     };
-                    log.add(resp.revision(), event);
+                    if let Some(revision) = resp.revision() {
+                        log.add(revision, event);
+                    }
                 }
-                (Request::Delete { .. }, Outcome::Unknown { .. }) => {
+                (Request::Revoke { .. }, Outcome::Ok(Response::Revoke { revision })) => {
+                    log.possible_deletes.insert((key.into(), *revision));
+                }
+                (Request::Delete { .. } | Request::Revoke { .. }, Outcome::Unknown { .. }) => {
                     log.unplaced_deletes.insert(key.into());
                 }
                 (req, Outcome::Unknown { applied_at }) => {
@@ -148,13 +155,19 @@ impl KvLog {
             .flat_map(|(rev, events)| events.iter().map(move |e| (*rev, e)))
     }
 
-    /// Whether an unknown-outcome request could be the change `event` describes.
-    pub fn could_be_unplaced(&self, event: &LogEvent) -> bool {
+    /// Whether a request whose effect is not known could be the change `event` describes at
+    /// `revision`: an unknown-outcome write, or a revoke that left the store at `revision`.
+    pub fn could_be_unplaced(&self, event: &LogEvent, revision: i64) -> bool {
         match event.kind {
             EventType::Put => self
                 .unplaced_puts
                 .contains(&(event.key.clone(), event.value.clone())),
-            EventType::Delete => self.unplaced_deletes.contains(&event.key),
+            EventType::Delete => {
+                self.unplaced_deletes.contains(&event.key)
+                    || self
+                        .possible_deletes
+                        .contains(&(event.key.clone(), revision))
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::history::{History, Operation, Outcome, Request, Response};
-use crate::model::{CasResult, KeyState, ModelOp, Observed, ValueId};
+use crate::model::{CasResult, KeyState, LeaseId, ModelOp, Observed, ValueId, MAX_LEASES};
 
 /// Default search budget per key: distinct (linearized set, state) configurations.
 pub const DEFAULT_BUDGET: usize = 2_000_000;
@@ -146,23 +146,16 @@ struct Partition<'a> {
 
 impl<'a> Partition<'a> {
     fn build(key: &'a str, ops: &[&'a Operation]) -> Partition<'a> {
-        let mut interner: HashMap<&'a str, ValueId> = HashMap::new();
-        let mut values: Vec<String> = Vec::new();
-        let mut intern = |v: &'a str| -> ValueId {
-            *interner.entry(v).or_insert_with(|| {
-                values.push(v.to_string());
-                (values.len() - 1) as ValueId
-            })
-        };
+        let mut interner = Interner::default();
         let model_ops = ops
             .iter()
-            .map(|op| translate(op, &mut intern))
+            .map(|op| translate(op, &mut interner))
             .collect::<Vec<_>>();
         Partition {
             key,
             ops: ops.to_vec(),
             model_ops,
-            values,
+            values: interner.values,
         }
     }
 
@@ -249,28 +242,90 @@ enum SearchResult {
     Exhausted,
 }
 
-fn translate<'a>(op: &'a Operation, intern: &mut impl FnMut(&'a str) -> ValueId) -> ModelOp {
-    let mut observe = |kv: &'a Option<crate::history::KeyValue>| {
+/// Small integers for one partition's values and leases.
+#[derive(Default)]
+struct Interner<'a> {
+    ids: HashMap<&'a str, ValueId>,
+    values: Vec<String>,
+    leases: Vec<i64>,
+}
+
+impl<'a> Interner<'a> {
+    fn value(&mut self, v: &'a str) -> ValueId {
+        *self.ids.entry(v).or_insert_with(|| {
+            self.values.push(v.to_string());
+            (self.values.len() - 1) as ValueId
+        })
+    }
+
+    /// `None` for lease 0 (no lease).
+    fn lease(&mut self, id: i64) -> Option<LeaseId> {
+        if id == 0 {
+            return None;
+        }
+        let n = match self.leases.iter().position(|l| *l == id) {
+            Some(n) => n,
+            None => {
+                self.leases.push(id);
+                self.leases.len() - 1
+            }
+        };
+        assert!(
+            n < MAX_LEASES,
+            "one key's operations name more than {MAX_LEASES} leases: the runner must cap them"
+        );
+        Some(n as LeaseId)
+    }
+
+    fn observe(&mut self, kv: &'a Option<crate::history::KeyValue>) -> Option<Observed> {
         kv.as_ref().map(|kv| Observed {
-            value: intern(&kv.value),
+            value: self.value(&kv.value),
             mod_revision: kv.mod_revision,
             create_revision: kv.create_revision,
             version: kv.version,
+            lease: self.lease(kv.lease),
         })
-    };
+    }
+}
+
+fn translate<'a>(op: &'a Operation, intern: &mut Interner<'a>) -> ModelOp {
     match (&op.request, &op.outcome) {
         (Request::Get { .. }, Outcome::Ok(Response::Get { revision, kv })) => ModelOp::Get {
             revision: *revision,
-            kv: observe(kv),
+            kv: intern.observe(kv),
         },
-        (Request::Put { value, .. }, Outcome::Ok(Response::Put { revision })) => ModelOp::Put {
-            value: intern(value),
-            revision: Some(*revision),
-        },
-        (Request::Put { value, .. }, Outcome::Unknown { applied_at }) => ModelOp::Put {
-            value: intern(value),
+        (Request::Put { value, lease, .. }, Outcome::Ok(Response::Put { revision })) => {
+            ModelOp::Put {
+                value: intern.value(value),
+                lease: intern.lease(*lease),
+                revision: Some(*revision),
+            }
+        }
+        (Request::Put { value, lease, .. }, Outcome::Unknown { applied_at }) => ModelOp::Put {
+            value: intern.value(value),
+            lease: intern.lease(*lease),
             revision: *applied_at,
         },
+        (
+            Request::Put { lease, .. } | Request::Revoke { lease, .. },
+            Outcome::Ok(Response::LeaseNotFound),
+        ) if *lease != 0 => ModelOp::LeaseNotFound {
+            lease: intern.lease(*lease).expect("not 0"),
+        },
+        (Request::Revoke { lease, .. }, Outcome::Ok(Response::Revoke { revision }))
+            if *lease != 0 =>
+        {
+            ModelOp::Revoke {
+                lease: intern.lease(*lease).expect("not 0"),
+                revision: Some(*revision),
+            }
+        }
+        (Request::Revoke { lease, .. }, Outcome::Unknown { .. }) if *lease != 0 => {
+            ModelOp::Revoke {
+                lease: intern.lease(*lease).expect("not 0"),
+                revision: None,
+            }
+        }
         (Request::Delete { .. }, Outcome::Ok(Response::Delete { revision, deleted })) => {
             ModelOp::Delete {
                 result: Some((*revision, *deleted)),
@@ -299,7 +354,7 @@ fn translate<'a>(op: &'a Operation, intern: &mut impl FnMut(&'a str) -> ValueId)
                     kv,
                 }) => CasResult::Failed {
                     revision: *revision,
-                    kv: observe(kv),
+                    kv: intern.observe(kv),
                 },
                 Outcome::Unknown { applied_at } => CasResult::Unknown {
                     revision: *applied_at,
@@ -308,7 +363,7 @@ fn translate<'a>(op: &'a Operation, intern: &mut impl FnMut(&'a str) -> ValueId)
             };
             ModelOp::CasPut {
                 expected: *expected_mod_revision,
-                value: intern(value),
+                value: intern.value(value),
                 result,
             }
         }

@@ -15,7 +15,14 @@
 //!   revision above it and a read a revision at or above it (a read that sees revision R
 //!   happened after every write at or below R);
 //! - a CAS (compare mod_revision, put, else get) succeeds iff the key's mod_revision equals the
-//!   expected one, an absent key counting as mod_revision 0.
+//!   expected one, an absent key counting as mod_revision 0;
+//! - leases are seen from the key: the value remembers the lease it was put with (a read
+//!   must report it), and the state remembers which leases were revoked. A revoke deletes
+//!   the key if its value holds the lease (at the revision the response carries) and leaves it
+//!   alone otherwise; a put with a revoked lease, or a second revoke, is answered "lease not
+//!   found" and changes nothing, and a put with a live lease can never be answered so. This is
+//!   exact only for leases never attached to another key, which the runner guarantees for
+//!   every lease it revokes or lets expire.
 //!
 //! Unknown-outcome writes are the complication: when one is linearized its revision may not be
 //! known. Then the revision fields become [`Rev::After`] ("some revision above the floor at the
@@ -23,11 +30,17 @@
 //! unknown write took effect (by linearizing it or not), so the model only describes it taking
 //! effect; an unknown CAS that took effect is therefore a successful one.
 //!
-//! Values are interned to small integers per key partition so states are cheap to copy, hash
-//! and compare, which the checker's memoisation does millions of times.
+//! Values and leases are interned to small integers per key partition so states are cheap to
+//! copy, hash and compare, which the checker's memoisation does millions of times.
 
 /// An interned value (see [`crate::linearizability`], which interns per key).
 pub type ValueId = u32;
+
+/// An interned lease, below [`MAX_LEASES`].
+pub type LeaseId = u8;
+
+/// How many distinct leases one key's operations may name (the revoked set is a bit mask).
+pub const MAX_LEASES: usize = 64;
 
 /// A revision the model may only partly know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +67,7 @@ pub struct Stored {
     pub create_revision: Rev,
     /// `None` when an unknown-revision write raced with a deletion we could not order.
     pub version: Option<i64>,
+    pub lease: Option<LeaseId>,
 }
 
 /// The model state of one key.
@@ -62,6 +76,8 @@ pub struct KeyState {
     pub kv: Option<Stored>,
     /// Highest header revision among the linearized operations with a known response.
     pub floor: i64,
+    /// Bit `i` set: lease `i` was revoked (or expired).
+    pub revoked: u64,
 }
 
 /// A key-value as a response reported it, value interned.
@@ -71,6 +87,7 @@ pub struct Observed {
     pub mod_revision: i64,
     pub create_revision: i64,
     pub version: i64,
+    pub lease: Option<LeaseId>,
 }
 
 /// One operation as the model sees it: the request with the part of the response that must
@@ -84,6 +101,7 @@ pub enum ModelOp {
     /// `revision` is `None` for an unknown outcome whose revision was not learned.
     Put {
         value: ValueId,
+        lease: Option<LeaseId>,
         revision: Option<i64>,
     },
     /// `None`: unknown outcome (if it took effect, the key is absent afterwards).
@@ -94,6 +112,16 @@ pub enum ModelOp {
         expected: i64,
         value: ValueId,
         result: CasResult,
+    },
+    /// `revision`: the store's revision after it; `None` for an unknown outcome (or an
+    /// expiry).
+    Revoke {
+        lease: LeaseId,
+        revision: Option<i64>,
+    },
+    /// A put with `lease`, or its revoke, answered "lease not found".
+    LeaseNotFound {
+        lease: LeaseId,
     },
 }
 
@@ -118,7 +146,18 @@ impl KeyState {
     pub fn step(&self, op: &ModelOp) -> Option<KeyState> {
         match *op {
             ModelOp::Get { revision, kv } => self.read(revision, kv),
-            ModelOp::Put { value, revision } => self.write(value, revision),
+            ModelOp::Put {
+                value,
+                lease,
+                revision,
+            } => {
+                if lease.is_some_and(|l| self.is_revoked(l)) {
+                    return None;
+                }
+                self.write(value, lease, revision)
+            }
+            ModelOp::Revoke { lease, revision } => self.revoke(lease, revision),
+            ModelOp::LeaseNotFound { lease } => self.is_revoked(lease).then_some(*self),
             ModelOp::Delete { result } => self.delete(result),
             ModelOp::CasPut {
                 expected,
@@ -131,7 +170,7 @@ impl KeyState {
                         if !current.admits(expected) {
                             return None;
                         }
-                        self.write(value, Some(revision))
+                        self.write(value, None, Some(revision))
                     }
                     CasResult::Failed { revision, kv } => {
                         if current == Rev::Known(expected) {
@@ -143,7 +182,7 @@ impl KeyState {
                         if !current.admits(expected) {
                             return None;
                         }
-                        self.write(value, revision)
+                        self.write(value, None, revision)
                     }
                 }
             }
@@ -161,6 +200,7 @@ impl KeyState {
                     && s.mod_revision.admits(o.mod_revision)
                     && s.create_revision.admits(o.create_revision)
                     && s.version.is_none_or(|v| v == o.version)
+                    && s.lease == o.lease
                     && o.mod_revision <= revision
                     && o.create_revision <= o.mod_revision;
                 if !matches {
@@ -172,6 +212,7 @@ impl KeyState {
                     mod_revision: Rev::Known(o.mod_revision),
                     create_revision: Rev::Known(o.create_revision),
                     version: Some(o.version),
+                    lease: o.lease,
                 })
             }
             _ => return None,
@@ -179,10 +220,38 @@ impl KeyState {
         Some(KeyState {
             kv,
             floor: revision,
+            revoked: self.revoked,
         })
     }
 
-    fn write(&self, value: ValueId, revision: Option<i64>) -> Option<KeyState> {
+    fn is_revoked(&self, lease: LeaseId) -> bool {
+        self.revoked & (1 << lease) != 0
+    }
+
+    fn revoke(&self, lease: LeaseId, revision: Option<i64>) -> Option<KeyState> {
+        if self.is_revoked(lease) {
+            return None;
+        }
+        let holds = self.kv.is_some_and(|s| s.lease == Some(lease));
+        let floor = match revision {
+            None => self.floor,
+            Some(r) if holds && r > self.floor => r,
+            Some(r) if !holds && r >= self.floor => r,
+            Some(_) => return None,
+        };
+        Some(KeyState {
+            kv: if holds { None } else { self.kv },
+            floor,
+            revoked: self.revoked | (1 << lease),
+        })
+    }
+
+    fn write(
+        &self,
+        value: ValueId,
+        lease: Option<LeaseId>,
+        revision: Option<i64>,
+    ) -> Option<KeyState> {
         let (rev, floor) = match revision {
             Some(r) if r <= self.floor => return None,
             Some(r) => (Rev::Known(r), r),
@@ -198,17 +267,16 @@ impl KeyState {
                 mod_revision: rev,
                 create_revision,
                 version,
+                lease,
             }),
             floor,
+            revoked: self.revoked,
         })
     }
 
     fn delete(&self, result: Option<(i64, i64)>) -> Option<KeyState> {
         match result {
-            None => Some(KeyState {
-                kv: None,
-                floor: self.floor,
-            }),
+            None => Some(KeyState { kv: None, ..*self }),
             Some((revision, deleted)) => {
                 let present = self.kv.is_some();
                 let ok = if present {
@@ -219,6 +287,7 @@ impl KeyState {
                 ok.then_some(KeyState {
                     kv: None,
                     floor: revision,
+                    revoked: self.revoked,
                 })
             }
         }
@@ -235,6 +304,7 @@ mod tests {
             mod_revision: m,
             create_revision: c,
             version: v,
+            lease: None,
         })
     }
 
@@ -244,12 +314,14 @@ mod tests {
         let s = s
             .step(&ModelOp::Put {
                 value: 1,
+                lease: None,
                 revision: Some(5),
             })
             .expect("put on empty");
         let s = s
             .step(&ModelOp::Put {
                 value: 2,
+                lease: None,
                 revision: Some(7),
             })
             .expect("second put");
@@ -287,12 +359,14 @@ mod tests {
         let s = KeyState::default()
             .step(&ModelOp::Put {
                 value: 1,
+                lease: None,
                 revision: Some(5),
             })
             .expect("put");
         assert!(s
             .step(&ModelOp::Put {
                 value: 2,
+                lease: None,
                 revision: Some(5)
             })
             .is_none());
@@ -353,12 +427,14 @@ mod tests {
         let s = KeyState::default()
             .step(&ModelOp::Put {
                 value: 1,
+                lease: None,
                 revision: Some(3),
             })
             .expect("put");
         let s = s
             .step(&ModelOp::Put {
                 value: 2,
+                lease: None,
                 revision: None,
             })
             .expect("unknown put");
@@ -377,5 +453,85 @@ mod tests {
             })
             .expect("read of the unknown write");
         assert_eq!(s.kv.map(|k| k.mod_revision), Some(Rev::Known(8)));
+    }
+
+    #[test]
+    fn a_revoke_deletes_only_a_key_that_holds_the_lease_and_only_once() {
+        let put = |lease, revision| ModelOp::Put {
+            value: 1,
+            lease,
+            revision: Some(revision),
+        };
+        let held = KeyState::default().step(&put(Some(0), 5)).expect("put");
+        // Holding the lease: the revoke deletes at a new revision.
+        let gone = held
+            .step(&ModelOp::Revoke {
+                lease: 0,
+                revision: Some(6),
+            })
+            .expect("revoke deletes");
+        assert_eq!(gone.kv, None);
+        assert!(
+            held.step(&ModelOp::Revoke {
+                lease: 0,
+                revision: Some(5)
+            })
+            .is_none(),
+            "a deleting revoke needs a new revision"
+        );
+        // Twice, or a put with it afterwards: refused.
+        let second = ModelOp::Revoke {
+            lease: 0,
+            revision: Some(7),
+        };
+        assert!(gone.step(&second).is_none());
+        assert!(gone.step(&ModelOp::LeaseNotFound { lease: 0 }).is_some());
+        assert!(gone.step(&put(Some(0), 8)).is_none());
+        assert!(held.step(&ModelOp::LeaseNotFound { lease: 0 }).is_none());
+        // Another lease's revoke leaves the key alone, at the same revision.
+        let kept = held
+            .step(&ModelOp::Revoke {
+                lease: 1,
+                revision: Some(5),
+            })
+            .expect("revoke of another lease");
+        assert!(kept.kv.is_some());
+        assert!(kept.step(&ModelOp::LeaseNotFound { lease: 1 }).is_some());
+        // A put without the lease detaches the key from it.
+        let detached = held.step(&put(None, 6)).expect("put without lease");
+        let after = detached
+            .step(&ModelOp::Revoke {
+                lease: 0,
+                revision: None,
+            })
+            .expect("expiry");
+        assert!(after.kv.is_some(), "the key no longer holds the lease");
+    }
+
+    #[test]
+    fn a_read_must_report_the_lease_the_value_holds() {
+        let s = KeyState::default()
+            .step(&ModelOp::Put {
+                value: 1,
+                lease: Some(2),
+                revision: Some(3),
+            })
+            .expect("put");
+        let mut seen = obs(1, 3, 3, 1);
+        assert!(s
+            .step(&ModelOp::Get {
+                revision: 3,
+                kv: seen
+            })
+            .is_none());
+        if let Some(o) = seen.as_mut() {
+            o.lease = Some(2);
+        }
+        assert!(s
+            .step(&ModelOp::Get {
+                revision: 3,
+                kv: seen
+            })
+            .is_some());
     }
 }

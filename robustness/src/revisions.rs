@@ -54,7 +54,7 @@ impl fmt::Display for RevisionViolation {
 }
 
 fn revision(op: &Operation) -> Option<i64> {
-    op.response().map(|r| r.revision())
+    op.response().and_then(|r| r.revision())
 }
 
 /// Every violation found (empty when the history is fine), at most `limit` of them.

@@ -274,7 +274,7 @@ pub fn consistent(w: &WatchRecord, log: &KvLog) -> Found {
         }
         let known = log.at(e.revision);
         let explained = if known.is_empty() {
-            log.could_be_unplaced(&got)
+            log.could_be_unplaced(&got, e.revision)
         } else {
             known.contains(&got)
         };

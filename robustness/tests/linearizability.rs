@@ -208,7 +208,76 @@ fn failed_operations_are_ignored() {
 }
 
 #[test]
+fn a_put_with_a_revoked_lease_that_succeeds_is_rejected() {
+    assert_rejected(vec![
+        put_lease(0, 0, 10, "k", "a", 7, 2),
+        revoke(1, 20, 30, "k", 7, 3),
+        put_lease(0, 40, 50, "k", "b", 7, 4),
+    ]);
+}
+
+#[test]
+fn a_key_that_survives_the_revoke_of_its_lease_is_rejected() {
+    assert_rejected(vec![
+        put_lease(0, 0, 10, "k", "a", 7, 2),
+        revoke(1, 20, 30, "k", 7, 3),
+        get(2, 40, 50, "k", Some(kv_lease("a", 2, 2, 1, 7)), 3),
+    ]);
+    // The revoke's response must carry the deletion's revision, not the old one.
+    assert_rejected(vec![
+        put_lease(0, 0, 10, "k", "a", 7, 2),
+        revoke(1, 20, 30, "k", 7, 2),
+    ]);
+}
+
+#[test]
+fn a_revoke_leaves_a_key_that_no_longer_holds_the_lease() {
+    assert_accepted(vec![
+        put_lease(0, 0, 10, "k", "a", 7, 2),
+        put(0, 20, 30, "k", "b", 3),
+        revoke(1, 40, 50, "k", 7, 3),
+        get(2, 60, 70, "k", Some(kv("b", 3, 2, 2)), 3),
+        lease_not_found(0, 80, 90, "k", "c", 7),
+    ]);
+}
+
+#[test]
+fn lease_not_found_for_a_live_lease_is_rejected() {
+    assert_rejected(vec![
+        put_lease(0, 0, 10, "k", "a", 7, 2),
+        lease_not_found(0, 20, 30, "k", "b", 7),
+    ]);
+}
+
+#[test]
+fn a_read_must_name_the_lease_of_the_value() {
+    assert_rejected(vec![
+        put_lease(0, 0, 10, "k", "a", 7, 2),
+        get(1, 20, 30, "k", Some(kv("a", 2, 2, 1)), 2),
+    ]);
+}
+
+#[test]
+fn an_expiry_may_delete_the_key_any_time_after_the_grant() {
+    assert_accepted(vec![
+        expiry(5, "k", 7),
+        put_lease(0, 10, 20, "k", "a", 7, 2),
+        get(1, 30, 40, "k", Some(kv_lease("a", 2, 2, 1, 7)), 2),
+        get(1, 50, 60, "k", None, 3),
+        lease_not_found(0, 70, 80, "k", "b", 7),
+    ]);
+    // ...but not before the put that attached it, and only once.
+    assert_rejected(vec![
+        expiry(5, "k", 7),
+        put_lease(0, 10, 20, "k", "a", 7, 2),
+        get(1, 50, 60, "k", None, 3),
+        put_lease(0, 70, 80, "k", "b", 7, 4),
+    ]);
+}
+
+#[test]
 fn simulated_correct_runs_are_always_accepted() {
+    let (mut revokes, mut refusals) = (0, 0);
     for seed in 0..40 {
         let run = simulate(&SimConfig {
             clients: 6,
@@ -226,7 +295,18 @@ fn simulated_correct_runs_are_always_accepted() {
         }
         assert_eq!(v, Verdict::Linearizable, "seed {seed}");
         assert_eq!(revisions::check(&run.history, 5), vec![], "seed {seed}");
+        for op in run.history.ops() {
+            match op.response() {
+                Some(Response::Revoke { .. }) => revokes += 1,
+                Some(Response::LeaseNotFound) => refusals += 1,
+                _ => {}
+            }
+        }
     }
+    assert!(
+        revokes > 100 && refusals > 100,
+        "the runs revoke leases ({revokes}) and refuse revoked ones ({refusals})"
+    );
 }
 
 /// Replaces one read's result with an older state of the same key, observed earlier by
@@ -250,8 +330,10 @@ fn make_one_read_stale(history: &History, pick: u64) -> Option<History> {
             let overwritten = ops.iter().any(|w| {
                 w.request.key() == g.request.key()
                     && w.complete.is_some_and(|c| c < g.invoke)
-                    && w.response()
-                        .is_some_and(|r| r.changed_store() && r.revision() > old_kv.mod_revision)
+                    && w.response().is_some_and(|r| {
+                        r.changed_store()
+                            && r.revision().is_some_and(|rev| rev > old_kv.mod_revision)
+                    })
             });
             if overwritten {
                 candidates.push((g.id, old_kv));

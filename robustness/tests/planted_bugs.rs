@@ -38,4 +38,7 @@ async fn planted_bugs_are_caught() {
     // Watch events skipped as if sent.
     let report = run_with_planted_bug("watch_drop_events=1%return").await;
     assert!(report.contains("Reliable: missed"), "{report}");
+    // A lease revoke that leaves the lease's keys behind.
+    let report = run_with_planted_bug("plant_revoke_keeps_keys=return").await;
+    assert!(report.contains("not linearizable"), "{report}");
 }

@@ -207,6 +207,24 @@ fn consistent_accepts_an_unknown_outcome_write_at_an_unknown_revision() {
 }
 
 #[test]
+fn consistent_places_a_revokes_deletion_at_its_revision_only() {
+    let log = KvLog::from_history(&History::new(vec![
+        put_lease(0, 0, 10, "p/a", "1", 7, 2),
+        revoke(1, 20, 30, "p/a", 7, 3),
+    ]));
+    let at_the_revoke = record(3, vec![events(vec![del(3, "p/a")])]);
+    assert_eq!(rules(&at_the_revoke, &log), vec![]);
+    let elsewhere = record(4, vec![events(vec![del(4, "p/a")])]);
+    assert_eq!(rules(&elsewhere, &log), vec![WatchRule::Consistent]);
+    // An expiry (a revoke of unknown outcome) may delete at any revision.
+    let expiring = KvLog::from_history(&History::new(vec![
+        put_lease(0, 0, 10, "p/a", "1", 7, 2),
+        expiry(5, "p/a", 7),
+    ]));
+    assert_eq!(rules(&elsewhere, &expiring), vec![]);
+}
+
+#[test]
 fn the_log_reports_two_different_changes_claimed_for_one_revision() {
     let log = KvLog::from_history(&History::new(vec![
         put(0, 0, 10, "k", "a", 2),

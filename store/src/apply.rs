@@ -702,8 +702,16 @@ impl<'a> WriteTxn<'a> {
             return Err(StoreError::LeaseNotFound);
         };
         let keys: Vec<Vec<u8>> = lease.keys.iter().cloned().collect();
-        for k in keys {
-            self.delete_range(&k, &[])?;
+        // A planted bug, to prove the fault-injection suite catches it: the revoke
+        // forgets the lease's keys.
+        let keep_keys = || -> bool {
+            fail::fail_point!("plant_revoke_keeps_keys", |_| true);
+            false
+        };
+        if !keep_keys() {
+            for k in keys {
+                self.delete_range(&k, &[])?;
+            }
         }
         self.st.leases.remove(&id);
         self.batch.delete(rows::lease_key(id));

@@ -1,15 +1,25 @@
 //! Leases in the traffic: granted, attached to puts, kept alive, and checked.
 //!
-//! A lease keeper grants a few leases with a TTL far longer than any run (so none may expire
-//! while the run lasts, and a leader change only ever extends them) and sends keep-alives for
-//! all of them every half second, on whichever member answers. Clients attach the granted
-//! leases to some of their puts; because the leases never expire and are never revoked, a
-//! lease-bound put is, for the key model, an ordinary put (`Request::Put { lease }`), and the
-//! linearizability and watch checkers cover it unchanged. What the lease machinery adds is
-//! checked here: a keep-alive for a lease whose grant was acknowledged must answer a TTL
-//! above zero (etcd answers TTL 0 for a lease it does not know, so TTL 0 means an
-//! acknowledged grant was lost, or the lease expired early), and it must name the lease.
+//! Two kinds of lease take part.
+//!
+//! **Shared leases**: a lease keeper grants a few leases with a TTL far longer than any run
+//! (so none may expire while the run lasts, and a leader change only ever extends them) and
+//! sends keep-alives for all of them every half second, on whichever member answers. Clients
+//! attach them to puts of any key; since they never end, the key model only has to remember
+//! which lease a value holds. What the keeper checks itself: a keep-alive for a lease whose
+//! grant was acknowledged must answer a TTL above zero (etcd answers TTL 0 for a lease it
+//! does not know, so TTL 0 means an acknowledged grant was lost, or the lease expired early),
+//! and it must name the lease.
+//!
+//! **Key leases** ([`KeyLeases`]): clients grant leases that belong to one key and are only
+//! ever attached to puts of that key, then revoke them or let them expire (a short TTL and no
+//! keep-alive). Because such a lease touches a single key, its revoke is an operation of
+//! that key's history (`Request::Revoke`) and the per-key linearizability model checks it
+//! exactly: the key goes at the revoke's revision if its value holds the lease, and puts with
+//! the lease are refused afterwards. An expiry is recorded as a revoke of unknown outcome
+//! invoked when the grant was acknowledged: it may take effect at any later point.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +50,70 @@ impl Leases {
 
     fn all(&self) -> Vec<i64> {
         self.ids.lock().expect("leases").clone()
+    }
+}
+
+/// TTL of a key lease meant to expire, in seconds (never kept alive).
+pub const EXPIRING_TTL: i64 = 4;
+
+/// At most this many key leases per key, over the whole run (the model tells a key's leases
+/// apart by a bit mask; clients granting at once may each add one more).
+const PER_KEY: usize = 40;
+
+/// Key leases whose grant was acknowledged, by key, each with whether it is known to have
+/// ended (revoked, or answered "lease not found"). Ended ones stay listed, so puts and
+/// revokes sometimes try them and must be refused.
+#[derive(Default)]
+pub struct KeyLeases {
+    by_key: Mutex<HashMap<String, Vec<(i64, bool)>>>,
+}
+
+impl KeyLeases {
+    /// Whether `key` may have one more lease.
+    pub fn room_for(&self, key: &str) -> bool {
+        self.by_key
+            .lock()
+            .expect("key leases")
+            .get(key)
+            .is_none_or(|l| l.len() < PER_KEY)
+    }
+
+    pub fn add(&self, key: &str, id: i64) {
+        self.by_key
+            .lock()
+            .expect("key leases")
+            .entry(key.to_string())
+            .or_default()
+            .push((id, false));
+    }
+
+    /// Whether `id` is one of `key`'s own leases, not known to have ended.
+    pub fn is_live(&self, key: &str, id: i64) -> bool {
+        self.by_key
+            .lock()
+            .expect("key leases")
+            .get(key)
+            .is_some_and(|l| l.contains(&(id, false)))
+    }
+
+    pub fn ended(&self, key: &str, id: i64) {
+        if let Some(l) = self.by_key.lock().expect("key leases").get_mut(key) {
+            for lease in l.iter_mut().filter(|(l, _)| *l == id) {
+                lease.1 = true;
+            }
+        }
+    }
+
+    /// One of `key`'s leases, if it has any: one not known to have ended, unless
+    /// `n` says otherwise one time in ten or none is left.
+    pub fn pick(&self, key: &str, n: u64) -> Option<i64> {
+        let by_key = self.by_key.lock().expect("key leases");
+        let all = by_key.get(key)?;
+        let live: Vec<i64> = all.iter().filter(|l| !l.1).map(|l| l.0).collect();
+        if !live.is_empty() && !n.is_multiple_of(10) {
+            return Some(live[(n / 10) as usize % live.len()]);
+        }
+        (!all.is_empty()).then(|| all[(n / 10) as usize % all.len()].0)
     }
 }
 

@@ -190,6 +190,11 @@ pub struct Report {
     pub fault_kinds: BTreeMap<&'static str, usize>,
     pub leases_granted: usize,
     pub keepalives: usize,
+    /// Revokes of key leases answered (deleting or not), and expiries recorded.
+    pub revokes: usize,
+    pub expiries: usize,
+    /// Puts and revokes answered "lease not found".
+    pub lease_refusals: usize,
     pub compactions: usize,
     pub final_revision: i64,
     pub problems: Vec<String>,
@@ -210,7 +215,7 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "seed {}: {} members, snapshot-count {}, {} ops ({} acknowledged, {} unknown), {} watch events, {} leases ({} keep-alives), {} compactions, final revision {}",
+            "seed {}: {} members, snapshot-count {}, {} ops ({} acknowledged, {} unknown), {} watch events, {} leases ({} keep-alives), key leases: {} revokes, {} expiries, {} lease-not-found answers, {} compactions, final revision {}",
             self.seed,
             self.members,
             self.snapshot_count,
@@ -220,6 +225,9 @@ impl std::fmt::Display for Report {
             self.watch_events,
             self.leases_granted,
             self.keepalives,
+            self.revokes,
+            self.expiries,
+            self.lease_refusals,
             self.compactions,
             self.final_revision
         )?;
@@ -312,6 +320,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
     let start = Instant::now();
     let deadline = start + cfg.traffic;
     let leases = Arc::new(lease::Leases::default());
+    let key_leases = Arc::new(lease::KeyLeases::default());
     let traffic = Arc::new(TrafficConfig {
         keys: cfg.keys,
         op_timeout: cfg.op_timeout,
@@ -323,9 +332,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
         let endpoints = Arc::clone(&endpoints);
         let traffic = Arc::clone(&traffic);
         let leases = Arc::clone(&leases);
+        let key_leases = Arc::clone(&key_leases);
         let seed = cfg.seed.wrapping_mul(1000).wrapping_add(c as u64);
         clients.push(tokio::spawn(async move {
-            traffic::run_client(c, endpoints, leases, clock, &traffic, seed).await
+            traffic::run_client(c, endpoints, leases, key_leases, clock, &traffic, seed).await
         }));
     }
     let lease_keeper = tokio::spawn(lease::keep_leases(
@@ -583,6 +593,15 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, String> {
         .iter()
         .filter(|o| matches!(o.outcome, crate::history::Outcome::Unknown { .. }))
         .count();
+    for op in history.ops() {
+        use crate::history::{Outcome, Request, Response};
+        match (&op.request, &op.outcome) {
+            (_, Outcome::Ok(Response::LeaseNotFound)) => report.lease_refusals += 1,
+            (Request::Revoke { .. }, Outcome::Ok(_)) => report.revokes += 1,
+            (Request::Revoke { .. }, _) if op.client >= traffic::EXPIRIES => report.expiries += 1,
+            _ => {}
+        }
+    }
 
     match linearizability::check(&history) {
         linearizability::Verdict::Linearizable => {}

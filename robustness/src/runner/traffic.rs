@@ -18,8 +18,9 @@
 //! older than what the leader answered), so a client records each member it talks to under
 //! its own history client id, `slot * 1000 + client` ("client 2005" is client 5 talking to
 //! m2): the per-client revision check is then per client and member, and the real-time
-//! checks, which hold across members, see all of them. One put in five attaches one of the
-//! run's leases (see `lease.rs`: they never expire, so for the model it is a plain put).
+//! checks, which hold across members, see all of them. One put in five attaches a lease: a
+//! shared one or one of the key's own, which clients also grant (some to expire) and revoke
+//! (see `lease.rs`). "Lease not found" is a definite answer the model checks, not an error.
 //!
 //! The compactor compacts the key space every few seconds to 300 revisions below the
 //! current one, so watchers that resume from an old revision meet compaction, and members
@@ -30,15 +31,18 @@ use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::request_op::Request as OpRequest;
 use etcd_proto::etcdserverpb::response_op::Response as OpResponse;
 use etcd_proto::etcdserverpb::{
-    CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest,
+    PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use etcd_proto::mvccpb;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
+use super::lease::KeyLeases;
 use crate::history::{
     ClientId, ClientRecorder, Clock, KeyValue, Outcome, ReadConsistency, Request, Response,
 };
@@ -61,14 +65,35 @@ pub fn to_kv(kv: &mvccpb::KeyValue) -> KeyValue {
         mod_revision: kv.mod_revision,
         create_revision: kv.create_revision,
         version: kv.version,
+        lease: kv.lease,
     }
 }
 
-/// Runs one client until the deadline; returns its recorder.
+/// A client's connection to one member.
+struct Member {
+    kv: KvClient<Channel>,
+    lease: LeaseClient<Channel>,
+}
+
+impl Member {
+    fn new(channel: Channel) -> Member {
+        Member {
+            kv: KvClient::new(channel.clone()),
+            lease: LeaseClient::new(channel),
+        }
+    }
+}
+
+/// History client ids from here up record lease expiries (`EXPIRIES + client` those of the
+/// leases client `client` granted); a member's clients are `slot * 1000 + client`.
+pub const EXPIRIES: ClientId = 900_000;
+
+/// Runs one client until the deadline; returns its recorders.
 pub async fn run_client(
     client: ClientId,
     endpoints: Arc<super::Endpoints>,
     leases: Arc<super::lease::Leases>,
+    key_leases: Arc<KeyLeases>,
     clock: Clock,
     cfg: &TrafficConfig,
     seed: u64,
@@ -76,33 +101,52 @@ pub async fn run_client(
     let mut rng = Rng::new(seed);
     let mut member = client as usize;
     let (mut slot, channel) = endpoints.pick_slot(member);
-    let mut kv = KvClient::new(channel);
+    let mut conn = Member::new(channel);
     let mut recorders: HashMap<usize, ClientRecorder> = HashMap::new();
+    let mut expiries = ClientRecorder::new(EXPIRIES + client, clock);
     let mut last_seen: HashMap<String, i64> = HashMap::new();
+    // The lease each key's value was last seen holding (0: none).
+    let mut last_lease: HashMap<String, i64> = HashMap::new();
     for n in 0..cfg.max_ops {
         if Instant::now() >= cfg.deadline {
             break;
         }
         let key = format!("{KEY_PREFIX}k{}", rng.below(cfg.keys));
         let value = format!("c{client}-{n}");
+        let linearizable_get = |key| Request::Get {
+            key,
+            consistency: ReadConsistency::Linearizable,
+        };
         let request = match rng.below(100) {
             0..=4 => Request::Get {
                 key,
                 consistency: ReadConsistency::Serializable,
             },
-            5..=39 => Request::Get {
-                key,
-                consistency: ReadConsistency::Linearizable,
-            },
-            40..=69 => Request::Put {
-                key,
-                value,
-                lease: if rng.chance(20) {
-                    leases.pick(rng.next()).unwrap_or(0)
-                } else {
-                    0
-                },
-            },
+            5..=35 => linearizable_get(key),
+            36..=37 if key_leases.room_for(&key) => {
+                grant_key_lease(&mut conn, &key, &key_leases, &mut rng, &mut expiries, cfg).await;
+                continue;
+            }
+            38..=39 => {
+                // Most often the lease the key was last seen holding, so revokes delete.
+                let held = last_lease.get(&key).copied();
+                match held.filter(|l| key_leases.is_live(&key, *l) && rng.chance(70)) {
+                    Some(lease) => Request::Revoke { key, lease },
+                    None => match key_leases.pick(&key, rng.next()) {
+                        Some(lease) => Request::Revoke { key, lease },
+                        None => linearizable_get(key),
+                    },
+                }
+            }
+            36..=39 => linearizable_get(key),
+            40..=69 => {
+                let lease = match rng.below(10) {
+                    0 => leases.pick(rng.next()).unwrap_or(0),
+                    1 => key_leases.pick(&key, rng.next()).unwrap_or(0),
+                    _ => 0,
+                };
+                Request::Put { key, value, lease }
+            }
             70..=79 => Request::Delete { key },
             _ => Request::CasPut {
                 expected_mod_revision: last_seen.get(&key).copied().unwrap_or(0),
@@ -114,20 +158,26 @@ pub async fn run_client(
             .entry(slot)
             .or_insert_with(|| ClientRecorder::new(slot as ClientId * 1000 + client, clock));
         let pending = rec.invoke(request.clone());
-        let outcome = match tokio::time::timeout(cfg.op_timeout, execute(&mut kv, &request)).await {
+        let outcome = match tokio::time::timeout(cfg.op_timeout, execute(&mut conn, &request)).await
+        {
             Ok(Ok(resp)) => Outcome::Ok(resp),
+            Ok(Err(status)) if lease_not_found(&request, &status) => {
+                Outcome::Ok(Response::LeaseNotFound)
+            }
             Ok(Err(status)) if !request.is_write() => Outcome::Failed(status.to_string()),
             Ok(Err(status)) if never_sent(&status) => Outcome::Failed(status.to_string()),
             Err(_) if !request.is_write() => Outcome::Failed("timeout".into()),
             _ => Outcome::Unknown { applied_at: None },
         };
         if let Outcome::Ok(resp) = &outcome {
+            note_leases(&request, resp, &mut last_lease, &key_leases);
             let seen = match resp {
                 Response::Get { kv, .. } | Response::CasPut { kv, .. } => {
                     kv.as_ref().map(|kv| kv.mod_revision)
                 }
                 Response::Put { revision } => Some(*revision),
                 Response::Delete { .. } => Some(0),
+                Response::Revoke { .. } | Response::LeaseNotFound => None,
             };
             if let Some(rev) = seen {
                 last_seen.insert(request.key().to_string(), rev);
@@ -150,11 +200,88 @@ pub async fn run_client(
                 member += 1;
                 let (next, channel) = endpoints.pick_slot(member);
                 slot = next;
-                kv = KvClient::new(channel);
+                conn = Member::new(channel);
             }
         }
     }
-    recorders.into_values().collect()
+    let mut all: Vec<ClientRecorder> = recorders.into_values().collect();
+    all.push(expiries);
+    all
+}
+
+/// Keeps `last_lease` (the lease a key's value was last seen holding) and the ended key
+/// leases up to date with an answer.
+fn note_leases(
+    request: &Request,
+    resp: &Response,
+    last_lease: &mut HashMap<String, i64>,
+    key_leases: &KeyLeases,
+) {
+    let key = request.key().to_string();
+    match (request, resp) {
+        (Request::Put { lease, .. }, Response::Put { .. }) => {
+            last_lease.insert(key, *lease);
+        }
+        (
+            Request::CasPut { .. },
+            Response::CasPut {
+                succeeded: true, ..
+            },
+        )
+        | (Request::Delete { .. }, Response::Delete { .. }) => {
+            last_lease.insert(key, 0);
+        }
+        (_, Response::Get { kv, .. } | Response::CasPut { kv, .. }) => {
+            last_lease.insert(key, kv.as_ref().map_or(0, |kv| kv.lease));
+        }
+        (Request::Put { lease, .. } | Request::Revoke { lease, .. }, Response::LeaseNotFound)
+        | (Request::Revoke { lease, .. }, Response::Revoke { .. }) => {
+            key_leases.ended(&key, *lease);
+        }
+        _ => {}
+    }
+}
+
+/// Grants a lease for `key` alone; one in three gets a short TTL and is left to expire,
+/// which `expiries` records as a revoke that may take effect from now on. A grant that
+/// failed is forgotten (an unknown lease is never used).
+async fn grant_key_lease(
+    conn: &mut Member,
+    key: &str,
+    key_leases: &KeyLeases,
+    rng: &mut Rng,
+    expiries: &mut ClientRecorder,
+    cfg: &TrafficConfig,
+) {
+    let expiring = rng.below(3) == 0;
+    let ttl = if expiring {
+        super::lease::EXPIRING_TTL
+    } else {
+        super::lease::TTL
+    };
+    let grant = conn.lease.lease_grant(LeaseGrantRequest { ttl, id: 0 });
+    let Ok(Ok(granted)) = tokio::time::timeout(cfg.op_timeout, grant).await else {
+        return;
+    };
+    let id = granted.into_inner().id;
+    key_leases.add(key, id);
+    if expiring {
+        let pending = expiries.invoke(Request::Revoke {
+            key: key.to_string(),
+            lease: id,
+        });
+        expiries.complete(pending, Outcome::Unknown { applied_at: None });
+    }
+}
+
+/// Whether `status` is etcd's "requested lease not found" for a request naming a lease: the
+/// apply refused it, so nothing changed.
+fn lease_not_found(request: &Request, status: &tonic::Status) -> bool {
+    let names_lease = matches!(request, Request::Put { lease, .. } if *lease != 0)
+        || matches!(request, Request::Revoke { .. });
+    names_lease
+        && status.code() == tonic::Code::NotFound
+        && status.message() == "etcdserver: requested lease not found"
 }
 
 /// Whether a failed write certainly never took effect: etcd refused it before proposing
@@ -180,7 +307,8 @@ fn header_revision(h: &Option<etcd_proto::etcdserverpb::ResponseHeader>) -> i64 
     h.as_ref().map_or(0, |h| h.revision)
 }
 
-async fn execute(kv: &mut KvClient<Channel>, request: &Request) -> Result<Response, tonic::Status> {
+async fn execute(conn: &mut Member, request: &Request) -> Result<Response, tonic::Status> {
+    let kv = &mut conn.kv;
     match request {
         Request::Get { key, consistency } => {
             let r = kv
@@ -262,6 +390,16 @@ async fn execute(kv: &mut KvClient<Channel>, request: &Request) -> Result<Respon
                 revision: header_revision(&r.header),
                 succeeded: r.succeeded,
                 kv,
+            })
+        }
+        Request::Revoke { lease, .. } => {
+            let r = conn
+                .lease
+                .lease_revoke(LeaseRevokeRequest { id: *lease })
+                .await?
+                .into_inner();
+            Ok(Response::Revoke {
+                revision: header_revision(&r.header),
             })
         }
     }

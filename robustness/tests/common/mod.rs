@@ -18,6 +18,20 @@ pub fn kv(value: &str, mod_revision: i64, create_revision: i64, version: i64) ->
         mod_revision,
         create_revision,
         version,
+        lease: 0,
+    }
+}
+
+pub fn kv_lease(
+    value: &str,
+    mod_revision: i64,
+    create_revision: i64,
+    version: i64,
+    lease: i64,
+) -> KeyValue {
+    KeyValue {
+        lease,
+        ..kv(value, mod_revision, create_revision, version)
     }
 }
 
@@ -49,6 +63,78 @@ pub fn put(c: ClientId, inv: Nanos, done: Nanos, key: &str, value: &str, rev: i6
             lease: 0,
         },
         Outcome::Ok(Response::Put { revision: rev }),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn put_lease(
+    c: ClientId,
+    inv: Nanos,
+    done: Nanos,
+    key: &str,
+    value: &str,
+    lease: i64,
+    rev: i64,
+) -> Operation {
+    op(
+        c,
+        inv,
+        Some(done),
+        Request::Put {
+            key: key.into(),
+            value: value.into(),
+            lease,
+        },
+        Outcome::Ok(Response::Put { revision: rev }),
+    )
+}
+
+/// A put with `lease` answered "lease not found".
+pub fn lease_not_found(
+    c: ClientId,
+    inv: Nanos,
+    done: Nanos,
+    key: &str,
+    value: &str,
+    lease: i64,
+) -> Operation {
+    op(
+        c,
+        inv,
+        Some(done),
+        Request::Put {
+            key: key.into(),
+            value: value.into(),
+            lease,
+        },
+        Outcome::Ok(Response::LeaseNotFound),
+    )
+}
+
+pub fn revoke(c: ClientId, inv: Nanos, done: Nanos, key: &str, lease: i64, rev: i64) -> Operation {
+    op(
+        c,
+        inv,
+        Some(done),
+        Request::Revoke {
+            key: key.into(),
+            lease,
+        },
+        Outcome::Ok(Response::Revoke { revision: rev }),
+    )
+}
+
+/// The expiry of `lease`, granted at `granted`: a revoke that may happen any time after.
+pub fn expiry(granted: Nanos, key: &str, lease: i64) -> Operation {
+    op(
+        900_000,
+        granted,
+        None,
+        Request::Revoke {
+            key: key.into(),
+            lease,
+        },
+        Outcome::Unknown { applied_at: None },
     )
 }
 
@@ -169,12 +255,16 @@ pub fn simulate(cfg: &SimConfig) -> SimRun {
         applies: bool,
         kind: u64,
         key: String,
+        /// One of the key's own leases (ids are unique per key), for puts and revokes.
+        lease: i64,
+        with_lease: bool,
     }
     let mut plans = Vec::with_capacity(cfg.ops);
     let per_client = cfg.ops / cfg.clients as usize;
     for client in 0..cfg.clients {
         let mut t: Nanos = rng.below(50);
         for _ in 0..per_client {
+            let key = rng.below(cfg.keys as u64);
             let invoke = t + rng.below(30);
             let lin = invoke + 1 + rng.below(200);
             let complete = lin + 1 + rng.below(200);
@@ -193,7 +283,9 @@ pub fn simulate(cfg: &SimConfig) -> SimRun {
                 unknown,
                 applies,
                 kind: rng.below(100),
-                key: format!("key{}", rng.below(cfg.keys as u64)),
+                key: format!("key{key}"),
+                lease: 1000 + key as i64 * 10 + rng.below(3) as i64,
+                with_lease: rng.chance(25),
             });
             t = complete;
         }
@@ -201,13 +293,17 @@ pub fn simulate(cfg: &SimConfig) -> SimRun {
     plans.sort_by_key(|p| p.lin);
 
     let mut revision: i64 = 1;
-    let mut store: HashMap<String, KeyValue> = HashMap::new();
+    let mut store = SimStore::default();
     let mut ops = Vec::with_capacity(plans.len());
     for (n, p) in plans.iter().enumerate() {
         let value = format!("v{n}");
-        let current = store.get(&p.key).cloned();
+        let current = store.kvs.get(&p.key).cloned();
         let request = match p.kind {
-            0..=39 => Request::Get {
+            36..=39 => Request::Revoke {
+                key: p.key.clone(),
+                lease: p.lease,
+            },
+            0..=35 => Request::Get {
                 key: p.key.clone(),
                 consistency: if p.kind < 5 {
                     ReadConsistency::Serializable
@@ -218,7 +314,7 @@ pub fn simulate(cfg: &SimConfig) -> SimRun {
             40..=69 => Request::Put {
                 key: p.key.clone(),
                 value: value.clone(),
-                lease: 0,
+                lease: if p.with_lease { p.lease } else { 0 },
             },
             70..=79 => Request::Delete { key: p.key.clone() },
             _ => Request::CasPut {
@@ -250,17 +346,25 @@ pub fn simulate(cfg: &SimConfig) -> SimRun {
     }
 }
 
-fn apply(store: &mut HashMap<String, KeyValue>, revision: &mut i64, request: &Request) -> Response {
-    let mut write = |store: &mut HashMap<String, KeyValue>, key: &str, value: &str| {
+/// The simulated server's state: live keys and revoked leases.
+#[derive(Default)]
+struct SimStore {
+    kvs: HashMap<String, KeyValue>,
+    revoked: std::collections::HashSet<i64>,
+}
+
+fn apply(store: &mut SimStore, revision: &mut i64, request: &Request) -> Response {
+    let mut write = |store: &mut SimStore, key: &str, value: &str, lease: i64| {
         *revision += 1;
-        let entry = store.get(key).cloned();
-        store.insert(
+        let entry = store.kvs.get(key).cloned();
+        store.kvs.insert(
             key.to_string(),
             KeyValue {
                 value: value.to_string(),
                 mod_revision: *revision,
                 create_revision: entry.as_ref().map_or(*revision, |e| e.create_revision),
                 version: entry.map_or(1, |e| e.version + 1),
+                lease,
             },
         );
         *revision
@@ -268,13 +372,28 @@ fn apply(store: &mut HashMap<String, KeyValue>, revision: &mut i64, request: &Re
     match request {
         Request::Get { key, .. } => Response::Get {
             revision: *revision,
-            kv: store.get(key).cloned(),
+            kv: store.kvs.get(key).cloned(),
         },
-        Request::Put { key, value, .. } => Response::Put {
-            revision: write(store, key, value),
+        Request::Put { lease, .. } | Request::Revoke { lease, .. }
+            if store.revoked.contains(lease) =>
+        {
+            Response::LeaseNotFound
+        }
+        Request::Put { key, value, lease } => Response::Put {
+            revision: write(store, key, value, *lease),
         },
+        Request::Revoke { key, lease } => {
+            store.revoked.insert(*lease);
+            if store.kvs.get(key).is_some_and(|kv| kv.lease == *lease) {
+                store.kvs.remove(key);
+                *revision += 1;
+            }
+            Response::Revoke {
+                revision: *revision,
+            }
+        }
         Request::Delete { key } => {
-            let deleted = if store.remove(key).is_some() {
+            let deleted = if store.kvs.remove(key).is_some() {
                 *revision += 1;
                 1
             } else {
@@ -290,10 +409,10 @@ fn apply(store: &mut HashMap<String, KeyValue>, revision: &mut i64, request: &Re
             expected_mod_revision,
             value,
         } => {
-            let current = store.get(key).map_or(0, |kv| kv.mod_revision);
+            let current = store.kvs.get(key).map_or(0, |kv| kv.mod_revision);
             if current == *expected_mod_revision {
                 Response::CasPut {
-                    revision: write(store, key, value),
+                    revision: write(store, key, value, 0),
                     succeeded: true,
                     kv: None,
                 }
@@ -301,7 +420,7 @@ fn apply(store: &mut HashMap<String, KeyValue>, revision: &mut i64, request: &Re
                 Response::CasPut {
                     revision: *revision,
                     succeeded: false,
-                    kv: store.get(key).cloned(),
+                    kv: store.kvs.get(key).cloned(),
                 }
             }
         }
