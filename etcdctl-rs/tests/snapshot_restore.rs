@@ -212,7 +212,7 @@ fn save_status_restore_round_trip() {
 
 /// etcd's member id of a member with one peer URL.
 fn member_id(peer: &str, token: &str) -> u64 {
-    raft_node::ids::member_id(&[peer.to_string()], token)
+    etcd_datadir::ids::member_id(&[peer.to_string()], token)
 }
 
 #[test]

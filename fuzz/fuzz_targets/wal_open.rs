@@ -8,7 +8,7 @@ use std::fs;
 
 use libfuzzer_sys::fuzz_target;
 use raft::eraftpb::Entry;
-use raft_node::wal::Wal;
+use etcd_datadir::wal::Wal;
 
 const SEGMENT_BYTES: u64 = 4096;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use raft_node::wal::record::{decode, Decoded};
+use etcd_datadir::wal::record::{decode, Decoded};
 
 fuzz_target!(|data: &[u8]| {
     let (mut offset, mut crc) = (0usize, 0u32);

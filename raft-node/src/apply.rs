@@ -34,10 +34,10 @@ use crate::auth::TokenProvider;
 use crate::error::ServerError;
 use crate::failpoints::crash_point;
 use crate::lessor::Lessor;
-use crate::membership::Membership;
 use crate::messages::{ApplyMsg, ConfChangeOutcome, NodeMsg};
-use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
+use etcd_datadir::membership::Membership;
+use etcd_datadir::snap_files::SnapFiles;
 
 /// The result a proposer receives.
 pub type ApplyResult = Result<Applied, ServerError>;

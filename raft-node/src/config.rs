@@ -285,6 +285,15 @@ impl Config {
     }
 
     /// `--initial-cluster`, or this member alone with its advertised peer URLs.
+    /// The new cluster `--initial-cluster` and `--initial-cluster-token`
+    /// describe.
+    pub fn new_cluster(&self) -> etcd_datadir::NewCluster {
+        etcd_datadir::NewCluster {
+            members: self.initial_cluster(),
+            token: self.initial_cluster_token.clone(),
+        }
+    }
+
     pub fn initial_cluster(&self) -> Vec<(String, Vec<String>)> {
         let spec = match &self.initial_cluster {
             Some(s) => s.clone(),

@@ -270,9 +270,9 @@ mod tests {
     use crate::auth::tokens::SimpleTokens;
     use crate::auth::TokenProvider;
     use crate::lessor::Lessor;
-    use crate::membership::Membership;
-    use crate::snap_files::SnapFiles;
     use crate::transport::Outbox;
+    use etcd_datadir::membership::Membership;
+    use etcd_datadir::snap_files::SnapFiles;
 
     struct NoPeers;
 

@@ -6,8 +6,7 @@
 //! the embed API: a Rust program can run a member in-process, talk to it on
 //! its client address, and stop it.
 //!
-//! Module map: [`config`] flags; [`wal`] the write-ahead log; [`node`] the
-//! raft loop; [`apply`] committed entries into the store; [`server`] the
+//! Module map: [`config`] flags; `node` the raft loop; [`apply`] committed entries into the store; [`server`] the
 //! shared handle (propose, read barrier); [`api`] the services; [`lessor`]
 //! lease expiry; [`compactor`] auto-compaction; [`error`] the status table.
 
@@ -15,7 +14,6 @@ pub mod api;
 mod apply;
 mod auth;
 mod batched_writes;
-pub mod bootstrap;
 pub mod client;
 mod compactor;
 pub mod config;
@@ -23,27 +21,22 @@ pub mod error;
 pub mod failpoints;
 pub mod h2_authority;
 mod handoff;
-pub mod ids;
+mod join;
 mod learner_guard;
 mod lessor;
 mod listener;
-mod member_identity;
-pub mod membership;
 mod messages;
 mod node;
 mod publish;
 mod raft_storage;
 mod read_lease;
 pub mod recovery;
-pub mod restore;
 mod routers;
 pub mod server;
 pub mod sim;
-pub mod snap_files;
 pub mod tls;
 mod transport;
 pub mod v2;
-pub mod wal;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -67,17 +60,18 @@ pub use messages::RaftInfo;
 pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
+use crate::join::join_existing;
 use crate::lessor::Lessor;
-use crate::member_identity::{join_existing, new_cluster_identity, read_identity, write_identity};
-use crate::membership::Membership;
 use crate::messages::NodeMsg;
 use crate::node::{Node, NodeParts, NodeSettings};
 use crate::publish::publish_attributes;
 use crate::routers::{client_router, peer_router};
-use crate::snap_files::SnapFiles;
 use crate::tls::apply_auto_tls;
 use crate::transport::Transport;
-use crate::wal::{Wal, DEFAULT_SEGMENT_BYTES};
+use etcd_datadir::membership::{self, Membership};
+use etcd_datadir::snap_files::SnapFiles;
+use etcd_datadir::wal::{self, Wal, DEFAULT_SEGMENT_BYTES};
+use etcd_datadir::{bootstrap, identity, DataDirError};
 
 /// A started member. Dropping it does not stop it; call [`RunningServer::stop`].
 pub struct RunningServer {
@@ -100,6 +94,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Wal(#[from] wal::WalError),
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -129,24 +125,24 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .map_err(|_| StartError::Config("reading the WAL panicked".into()))??;
     let membership = Arc::new(Membership::load(&store)?);
 
-    let identity_path = member_dir.join("identity.json");
     // Peers to talk to before the log has told us the member list.
     let mut initial_peers: Vec<MemberRecord> = Vec::new();
-    let identity = match read_identity(&identity_path)? {
+    let identity = match identity::read(&member_dir)? {
         Some(id) => id,
         None if config.initial_cluster_state == "existing" => {
             let (identity, members) = join_existing(&config).await?;
             initial_peers = members;
-            write_identity(&identity_path, &member_dir, &identity)?;
+            identity::write(&member_dir, &identity)?;
             identity
         }
         None => {
-            let (identity, members) = new_cluster_identity(&config)?;
+            let (identity, members) =
+                identity::new_cluster_identity(&config.name, &config.new_cluster())?;
             if recovered.entries.is_empty() && recovered.snapshot.index == 0 {
                 recovered = bootstrap::write_initial_log(&mut wal, &members)?;
             }
             initial_peers = members;
-            write_identity(&identity_path, &member_dir, &identity)?;
+            identity::write(&member_dir, &identity)?;
             identity
         }
     };

@@ -46,9 +46,9 @@ use crate::handoff::CommitSink;
 use crate::messages::{ConfChangeOutcome, NodeMsg, RaftInfo, Reply};
 use crate::raft_storage::RaftStorage;
 use crate::read_lease::ReadLease;
-use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
-use crate::wal::{Recovered, Wal};
+use etcd_datadir::snap_files::SnapFiles;
+use etcd_datadir::wal::{Recovered, Wal};
 
 pub struct NodeSettings {
     pub id: u64,

@@ -15,7 +15,7 @@ use raft::eraftpb::{ConfState, Entry, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
-use crate::membership::CONF_STATE_ROW;
+use etcd_datadir::membership::CONF_STATE_ROW;
 
 pub struct RaftStorage {
     pub mem: MemStorage,

@@ -21,9 +21,9 @@ use etcd_store::Store;
 use raft::eraftpb::SnapshotMetadata;
 
 use crate::error::ServerError;
-use crate::membership::{self, Membership};
-use crate::snap_files::SnapFiles;
-use crate::wal::{Recovered, Wal};
+use etcd_datadir::membership::{self, Membership};
+use etcd_datadir::snap_files::SnapFiles;
+use etcd_datadir::wal::{Recovered, Wal};
 
 fn internal(e: &dyn std::fmt::Display) -> ServerError {
     ServerError::Internal(e.to_string())

@@ -39,16 +39,16 @@ use raft::eraftpb::{ConfChange, ConfChangeType, Message, MessageType};
 use tokio::sync::{oneshot, watch};
 
 use crate::apply::{Applier, ApplyResult, Waiters};
-use crate::bootstrap;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
-use crate::membership::{self, Membership};
 use crate::messages::{ApplyMsg, NodeMsg, RaftInfo};
 use crate::node::{Node, NodeParts, NodeSettings};
 use crate::recovery;
-use crate::snap_files::SnapFiles;
 use crate::transport::Outbox;
-use crate::wal::{Recovered, Wal};
+use etcd_datadir::bootstrap;
+use etcd_datadir::membership::{self, Membership};
+use etcd_datadir::snap_files::SnapFiles;
+use etcd_datadir::wal::{Recovered, Wal};
 
 /// Ticks per election timeout in the simulation.
 pub const ELECTION_TICKS: usize = 10;

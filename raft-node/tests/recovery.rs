@@ -2,15 +2,15 @@
 //! crash left the store and the WAL in, the member starts, and the data dir
 //! it leaves behind opens again.
 
+use etcd_datadir::membership::Membership;
+use etcd_datadir::snap_files::SnapFiles;
+use etcd_datadir::wal::Wal;
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::RaftRequest;
 use etcd_proto::etcdserverpb::PutRequest;
 use etcd_store::{MemBackend, Store, StoreConfig};
 use raft::eraftpb::{Entry, SnapshotMetadata};
-use raft_node::membership::Membership;
 use raft_node::recovery::reconcile;
-use raft_node::snap_files::SnapFiles;
-use raft_node::wal::Wal;
 
 fn entry(index: u64) -> Entry {
     Entry {

@@ -377,7 +377,6 @@ async fn progress_notify_on_quiet_watch() {
 /// revision (the restore story, without the CLI in between).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_save_and_restore_into_new_member() {
-    use clap::Parser;
     let dir = tempfile::tempdir().expect("tempdir");
     let member = Member::start(&dir.path().join("orig"), free_port(), &[]);
     let ch = member.client().await;
@@ -411,22 +410,17 @@ async fn snapshot_save_and_restore_into_new_member() {
 
     let restored = dir.path().join("restored");
     let peer = format!("http://127.0.0.1:{}", free_port());
-    let config = raft_node::Config::parse_from([
-        "etcd-rs",
-        "--name",
+    let options = etcd_datadir::restore::RestoreOptions::new(
         "default",
-        "--data-dir",
-        restored.to_str().expect("utf-8"),
-        "--initial-cluster",
-        &format!("default={peer}"),
-        "--initial-advertise-peer-urls",
-        &peer,
-        "--initial-cluster-token",
-        "restored-cluster",
-    ]);
-    raft_node::restore::restore(&backup, &config).expect("restore");
+        &restored,
+        etcd_datadir::NewCluster {
+            members: vec![("default".into(), vec![peer])],
+            token: "restored-cluster".into(),
+        },
+    );
+    etcd_datadir::restore::restore(&backup, &options).expect("restore");
     assert!(
-        raft_node::restore::restore(&backup, &config).is_err(),
+        etcd_datadir::restore::restore(&backup, &options).is_err(),
         "restoring over an existing data dir is refused"
     );
 

@@ -4,11 +4,12 @@
 //! a sha256 trailer), not on bbolt files. `status` summarises a file;
 //! `restore` checks the flags the way etcd's `VerifyBootstrap` does, checks
 //! the integrity hash, and writes a new data dir for a new cluster through
-//! `raft_node::restore`, logging like etcdctl's snapshot manager.
+//! `etcd_datadir::restore`, logging like etcdctl's snapshot manager.
 
 use std::path::Path;
 
-use clap::Parser;
+use etcd_datadir::restore::{self, RestoreOptions};
+use etcd_datadir::{bootstrap, ids, NewCluster};
 use sha2::{Digest, Sha256};
 
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
@@ -298,31 +299,25 @@ pub fn restore(inv: &Invocation) -> CtlResult {
         snapshot_info("snapshot/v3_snapshot.go:296", "restoring snapshot", &dirs)
     );
     let mut body = checked_body(path, flags.get_bool("skip-hash-check")).map_err(fail)?;
-    // raft_node::restore takes a backup file: give it back a valid trailer.
+    // etcd_datadir::restore takes a backup file: give it back a valid trailer.
     let digest = Sha256::digest(&body);
     body.extend_from_slice(&digest);
 
-    let config = raft_node::Config::try_parse_from([
-        "etcd-rs",
-        "--name",
-        &name,
-        "--data-dir",
-        &data_dir,
-        "--wal-dir",
-        &wal_dir,
-        "--initial-cluster",
-        &cluster_flag,
-        "--initial-cluster-token",
-        &token,
-        "--initial-advertise-peer-urls",
-        &peer_flag,
-    ])
-    .map_err(|e| fail(e.to_string().trim_end().to_string()))?;
-    raft_node::restore::restore(&body, &config).map_err(|e| fail(e.to_string()))?;
+    let cluster = NewCluster {
+        members: cluster,
+        token,
+    };
+    let options = RestoreOptions {
+        name,
+        data_dir: data_dir.clone().into(),
+        wal_dir: wal_dir.clone().into(),
+        cluster,
+    };
+    restore::restore(&body, &options).map_err(|e| fail(e.to_string()))?;
 
-    let members = raft_node::bootstrap::initial_members(&config);
+    let members = bootstrap::initial_members(&options.cluster);
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let cluster_id = raft_node::ids::cluster_id(&ids);
+    let cluster_id = ids::cluster_id(&ids);
     for m in &members {
         let mut urls = m.peer_urls.clone();
         urls.sort();

@@ -22,8 +22,8 @@ use tokio::sync::oneshot;
 
 use super::EtcdServer;
 use crate::error::ServerError;
-use crate::membership::to_proto;
 use crate::messages::NodeMsg;
+use etcd_datadir::membership::to_proto;
 
 /// How long a membership change may take to apply.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -50,8 +50,8 @@ use crate::auth::TokenProvider;
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::lessor::Lessor;
-use crate::membership::Membership;
 use crate::messages::{NodeMsg, RaftInfo};
+use etcd_datadir::membership::Membership;
 
 /// The version this server reports (the etcd API level it implements).
 pub const SERVER_VERSION: &str = "3.5.0";

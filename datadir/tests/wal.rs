@@ -7,10 +7,9 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
+use etcd_datadir::wal::{Wal, WalError};
 use raft::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
-use raft_node::wal::{Wal, WalError};
 
 fn entry(index: u64, term: u64, data: &str) -> Entry {
     Entry {
@@ -440,76 +439,6 @@ fn crash_while_rolling_keeps_the_vote_after_old_segments_go() {
         rec.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
         vec![5]
     );
-}
-
-#[test]
-fn server_refuses_to_start_on_a_damaged_wal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let wal_dir = data.join("member").join("wal");
-    let (seg, starts) = five_appends(&wal_dir);
-    edit(&seg, |b| b[starts[3] + 12] ^= 0x10);
-    let log = dir.path().join("etcd.log");
-    let port = TcpPort::free();
-    let peer = TcpPort::free();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etcd-rs"))
-        .args(["--data-dir", data.to_str().expect("utf-8")])
-        .args([
-            "--listen-client-urls",
-            &format!("http://127.0.0.1:{}", port.0),
-        ])
-        .args([
-            "--advertise-client-urls",
-            &format!("http://127.0.0.1:{}", port.0),
-        ])
-        .args([
-            "--listen-peer-urls",
-            &format!("http://127.0.0.1:{}", peer.0),
-        ])
-        .args([
-            "--initial-advertise-peer-urls",
-            &format!("http://127.0.0.1:{}", peer.0),
-        ])
-        .args([
-            "--initial-cluster",
-            &format!("default=http://127.0.0.1:{}", peer.0),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn etcd-rs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("etcd-rs kept running on a damaged WAL");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = fs::read_to_string(&log).expect("log");
-    assert!(!status.success(), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(&seg.display().to_string()), "{stderr}");
-    assert!(
-        stderr.contains(&format!("damaged at byte offset {}", starts[3])),
-        "{stderr}"
-    );
-}
-
-struct TcpPort(u16);
-
-impl TcpPort {
-    fn free() -> TcpPort {
-        TcpPort(
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port(),
-        )
-    }
 }
 
 /// Offset of the last record in `written` (the data part of a segment),

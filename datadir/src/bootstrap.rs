@@ -13,19 +13,19 @@ use raft::eraftpb::{
     ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, SnapshotMetadata,
 };
 
-use crate::config::Config;
 use crate::ids;
 use crate::wal::{Recovered, Wal, WalError};
+use crate::NewCluster;
 
-/// The members named by `--initial-cluster`, with etcd's IDs, sorted by ID.
-pub fn initial_members(config: &Config) -> Vec<MemberRecord> {
-    let mut members: Vec<MemberRecord> = config
-        .initial_cluster()
-        .into_iter()
+/// The members of a new cluster, with etcd's IDs, sorted by ID.
+pub fn initial_members(cluster: &NewCluster) -> Vec<MemberRecord> {
+    let mut members: Vec<MemberRecord> = cluster
+        .members
+        .iter()
         .map(|(name, peer_urls)| MemberRecord {
-            id: ids::member_id(&peer_urls, &config.initial_cluster_token),
-            name,
-            peer_urls,
+            id: ids::member_id(peer_urls, &cluster.token),
+            name: name.clone(),
+            peer_urls: peer_urls.clone(),
             client_urls: Vec::new(),
             is_learner: false,
         })
