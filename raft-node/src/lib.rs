@@ -70,7 +70,7 @@ use crate::tls::apply_auto_tls;
 use crate::transport::Transport;
 use etcd_datadir::membership::{self, Membership};
 use etcd_datadir::snap_files::SnapFiles;
-use etcd_datadir::wal::{self, Wal, DEFAULT_SEGMENT_BYTES};
+use etcd_datadir::wal::{Wal, DEFAULT_SEGMENT_BYTES};
 use etcd_datadir::{bootstrap, identity, DataDirError};
 
 /// A started member. Dropping it does not stop it; call [`RunningServer::stop`].
@@ -92,8 +92,6 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Wal(#[from] wal::WalError),
     #[error(transparent)]
     DataDir(#[from] DataDirError),
     #[error(transparent)]
@@ -122,7 +120,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     )?);
     let (mut wal, mut recovered) = wal_open
         .join()
-        .map_err(|_| StartError::Config("reading the WAL panicked".into()))??;
+        .map_err(|_| StartError::Config("reading the WAL panicked".into()))?
+        .map_err(DataDirError::from)?;
     let membership = Arc::new(Membership::load(&store)?);
 
     // Peers to talk to before the log has told us the member list.
@@ -139,7 +138,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             let (identity, members) =
                 identity::new_cluster_identity(&config.name, &config.new_cluster())?;
             if recovered.entries.is_empty() && recovered.snapshot.index == 0 {
-                recovered = bootstrap::write_initial_log(&mut wal, &members)?;
+                recovered =
+                    bootstrap::write_initial_log(&mut wal, &members).map_err(DataDirError::from)?;
             }
             initial_peers = members;
             identity::write(&member_dir, &identity)?;

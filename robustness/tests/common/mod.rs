@@ -53,17 +53,7 @@ fn op(
 }
 
 pub fn put(c: ClientId, inv: Nanos, done: Nanos, key: &str, value: &str, rev: i64) -> Operation {
-    op(
-        c,
-        inv,
-        Some(done),
-        Request::Put {
-            key: key.into(),
-            value: value.into(),
-            lease: 0,
-        },
-        Outcome::Ok(Response::Put { revision: rev }),
-    )
+    put_lease(c, inv, done, key, value, 0, rev)
 }
 
 #[allow(clippy::too_many_arguments)]
