@@ -3,7 +3,6 @@
 //! the command runs, and the token travels as `token` metadata with every
 //! request (see [`super::client::TokenInterceptor`]).
 
-use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::{
     AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthUserGrantRoleRequest,
     AuthenticateRequest,
@@ -12,7 +11,7 @@ use etcd_proto::etcdserverpb::{
 use super::client::{Client, ConnConfig, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR};
 use super::flags::FlagSet;
-use super::util::rpc_failure;
+use super::util::{auth_call, rpc_failure};
 use super::{global, password, Invocation};
 
 /// The server's answer when a token is asked for while auth is off;
@@ -61,15 +60,11 @@ pub async fn token(conn: &ConnConfig, name: &str, password: &str) -> CtlResult<O
         password: password.to_string(),
     };
     let result = client
-        .unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .authenticate(req)
-                    .await
-            }
-        })
+        .auth(
+            false,
+            &req,
+            |mut c, r| async move { c.authenticate(r).await },
+        )
         .await;
     match result {
         Ok(resp) => Ok(Some(resp.token)),
@@ -94,11 +89,8 @@ fn no_args(inv: &Invocation, cmd: &str) -> CtlResult {
 async fn enable(client: &mut Client) -> Result<(), RpcError> {
     loop {
         let err = match client
-            .unary(false, |ch| async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .auth_enable(AuthEnableRequest {})
-                    .await
+            .auth(false, &AuthEnableRequest {}, |mut c, r| async move {
+                c.auth_enable(r).await
             })
             .await
         {
@@ -108,25 +100,23 @@ async fn enable(client: &mut Client) -> Result<(), RpcError> {
         if err.message() != ROOT_ROLE_MISSING {
             return Err(err);
         }
+        let root_role = AuthRoleAddRequest {
+            name: "root".into(),
+        };
         client
-            .unary(false, |ch| async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .role_add(AuthRoleAddRequest {
-                        name: "root".into(),
-                    })
-                    .await
-            })
+            .auth(
+                false,
+                &root_role,
+                |mut c, r| async move { c.role_add(r).await },
+            )
             .await?;
+        let grant = AuthUserGrantRoleRequest {
+            user: "root".into(),
+            role: "root".into(),
+        };
         client
-            .unary(false, |ch| async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_grant_role(AuthUserGrantRoleRequest {
-                        user: "root".into(),
-                        role: "root".into(),
-                    })
-                    .await
+            .auth(false, &grant, |mut c, r| async move {
+                c.user_grant_role(r).await
             })
             .await?;
     }
@@ -146,13 +136,13 @@ pub fn disable_command(inv: &Invocation) -> CtlResult {
     no_args(inv, "disable")?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    inv.block_on(client.unary(false, |ch| async move {
-        AuthClient::new(ch)
-            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-            .auth_disable(AuthDisableRequest {})
-            .await
-    }))?
-    .map_err(rpc_failure(EXIT_ERROR))?;
+    auth_call(
+        inv,
+        &mut client,
+        false,
+        AuthDisableRequest {},
+        |mut c, r| async move { c.auth_disable(r).await },
+    )?;
     println!("Authentication Disabled");
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -344,6 +345,27 @@ impl Client {
     {
         let deadline = Instant::now() + self.cfg.command_timeout;
         self.unary_until(deadline, idempotent, f).await
+    }
+
+    /// [`Client::unary`] on the Auth service: `call` names the method, and
+    /// gets the stub (with clientv3's receive limit) and its own copy of `req`
+    /// on every attempt.
+    pub async fn auth<Req, T, F, Fut>(
+        &mut self,
+        idempotent: bool,
+        req: &Req,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: Clone,
+        F: Fn(AuthClient<Conn>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.unary(idempotent, |ch| {
+            let stub = AuthClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE);
+            call(stub, req.clone())
+        })
+        .await
     }
 
     /// [`Client::unary`] for a request `msg` that may exceed clientv3's send

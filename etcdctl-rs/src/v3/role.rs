@@ -4,16 +4,15 @@
 
 use etcd_proto::authpb::permission::Type;
 use etcd_proto::authpb::Permission;
-use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::{
     AuthRoleAddRequest, AuthRoleDeleteRequest, AuthRoleGetRequest, AuthRoleGrantPermissionRequest,
     AuthRoleListRequest, AuthRoleRevokePermissionRequest,
 };
 
 use super::client::Client;
-use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
+use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::printer::AuthResult;
-use super::util::{prefix_end, print, rpc_failure};
+use super::util::{auth_call, prefix_end, print};
 use super::{global, Invocation};
 
 fn bad_args(msg: &str) -> CtlError {
@@ -81,17 +80,9 @@ pub fn add(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleAddRequest { name: name.clone() };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .role_add(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.role_add(r).await
+    })?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleAdd(&name, resp)))
 }
 
@@ -100,17 +91,9 @@ pub fn delete(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleDeleteRequest { role: name.clone() };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .role_delete(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.role_delete(r).await
+    })?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleDelete(&name, resp)))
 }
 
@@ -119,17 +102,9 @@ pub fn get(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleGetRequest { role: name.clone() };
-    let resp = inv
-        .block_on(client.unary(true, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .role_get(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, true, req, |mut c, r| async move {
+        c.role_get(r).await
+    })?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleGet(&name, resp)))
 }
 
@@ -139,14 +114,13 @@ pub fn list(inv: &Invocation) -> CtlResult {
     }
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = inv
-        .block_on(client.unary(true, |ch| async move {
-            AuthClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .role_list(AuthRoleListRequest {})
-                .await
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(
+        inv,
+        &mut client,
+        true,
+        AuthRoleListRequest {},
+        |mut c, r| async move { c.role_list(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleList(resp)))
 }
 
@@ -169,17 +143,9 @@ pub fn grant_permission(inv: &Invocation) -> CtlResult {
             range_end,
         }),
     };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .role_grant_permission(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.role_grant_permission(r).await
+    })?;
     print(|o| {
         setup
             .printer
@@ -202,17 +168,9 @@ pub fn revoke_permission(inv: &Invocation) -> CtlResult {
         key,
         range_end: range_end.clone(),
     };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .role_revoke_permission(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.role_revoke_permission(r).await
+    })?;
     let result = AuthResult::RoleRevokePermission(&args[0], &inv.args()[1], &range_end, resp);
     print(|o| setup.printer.auth(o, &result))
 }

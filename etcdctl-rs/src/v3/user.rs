@@ -1,16 +1,15 @@
 //! `etcdctl user add|delete|get|list|passwd|grant-role|revoke-role`.
 
 use etcd_proto::authpb::UserAddOptions;
-use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::{
     AuthRoleGetRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest,
     AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserListRequest, AuthUserRevokeRoleRequest,
 };
 
 use super::client::Client;
-use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
+use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::printer::AuthResult;
-use super::util::{print, rpc_failure};
+use super::util::{auth_call, print};
 use super::{global, password, Invocation};
 
 fn bad_args(msg: &str) -> CtlError {
@@ -70,17 +69,9 @@ pub fn add(inv: &Invocation) -> CtlResult {
         options: Some(UserAddOptions { no_password }),
         ..Default::default()
     };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_add(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.user_add(r).await
+    })?;
     print(|o| setup.printer.auth(o, &AuthResult::UserAdd(&name, resp)))
 }
 
@@ -94,17 +85,9 @@ pub fn delete(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthUserDeleteRequest { name: name.clone() };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_delete(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.user_delete(r).await
+    })?;
     print(|o| setup.printer.auth(o, &AuthResult::UserDelete(name, resp)))
 }
 
@@ -118,17 +101,9 @@ pub fn get(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthUserGetRequest { name: name.clone() };
-    let resp = inv
-        .block_on(client.unary(true, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_get(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, true, req, |mut c, r| async move {
+        c.user_get(r).await
+    })?;
     if !inv.flags.get_bool("detail") {
         return print(|o| setup.printer.auth(o, &AuthResult::UserGet(name, resp)));
     }
@@ -142,17 +117,9 @@ pub fn get(inv: &Invocation) -> CtlResult {
             Ok(())
         })?;
         let req = AuthRoleGetRequest { role: role.clone() };
-        let role_resp = inv
-            .block_on(client.unary(true, |ch| {
-                let req = req.clone();
-                async move {
-                    AuthClient::new(ch)
-                        .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                        .role_get(req)
-                        .await
-                }
-            }))?
-            .map_err(rpc_failure(EXIT_ERROR))?;
+        let role_resp = auth_call(inv, &mut client, true, req, |mut c, r| async move {
+            c.role_get(r).await
+        })?;
         print(|o| setup.printer.auth(o, &AuthResult::RoleGet(role, role_resp)))?;
     }
     Ok(())
@@ -164,14 +131,13 @@ pub fn list(inv: &Invocation) -> CtlResult {
     }
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = inv
-        .block_on(client.unary(true, |ch| async move {
-            AuthClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .user_list(AuthUserListRequest {})
-                .await
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(
+        inv,
+        &mut client,
+        true,
+        AuthUserListRequest {},
+        |mut c, r| async move { c.user_list(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::UserList(resp)))
 }
 
@@ -190,17 +156,9 @@ pub fn passwd(inv: &Invocation) -> CtlResult {
         password: pw,
         ..Default::default()
     };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_change_password(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.user_change_password(r).await
+    })?;
     print(|o| setup.printer.auth(o, &AuthResult::UserChangePassword(resp)))
 }
 
@@ -217,17 +175,9 @@ pub fn grant_role(inv: &Invocation) -> CtlResult {
         user: user.clone(),
         role: role.clone(),
     };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_grant_role(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.user_grant_role(r).await
+    })?;
     print(|o| {
         setup
             .printer
@@ -248,17 +198,9 @@ pub fn revoke_role(inv: &Invocation) -> CtlResult {
         name: user.clone(),
         role: role.clone(),
     };
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                AuthClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .user_revoke_role(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.user_revoke_role(r).await
+    })?;
     print(|o| {
         setup
             .printer

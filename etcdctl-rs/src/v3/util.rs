@@ -1,9 +1,12 @@
 //! Small helpers shared by the command modules: key range arithmetic,
 //! mapping RPC failures to exit codes, and printing through a printer.
 
-use super::client::RpcError;
-use super::error::{CtlError, CtlResult};
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
+
+use super::client::{Client, Conn, RpcError};
+use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::printer::Out;
+use super::Invocation;
 
 /// clientv3's `getPrefix`: the range end covering every key with `key` as
 /// prefix (`\0`, i.e. "to the end", when no such end exists).
@@ -22,6 +25,24 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
 /// An RPC failure as etcdctl reports it, with the given exit code.
 pub fn rpc_failure(code: i32) -> impl Fn(RpcError) -> CtlError {
     move |e| CtlError::new(code, e.message())
+}
+
+/// One Auth RPC of a command, run to completion ([`Client::auth`]); a
+/// failure exits 1 with etcdctl's message.
+pub fn auth_call<Req, T, F, Fut>(
+    inv: &Invocation,
+    client: &mut Client,
+    idempotent: bool,
+    req: Req,
+    call: F,
+) -> CtlResult<T>
+where
+    Req: Clone,
+    F: Fn(AuthClient<Conn>, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    inv.block_on(client.auth(idempotent, &req, call))?
+        .map_err(rpc_failure(EXIT_ERROR))
 }
 
 /// Runs a printer call and writes its output, even when it then fails.
