@@ -12,7 +12,7 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{
-    CompactionRequest, DefragmentRequest, DeleteRangeRequest, PutRequest,
+    CompactionRequest, DefragmentRequest, DeleteRangeRequest, PutRequest, RangeRequest,
 };
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
@@ -293,32 +293,7 @@ async fn run_perf(
 ) -> CtlResult<(String, bool)> {
     let mut first = Client::new(conn.clone());
     let window = Duration::from_secs(u64::from(cfg.duration));
-    let check = prefix_range(prefix);
-    let resp = first
-        .unary_until(Instant::now() + window, true, |ch| {
-            let mut req = check.clone();
-            req.limit = 1;
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .range(req)
-                    .await
-            }
-        })
-        .await
-        .map_err(|e| fail(e.message()))?;
-    if !resp.kvs.is_empty() {
-        let q = gofmt::quote(prefix);
-        return Err(CtlError::new(
-            EXIT_INVALID_INPUT,
-            [
-                format!("prefix {q} has keys. Delete with etcdctl del --prefix ").as_bytes(),
-                prefix,
-                b" first",
-            ]
-            .concat(),
-        ));
-    }
+    ensure_prefix_empty(&mut first, Instant::now() + window, prefix).await?;
 
     let bar = tokio::spawn(progress(u64::from(cfg.duration)));
     let (req_tx, req_rx) = mpsc::channel::<PutRequest>(cfg.clients);
@@ -336,14 +311,8 @@ async fn run_perf(
                 let Some(req) = next else { return };
                 let st = Instant::now();
                 let r = client
-                    .unary_until(no_deadline(), false, |ch| {
-                        let req = req.clone();
-                        async move {
-                            KvClient::new(ch)
-                                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                                .put(req)
-                                .await
-                        }
+                    .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+                        c.put(r).await
                     })
                     .await;
                 let _ = tx.send(Outcome {
@@ -400,26 +369,62 @@ async fn run_perf(
     drop(workers);
     let _ = bar.await;
 
-    let del = DeleteRangeRequest {
-        key: check.key.clone(),
-        range_end: check.range_end.clone(),
-        ..Default::default()
+    let rev = delete_prefix(&mut first, Instant::now() + Duration::from_secs(30), prefix).await?;
+    compact_and_defrag(&mut first, conn, rev, &finish).await?;
+    Ok(verdict(&s, cfg.limit))
+}
+
+/// A check refuses to write under a prefix that already holds keys (it
+/// deletes the prefix when it is done).
+pub(super) async fn ensure_prefix_empty(
+    first: &mut Client,
+    deadline: Instant,
+    prefix: &[u8],
+) -> CtlResult {
+    let probe = RangeRequest {
+        limit: 1,
+        ..prefix_range(prefix)
     };
-    let deleted = first
-        .unary_until(Instant::now() + Duration::from_secs(30), false, |ch| {
-            let del = del.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .delete_range(del)
-                    .await
-            }
+    let resp = first
+        .kv_until(deadline, true, &probe, |mut c, r| async move {
+            c.range(r).await
         })
         .await
         .map_err(|e| fail(e.message()))?;
-    let rev = deleted.header.map(|h| h.revision).unwrap_or(0);
-    compact_and_defrag(&mut first, conn, rev, &finish).await?;
-    Ok(verdict(&s, cfg.limit))
+    if resp.kvs.is_empty() {
+        return Ok(());
+    }
+    let q = gofmt::quote(prefix);
+    Err(CtlError::new(
+        EXIT_INVALID_INPUT,
+        [
+            format!("prefix {q} has keys. Delete with etcdctl del --prefix ").as_bytes(),
+            prefix,
+            b" first",
+        ]
+        .concat(),
+    ))
+}
+
+/// Deletes what a check wrote under `prefix`; the revision after.
+pub(super) async fn delete_prefix(
+    first: &mut Client,
+    deadline: Instant,
+    prefix: &[u8],
+) -> CtlResult<i64> {
+    let range = prefix_range(prefix);
+    let del = DeleteRangeRequest {
+        key: range.key,
+        range_end: range.range_end,
+        ..Default::default()
+    };
+    let deleted = first
+        .kv_until(deadline, false, &del, |mut c, r| async move {
+            c.delete_range(r).await
+        })
+        .await
+        .map_err(|e| fail(e.message()))?;
+    Ok(deleted.header.map(|h| h.revision).unwrap_or(0))
 }
 
 /// etcdctl's `compact` and `defrag` helpers after a check: compacts at

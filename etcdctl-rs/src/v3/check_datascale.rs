@@ -12,17 +12,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
-use etcd_proto::etcdserverpb::{DeleteRangeRequest, PutRequest};
+use etcd_proto::etcdserverpb::PutRequest;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
-use super::check::{canonical_load, compact_and_defrag, fail, put_varint, Bar, Finish};
+use super::check::{
+    canonical_load, compact_and_defrag, delete_prefix, ensure_prefix_empty, put_varint, Bar, Finish,
+};
 use super::client::{Client, ConnConfig};
-use super::concurrency::{no_deadline, prefix_range, AbortOnDrop};
-use super::error::{CtlError, CtlResult, EXIT_BAD_FEATURE, EXIT_ERROR, EXIT_INVALID_INPUT};
+use super::concurrency::{no_deadline, AbortOnDrop};
+use super::error::{CtlError, CtlResult, EXIT_BAD_FEATURE, EXIT_ERROR};
 use super::metrics::resident_memory;
-use super::{global, gofmt, Invocation};
+use super::{global, Invocation};
 
 /// One workload model (`checkDatascaleCfg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,32 +86,7 @@ async fn run(
     finish: Finish,
 ) -> CtlResult {
     let mut first = Client::new(conn.clone());
-    let check = prefix_range(prefix);
-    let resp = first
-        .unary_until(no_deadline(), true, |ch| {
-            let mut req = check.clone();
-            req.limit = 1;
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .range(req)
-                    .await
-            }
-        })
-        .await
-        .map_err(|e| fail(e.message()))?;
-    if !resp.kvs.is_empty() {
-        let q = gofmt::quote(prefix);
-        return Err(CtlError::new(
-            EXIT_INVALID_INPUT,
-            [
-                format!("prefix {q} has keys. Delete with etcdctl del --prefix ").as_bytes(),
-                prefix,
-                b" first",
-            ]
-            .concat(),
-        ));
-    }
+    ensure_prefix_empty(&mut first, no_deadline(), prefix).await?;
 
     let before = resident_memory(metrics_host).await;
     if before == 0.0 {
@@ -133,24 +109,7 @@ async fn run(
         return Err(memory_fail("after"));
     }
 
-    let del = DeleteRangeRequest {
-        key: check.key.clone(),
-        range_end: check.range_end.clone(),
-        ..Default::default()
-    };
-    let deleted = first
-        .unary_until(no_deadline(), false, |ch| {
-            let del = del.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .delete_range(del)
-                    .await
-            }
-        })
-        .await
-        .map_err(|e| fail(e.message()))?;
-    let rev = deleted.header.map(|h| h.revision).unwrap_or(0);
+    let rev = delete_prefix(&mut first, no_deadline(), prefix).await?;
     compact_and_defrag(&mut first, conn, rev, &finish).await?;
 
     if !errors.is_empty() {
@@ -188,14 +147,8 @@ async fn write_all(
                 let next = rx.lock().await.recv().await;
                 let Some(req) = next else { return };
                 let r = client
-                    .unary_until(no_deadline(), false, |ch| {
-                        let req = req.clone();
-                        async move {
-                            KvClient::new(ch)
-                                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                                .put(req)
-                                .await
-                        }
+                    .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+                        c.put(r).await
                     })
                     .await;
                 let _ = tx.send(r.err().map(|e| e.message()));

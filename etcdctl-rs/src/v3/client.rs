@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::auth_client::AuthClient;
+use etcd_proto::etcdserverpb::kv_client::KvClient;
 use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -49,6 +50,16 @@ impl Interceptor for TokenInterceptor {
 
 /// A connection to one endpoint, with the auth token attached to requests.
 pub type Conn = InterceptedService<Channel, TokenInterceptor>;
+
+/// The Auth service's stub on a connection, with clientv3's receive limit.
+fn auth_stub(ch: Conn) -> AuthClient<Conn> {
+    AuthClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
+}
+
+/// The KV service's stub on a connection, with clientv3's receive limit.
+fn kv_stub(ch: Conn) -> KvClient<Conn> {
+    KvClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
+}
 
 /// clientv3's default `MaxCallSendMsgSize`: grpc-go refuses to send a
 /// larger request.
@@ -348,8 +359,7 @@ impl Client {
     }
 
     /// [`Client::unary`] on the Auth service: `call` names the method, and
-    /// gets the stub (with clientv3's receive limit) and its own copy of `req`
-    /// on every attempt.
+    /// gets the stub and its own copy of `req` on every attempt.
     pub async fn auth<Req, T, F, Fut>(
         &mut self,
         idempotent: bool,
@@ -361,11 +371,42 @@ impl Client {
         F: Fn(AuthClient<Conn>, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        self.unary(idempotent, |ch| {
-            let stub = AuthClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE);
-            call(stub, req.clone())
-        })
-        .await
+        let deadline = Instant::now() + self.cfg.command_timeout;
+        self.on_stub(deadline, idempotent, req, auth_stub, call)
+            .await
+    }
+
+    /// [`Client::unary_until`] on the KV service, as [`Client::auth`].
+    pub async fn kv_until<Req, T, F, Fut>(
+        &mut self,
+        deadline: Instant,
+        idempotent: bool,
+        req: &Req,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: Clone,
+        F: Fn(KvClient<Conn>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.on_stub(deadline, idempotent, req, kv_stub, call).await
+    }
+
+    async fn on_stub<S, Req, T, F, Fut>(
+        &mut self,
+        deadline: Instant,
+        idempotent: bool,
+        req: &Req,
+        stub: fn(Conn) -> S,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: Clone,
+        F: Fn(S, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.unary_until(deadline, idempotent, |ch| call(stub(ch), req.clone()))
+            .await
     }
 
     /// [`Client::unary`] for a request `msg` that may exceed clientv3's send

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use etcd_proto::etcdserverpb::request_op::Request;
@@ -115,14 +114,8 @@ fn txn_range(resp: &TxnResponse, i: usize) -> RangeResponse {
 /// A Range with no deadline.
 pub async fn range(client: &mut Client, req: RangeRequest) -> Result<RangeResponse, RpcError> {
     client
-        .unary_until(no_deadline(), true, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .range(req)
-                    .await
-            }
+        .kv_until(no_deadline(), true, &req, |mut c, r| async move {
+            c.range(r).await
         })
         .await
 }
@@ -130,14 +123,8 @@ pub async fn range(client: &mut Client, req: RangeRequest) -> Result<RangeRespon
 /// A Txn with no deadline.
 pub async fn txn(client: &mut Client, req: TxnRequest) -> Result<TxnResponse, RpcError> {
     client
-        .unary_until(no_deadline(), false, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .txn(req)
-                    .await
-            }
+        .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+            c.txn(r).await
         })
         .await
 }
@@ -148,14 +135,8 @@ pub async fn put(
     req: PutRequest,
 ) -> Result<etcd_proto::etcdserverpb::PutResponse, RpcError> {
     client
-        .unary_until(no_deadline(), false, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .put(req)
-                    .await
-            }
+        .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+            c.put(r).await
         })
         .await
 }
@@ -167,14 +148,8 @@ pub async fn delete(client: &mut Client, key: &[u8]) -> Result<DeleteRangeRespon
         ..Default::default()
     };
     client
-        .unary_until(no_deadline(), false, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .delete_range(req)
-                    .await
-            }
+        .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+            c.delete_range(r).await
         })
         .await
 }
