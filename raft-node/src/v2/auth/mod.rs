@@ -32,14 +32,14 @@ pub use roles::{role, roles};
 use std::sync::Arc;
 pub use users::{user, users};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use etcd_proto::etcdrs::raft_request::Op;
 use etcd_proto::etcdrs::AuthInfo;
 use etcd_proto::etcdserverpb::{AuthDisableRequest, AuthEnableRequest};
-use etcd_store::auth::ROOT;
+use etcd_store::auth::{AuthState, ROOT};
 use serde::Serialize;
 
 use super::credentials::Caller;
@@ -194,6 +194,56 @@ pub(super) fn single_name(raw: &str) -> Option<Option<String>> {
         [one] if *one != "." && *one != ".." => Some(Some(one.to_string())),
         _ => None,
     }
+}
+
+/// What the user and the role endpoints share: `/v2/auth/<kind>s` lists
+/// them, `/v2/auth/<kind>s/<name>` gets, puts or deletes one; admins only.
+pub(super) trait Collection {
+    /// "User" or "Role", as etcd v2's messages name it.
+    const KIND: &'static str;
+    type Item: Serialize;
+    type List: Serialize;
+    fn list(a: &AuthState) -> Self::List;
+    fn get(a: &AuthState, name: &str) -> Option<Self::Item>;
+    async fn put(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -> Outcome;
+    async fn delete(v2: &V2, who: &AuthInfo, name: &str) -> Outcome;
+}
+
+/// `GET /v2/auth/<kind>s`.
+pub(super) async fn list<C: Collection>(v2: &V2, method: &Method, headers: &HeaderMap) -> Response {
+    if method != Method::GET {
+        return not_allowed("GET");
+    }
+    if v2.auth_admin(headers).await.is_none() {
+        return no_credentials();
+    }
+    let list = v2.server.store.with_auth(C::list);
+    v2.reply(Ok(ok_json(StatusCode::OK, &list)))
+}
+
+/// `/v2/auth/<kind>s/<name>` (and the list, when the name is empty).
+pub(super) async fn one<C: Collection>(
+    v2: &V2,
+    raw: &str,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (name, who) = match target(v2, raw, &method, &headers).await {
+        Ok(Target::One(name, who)) => (name, who),
+        Ok(Target::List) => return list::<C>(v2, &method, &headers).await,
+        Err(resp) => return resp,
+    };
+    let outcome = match method {
+        Method::GET => found(
+            v2.server.store.with_auth(|a| C::get(a, &name)),
+            C::KIND,
+            &name,
+        ),
+        Method::PUT => C::put(v2, &who, &name, &body).await,
+        _ => C::delete(v2, &who, &name).await,
+    };
+    v2.reply(outcome)
 }
 
 /// What `/v2/auth/users/<name>` and `/v2/auth/roles/<name>` ask for.

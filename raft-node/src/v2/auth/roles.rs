@@ -94,25 +94,43 @@ pub(super) fn role_names(a: &AuthState) -> Vec<String> {
     names.into_iter().collect()
 }
 
-/// `/v2/auth/roles`: GET lists every role with its permissions.
-pub async fn roles(State(v2): State<Arc<V2>>, method: Method, headers: HeaderMap) -> Response {
-    if method != Method::GET {
-        return not_allowed("GET");
-    }
-    if v2.auth_admin(&headers).await.is_none() {
-        return no_credentials();
-    }
-    let list: Vec<RoleJson> = v2.server.store.with_auth(|a| {
-        role_names(a)
+/// The roles, as `/v2/auth/roles` serves them.
+pub(super) struct Roles;
+
+#[derive(Serialize)]
+pub(super) struct RoleList {
+    roles: Vec<RoleJson>,
+}
+
+impl Collection for Roles {
+    const KIND: &'static str = "Role";
+    type Item = RoleJson;
+    type List = RoleList;
+
+    fn list(a: &AuthState) -> RoleList {
+        let roles = role_names(a)
             .iter()
             .filter_map(|n| role_json(a, n))
-            .collect()
-    });
-    #[derive(Serialize)]
-    struct Roles {
-        roles: Vec<RoleJson>,
+            .collect();
+        RoleList { roles }
     }
-    v2.reply(Ok(ok_json(StatusCode::OK, &Roles { roles: list })))
+
+    fn get(a: &AuthState, name: &str) -> Option<RoleJson> {
+        role_json(a, name)
+    }
+
+    async fn put(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -> Outcome {
+        put_role(v2, who, name, body).await
+    }
+
+    async fn delete(v2: &V2, who: &AuthInfo, name: &str) -> Outcome {
+        delete_role(v2, who, name).await
+    }
+}
+
+/// `/v2/auth/roles`: GET lists every role with its permissions.
+pub async fn roles(State(v2): State<Arc<V2>>, method: Method, headers: HeaderMap) -> Response {
+    list::<Roles>(&v2, &method, &headers).await
 }
 
 /// `/v2/auth/roles/<name>`: GET, PUT (create, or grant/revoke), DELETE.
@@ -123,21 +141,7 @@ pub async fn role(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (name, who) = match target(&v2, &raw, &method, &headers).await {
-        Ok(Target::One(name, who)) => (name, who),
-        Ok(Target::List) => return roles(State(v2), method, headers).await,
-        Err(resp) => return resp,
-    };
-    let outcome = match method {
-        Method::GET => found(
-            v2.server.store.with_auth(|a| role_json(a, &name)),
-            "Role",
-            &name,
-        ),
-        Method::PUT => put_role(&v2, &who, &name, &body).await,
-        _ => delete_role(&v2, &who, &name).await,
-    };
-    v2.reply(outcome)
+    one::<Roles>(&v2, &raw, method, headers, body).await
 }
 
 pub(super) fn root_role_refused() -> Answer {

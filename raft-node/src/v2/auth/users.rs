@@ -57,26 +57,46 @@ pub(super) fn user_with_roles(a: &AuthState, name: &str) -> Option<UserWithRoles
     })
 }
 
-/// `/v2/auth/users`: GET lists every user with its roles.
-pub async fn users(State(v2): State<Arc<V2>>, method: Method, headers: HeaderMap) -> Response {
-    if method != Method::GET {
-        return not_allowed("GET");
-    }
-    if v2.auth_admin(&headers).await.is_none() {
-        return no_credentials();
-    }
-    let list: Vec<UserWithRoles> = v2.server.store.with_auth(|a| {
-        a.users
+/// The users, as `/v2/auth/users` serves them.
+pub(super) struct Users;
+
+#[derive(Serialize)]
+pub(super) struct UserList {
+    users: Option<Vec<UserWithRoles>>,
+}
+
+impl Collection for Users {
+    const KIND: &'static str = "User";
+    type Item = UserWithRoles;
+    type List = UserList;
+
+    fn list(a: &AuthState) -> UserList {
+        let users: Vec<UserWithRoles> = a
+            .users
             .keys()
             .filter_map(|n| user_with_roles(a, n))
-            .collect()
-    });
-    let list = (!list.is_empty()).then_some(list);
-    #[derive(Serialize)]
-    struct Users {
-        users: Option<Vec<UserWithRoles>>,
+            .collect();
+        UserList {
+            users: (!users.is_empty()).then_some(users),
+        }
     }
-    v2.reply(Ok(ok_json(StatusCode::OK, &Users { users: list })))
+
+    fn get(a: &AuthState, name: &str) -> Option<UserWithRoles> {
+        user_with_roles(a, name)
+    }
+
+    async fn put(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -> Outcome {
+        put_user(v2, who, name, body).await
+    }
+
+    async fn delete(v2: &V2, who: &AuthInfo, name: &str) -> Outcome {
+        delete_user(v2, who, name).await
+    }
+}
+
+/// `/v2/auth/users`: GET lists every user with its roles.
+pub async fn users(State(v2): State<Arc<V2>>, method: Method, headers: HeaderMap) -> Response {
+    list::<Users>(&v2, &method, &headers).await
 }
 
 /// `/v2/auth/users/<name>`: GET, PUT (create, password, grant/revoke),
@@ -88,21 +108,7 @@ pub async fn user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (name, who) = match target(&v2, &raw, &method, &headers).await {
-        Ok(Target::One(name, who)) => (name, who),
-        Ok(Target::List) => return users(State(v2), method, headers).await,
-        Err(resp) => return resp,
-    };
-    let outcome = match method {
-        Method::GET => found(
-            v2.server.store.with_auth(|a| user_with_roles(a, &name)),
-            "User",
-            &name,
-        ),
-        Method::PUT => put_user(&v2, &who, &name, &body).await,
-        _ => delete_user(&v2, &who, &name).await,
-    };
-    v2.reply(outcome)
+    one::<Users>(&v2, &raw, method, headers, body).await
 }
 
 /// The v2 view of a user's roles (root always holds root).
