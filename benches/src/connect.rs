@@ -13,6 +13,7 @@
 //! `--target-leader`, every endpoint is asked for its status first and only
 //! the one that reports itself as leader is used.
 
+use etcd_certs::connector::tls_connector;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{AuthenticateRequest, StatusRequest, StatusResponse};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::time::timeout_at;
 use tonic::metadata::AsciiMetadataValue;
@@ -134,7 +135,11 @@ async fn connect(
     let connecting = async {
         match tls {
             None => endpoint.connect().await,
-            Some(config) => endpoint.connect_with_connector(connector(config)).await,
+            Some(config) => {
+                endpoint
+                    .connect_with_connector(tls_connector(config, 2379))
+                    .await
+            }
         }
     };
     let channel = timeout_at(deadline.into(), connecting)
@@ -255,33 +260,4 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, String> {
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A connector for tonic: TCP, then the TLS handshake, to the URI's host.
-fn connector(
-    config: Arc<ClientConfig>,
-) -> impl tower::Service<
-    tonic::transport::Uri,
-    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-    Error = std::io::Error,
-    Future = impl Send + 'static,
-> + Clone
-       + Send
-       + 'static {
-    tower::service_fn(move |uri: tonic::transport::Uri| {
-        let config = config.clone();
-        async move {
-            let host = uri.host().unwrap_or("localhost").to_string();
-            let port = uri.port_u16().unwrap_or(2379);
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            let _ = tcp.set_nodelay(true);
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let name = ServerName::try_from(bare.to_string())
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await?;
-            Ok(hyper_util::rt::TokioIo::new(stream))
-        }
-    })
 }

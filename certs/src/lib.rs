@@ -14,8 +14,10 @@
 //! | `other-ca.pem`, `client-other-ca.pem`, `client-other-ca-key.pem` | a client cert from an unrelated CA |
 //!
 //! Keys are ECDSA P-256 in PKCS#8 PEM. [`insecure`] holds the "verify
-//! nothing" server-certificate verifier the workspace's TLS clients share.
+//! nothing" server-certificate verifier the workspace's TLS clients share,
+//! and [`connector`] the TLS connector they dial gRPC with.
 
+pub mod connector;
 pub mod insecure;
 
 use std::fs;

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tonic::transport::{Channel, Endpoint};
@@ -283,25 +283,7 @@ pub async fn peer_channel(
             endpoint.connect().await.map_err(|e| e.to_string())
         };
     };
-    let connector = tower::service_fn(move |uri: tonic::transport::Uri| {
-        let tls = tls.clone();
-        async move {
-            let host = uri.host().unwrap_or("localhost").to_string();
-            let port = uri.port_u16().unwrap_or(2380);
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            let _ = tcp.set_nodelay(true);
-            let name = ServerName::try_from(
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-            )
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let stream = tokio_rustls::TlsConnector::from(tls)
-                .connect(name, tcp)
-                .await?;
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-        }
-    });
+    let connector = etcd_certs::connector::tls_connector(tls, 2380);
     if lazy {
         Ok(endpoint.connect_with_connector_lazy(connector))
     } else {

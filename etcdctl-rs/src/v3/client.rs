@@ -317,7 +317,7 @@ impl Client {
                 None => endpoint.connect().await,
                 Some(config) => {
                     endpoint
-                        .connect_with_connector(tls::connector(config))
+                        .connect_with_connector(etcd_certs::connector::tls_connector(config, 2379))
                         .await
                 }
             }

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
@@ -209,38 +209,6 @@ pub fn for_endpoint(ep: &str, configured: &Option<Arc<ClientConfig>>) -> Option<
         None if ep.starts_with("https://") => Some(default_config()),
         None => None,
     }
-}
-
-/// A connector for tonic: TCP, then the TLS handshake, to the URI's host.
-pub fn connector(
-    config: Arc<ClientConfig>,
-) -> impl tower::Service<
-    tonic::transport::Uri,
-    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-    Error = std::io::Error,
-    Future = impl Send + 'static,
-> + Clone
-       + Send
-       + 'static {
-    tower::service_fn(move |uri: tonic::transport::Uri| {
-        let config = config.clone();
-        async move {
-            let host = uri.host().unwrap_or("localhost").to_string();
-            let port = uri.port_u16().unwrap_or(2379);
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            let _ = tcp.set_nodelay(true);
-            let bare = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
-            let name = ServerName::try_from(bare)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await?;
-            Ok(hyper_util::rt::TokioIo::new(stream))
-        }
-    })
 }
 
 /// clientv3's text for a failed dial of `addr`.
