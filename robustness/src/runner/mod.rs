@@ -13,27 +13,31 @@
 //! fails moves on to another, as etcd's client balancer does.
 
 pub mod cluster;
+mod endpoints;
 pub mod lease;
 pub mod nemesis;
 pub mod proxy;
+mod report;
 pub mod traffic;
 pub mod watcher;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use etcd_proto::etcdserverpb::{HashKvRequest, RangeRequest, StatusRequest};
-use tonic::transport::Channel;
+use etcd_proto::etcdserverpb::{HashKvRequest, RangeRequest};
 
 use crate::history::{Clock, History};
 use crate::kvlog::KvLog;
 use crate::rng::Rng;
 use crate::{linearizability, revisions, watch};
 use cluster::Cluster;
+pub use endpoints::Endpoints;
+use endpoints::{await_leader, statuses};
+pub use report::Report;
 use traffic::{TrafficConfig, KEY_PREFIX};
 
 #[derive(Debug, Clone)]
@@ -111,184 +115,6 @@ impl RunConfig {
             ..RunConfig::short(seed)
         }
     }
-}
-
-/// The members clients may talk to: (slot, channel), changed by membership nemeses.
-#[derive(Default)]
-pub struct Endpoints {
-    list: RwLock<Vec<(usize, Channel)>>,
-}
-
-impl Endpoints {
-    pub fn new(urls: impl IntoIterator<Item = (usize, String)>) -> Arc<Endpoints> {
-        Arc::new(Endpoints {
-            list: RwLock::new(urls.into_iter().map(|(s, u)| (s, channel(&u))).collect()),
-        })
-    }
-
-    pub fn all(&self) -> Vec<(usize, Channel)> {
-        self.list.read().expect("endpoints").clone()
-    }
-
-    /// The `n`th endpoint, round robin.
-    pub fn pick(&self, n: usize) -> Channel {
-        self.pick_slot(n).1
-    }
-
-    /// The `n`th endpoint with its member slot.
-    pub fn pick_slot(&self, n: usize) -> (usize, Channel) {
-        let l = self.list.read().expect("endpoints");
-        l[n % l.len()].clone()
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.read().expect("endpoints").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn add(&self, slot: usize, url: &str) {
-        self.list
-            .write()
-            .expect("endpoints")
-            .push((slot, channel(url)));
-    }
-
-    pub fn remove(&self, slot: usize) {
-        let mut l = self.list.write().expect("endpoints");
-        if l.len() > 1 {
-            l.retain(|(s, _)| *s != slot);
-        }
-    }
-
-    /// A copy without `slot`.
-    pub fn without(this: &Endpoints, slot: usize) -> Endpoints {
-        let mut l = this.all();
-        if l.len() > 1 {
-            l.retain(|(s, _)| *s != slot);
-        }
-        Endpoints {
-            list: RwLock::new(l),
-        }
-    }
-}
-
-/// What a run found. `problems` is empty iff the run passed.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub seed: u64,
-    pub operations: usize,
-    pub acknowledged: usize,
-    pub unknown: usize,
-    pub watch_events: usize,
-    pub members: usize,
-    pub snapshot_count: u64,
-    pub faults: Vec<String>,
-    /// Faults injected, by kind.
-    pub fault_kinds: BTreeMap<&'static str, usize>,
-    pub leases_granted: usize,
-    pub keepalives: usize,
-    /// Revokes of key leases answered (deleting or not), and expiries recorded.
-    pub revokes: usize,
-    pub expiries: usize,
-    /// Puts and revokes answered "lease not found".
-    pub lease_refusals: usize,
-    pub compactions: usize,
-    pub final_revision: i64,
-    pub problems: Vec<String>,
-    /// Anomalies that are not safety violations (a stream ended by a server error, a
-    /// nemesis that could not do its job); they do not fail the run.
-    pub notes: Vec<String>,
-    /// Where the member logs of a failed run were kept.
-    pub logs: Option<PathBuf>,
-}
-
-impl Report {
-    pub fn passed(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "seed {}: {} members, snapshot-count {}, {} ops ({} acknowledged, {} unknown), {} watch events, {} leases ({} keep-alives), key leases: {} revokes, {} expiries, {} lease-not-found answers, {} compactions, final revision {}",
-            self.seed,
-            self.members,
-            self.snapshot_count,
-            self.operations,
-            self.acknowledged,
-            self.unknown,
-            self.watch_events,
-            self.leases_granted,
-            self.keepalives,
-            self.revokes,
-            self.expiries,
-            self.lease_refusals,
-            self.compactions,
-            self.final_revision
-        )?;
-        writeln!(f, "faults: {}", self.faults.join("; "))?;
-        writeln!(f, "by kind: {:?}", self.fault_kinds)?;
-        for n in &self.notes {
-            writeln!(f, "note: {n}")?;
-        }
-        if self.passed() {
-            write!(f, "PASSED")
-        } else {
-            writeln!(f, "FAILED:")?;
-            for p in &self.problems {
-                writeln!(f, "- {p}")?;
-            }
-            if let Some(dir) = &self.logs {
-                writeln!(f, "member logs: {}", dir.display())?;
-            }
-            Ok(())
-        }
-    }
-}
-
-fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_string())
-        .expect("a loopback URL is valid")
-        .connect_timeout(Duration::from_millis(500))
-        .connect_lazy()
-}
-
-/// Status of each member that answers: (member slot, member id, leader id, term).
-async fn statuses(endpoints: &Endpoints) -> Vec<(usize, u64, u64, u64)> {
-    let mut out = Vec::new();
-    for (i, ch) in endpoints.all() {
-        let mut m = MaintenanceClient::new(ch.clone());
-        let st = tokio::time::timeout(Duration::from_millis(300), m.status(StatusRequest {})).await;
-        if let Ok(Ok(st)) = st {
-            let st = st.into_inner();
-            let id = st.header.as_ref().map_or(0, |h| h.member_id);
-            out.push((i, id, st.leader, st.raft_term));
-        }
-    }
-    out
-}
-
-/// Slot of the member the others agree leads, if any.
-async fn leader(endpoints: &Endpoints) -> Option<usize> {
-    let st = statuses(endpoints).await;
-    let leader_id = st.iter().map(|s| s.2).find(|l| *l != 0)?;
-    st.iter().find(|s| s.1 == leader_id).map(|s| s.0)
-}
-
-async fn await_leader(endpoints: &Endpoints, within: Duration) -> Option<usize> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(l) = leader(endpoints).await {
-            return Some(l);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
 }
 
 /// Runs once; an `Err` is a harness failure (cluster could not start), not a verdict.

@@ -39,8 +39,8 @@ use etcd_proto::etcdserverpb::{
 };
 
 use super::cluster::Cluster;
+use super::endpoints::{leader, Endpoints};
 use super::proxy::Link;
-use super::{leader, Endpoints};
 use crate::rng::Rng;
 
 /// A kind of fault.
