@@ -35,6 +35,7 @@ pub mod validate;
 pub mod write_buffer;
 
 mod apply;
+mod write_txn;
 
 pub use apply::{Applied, ApplyGroup};
 pub use backend::{Backend, FaultyBackend, MemBackend, SledBackend};
