@@ -36,19 +36,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_store::Store;
-use raft::eraftpb::{ConfChange, ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use raft::eraftpb::{ConfChange, ConfState, HardState, Snapshot};
 use raft::storage::MemStorage;
-use raft::{ProgressState, RawNode, SnapshotStatus, StateRole, Storage};
+use raft::{RawNode, SnapshotStatus, Storage};
 
 use crate::error::ServerError;
-use crate::failpoints::crash_point;
 use crate::handoff::CommitSink;
-use crate::messages::{ConfChangeOutcome, NodeMsg, RaftInfo, Reply};
+use crate::messages::{NodeMsg, RaftInfo, Reply};
 use crate::raft_storage::RaftStorage;
 use crate::read_lease::ReadLease;
 use crate::transport::Outbox;
 use etcd_datadir::snap_files::SnapFiles;
 use etcd_datadir::wal::{Recovered, Wal};
+
+mod membership;
+mod reads;
+mod ready;
 
 pub struct NodeSettings {
     pub id: u64,
@@ -453,39 +456,6 @@ impl Node {
         Ok(false)
     }
 
-    /// Proposes a membership change, or holds it while the leader still has
-    /// an unapplied one (raft-rs would replace it by an empty entry and the
-    /// proposer would wait for nothing).
-    fn propose_conf_change(&mut self, cc: ConfChange, reply: Reply<()>) {
-        if self.raw.raft.state == StateRole::Leader && self.raw.raft.has_pending_conf() {
-            self.deferred_conf_changes.push((cc, reply));
-            return;
-        }
-        let result = self
-            .raw
-            .propose_conf_change(Vec::new(), cc)
-            .map_err(|e| match e {
-                raft::Error::ProposalDropped => ServerError::NoLeader,
-                e => internal(&e),
-            });
-        let _ = reply.send(result);
-    }
-
-    /// Proposes the held membership changes once the leader has applied
-    /// the previous one, or as soon as this member is no longer the leader
-    /// (raft forwards or refuses them then).
-    fn retry_deferred_conf_changes(&mut self) {
-        let r = &self.raw.raft;
-        if self.deferred_conf_changes.is_empty()
-            || (r.state == StateRole::Leader && r.has_pending_conf())
-        {
-            return;
-        }
-        for (cc, reply) in std::mem::take(&mut self.deferred_conf_changes) {
-            self.propose_conf_change(cc, reply);
-        }
-    }
-
     /// The store applied everything up to `index`: tell raft.
     fn note_applied(&mut self, index: u64) {
         let log = &self.raw.raft.raft_log;
@@ -495,277 +465,6 @@ impl Node {
             self.trim_memory_log();
         }
         self.retry_deferred_conf_changes();
-    }
-
-    /// Drops applied entries from raft's in-memory log once more than twice
-    /// [`CATCH_UP_ENTRIES`] pile up behind the applied index (a leader keeps
-    /// what its followers still lack, up to the next snapshot mark). Without
-    /// this the log since the last snapshot mark (`--snapshot-count`
-    /// entries) stays in memory.
-    fn trim_memory_log(&mut self) {
-        let r = &self.raw.raft;
-        let mut keep_from = r.raft_log.applied.saturating_sub(CATCH_UP_ENTRIES);
-        // Called on every applied batch: nothing to do (and no follower to
-        // look at) until a whole window has piled up.
-        let first = r.raft_log.first_index();
-        if keep_from < first + CATCH_UP_ENTRIES {
-            return;
-        }
-        if r.state == StateRole::Leader {
-            for (id, pr) in r.prs().iter() {
-                if *id != r.id {
-                    keep_from = keep_from.min(pr.matched + 1);
-                }
-            }
-        }
-        let mem = &self.raw.mut_store().mem;
-        if keep_from >= first + CATCH_UP_ENTRIES {
-            if let Err(e) = mem.wl().compact(keep_from) {
-                tracing::warn!(error = %e, keep_from, "could not trim the in-memory raft log");
-            }
-        }
-    }
-
-    /// Changes raft's configuration for the committed ConfChange at `index`,
-    /// which the apply path has reached.
-    pub fn apply_conf_change(&mut self, index: u64, cc: &ConfChange) -> ConfChangeOutcome {
-        if index <= superseded_below(self.snapshot_floor) {
-            return ConfChangeOutcome::Superseded(self.raw.raft.prs().conf().to_conf_state());
-        }
-        match self.raw.apply_conf_change(cc) {
-            Ok(cs) => {
-                self.raw.mut_store().mem.wl().set_conf_state(cs.clone());
-                let me = self.raw.raft.id;
-                self.removed = !cs.voters.contains(&me) && !cs.learners.contains(&me);
-                ConfChangeOutcome::Applied(cs)
-            }
-            Err(e) => ConfChangeOutcome::Refused(e.to_string()),
-        }
-    }
-
-    /// etcd's rule: a learner may be promoted once its log matches at least
-    /// 90% of the leader's.
-    fn learner_ready(&self, id: u64) -> Result<bool, ServerError> {
-        if self.raw.raft.state != StateRole::Leader {
-            return Err(ServerError::NotLeader);
-        }
-        let leader_match = self.raw.raft.raft_log.last_index();
-        let Some(pr) = self.raw.raft.prs().get(id) else {
-            return Ok(false);
-        };
-        Ok(pr.state != ProgressState::Snapshot && pr.matched as f64 >= leader_match as f64 * 0.9)
-    }
-
-    /// Asks raft for one read index covering every request in `reads`.
-    fn request_read(&mut self, reads: Vec<Reply<u64>>) {
-        if self.raw.raft.leader_id == raft::INVALID_ID {
-            for r in reads {
-                let _ = r.send(Err(ServerError::NoLeader));
-            }
-            return;
-        }
-        if self.lease.holds(&self.raw.raft) {
-            let index = self.raw.raft.raft_log.committed;
-            for r in reads {
-                let _ = r.send(Ok(index));
-            }
-            return;
-        }
-        self.read_seq += 1;
-        // The leader keys pending reads by context: make it unique across
-        // members, or two followers' reads would collide.
-        let mut ctx = self.raw.raft.id.to_be_bytes().to_vec();
-        ctx.extend_from_slice(&self.read_seq.to_be_bytes());
-        self.raw.read_index(ctx.clone());
-        self.pending_reads.insert(
-            ctx,
-            PendingRead {
-                waiters: reads,
-                sent_at: self.ticks,
-            },
-        );
-    }
-
-    /// Asks again for read indexes that raft has not answered in a while.
-    fn retry_reads(&mut self) {
-        if self.raw.raft.leader_id == raft::INVALID_ID {
-            return;
-        }
-        let due: Vec<Vec<u8>> = self
-            .pending_reads
-            .iter_mut()
-            .filter(|(_, p)| self.ticks - p.sent_at >= self.read_retry_ticks)
-            .map(|(ctx, p)| {
-                p.sent_at = self.ticks;
-                ctx.clone()
-            })
-            .collect();
-        for ctx in due {
-            self.raw.read_index(ctx);
-        }
-    }
-
-    fn compact(&mut self, index: u64, term: u64) -> Result<(), ServerError> {
-        let store = self.raw.mut_store();
-        let conf_state = store.initial_state().map_err(|e| internal(&e))?.conf_state;
-        let mut meta = SnapshotMetadata {
-            index,
-            term,
-            ..Default::default()
-        };
-        meta.set_conf_state(conf_state);
-        self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
-        let first = store.first_index().map_err(|e| internal(&e))?;
-        let last = store.last_index().map_err(|e| internal(&e))?;
-        if index >= first && index <= last {
-            store.mem.wl().compact(index).map_err(|e| internal(&e))?;
-        }
-        tracing::info!(
-            index,
-            segments = self.wal.segment_count(),
-            "saved snapshot mark, released log"
-        );
-        Ok(())
-    }
-
-    /// A snapshot from the leader: durable as a file first, then the WAL
-    /// mark that releases the old log, then raft's in-memory log; the store
-    /// installs it on the apply path, after the entries queued before it.
-    fn receive_snapshot(&mut self, snap: &Snapshot) -> Result<(), ServerError> {
-        let meta = snap.get_metadata().clone();
-        tracing::info!(
-            index = meta.index,
-            term = meta.term,
-            bytes = snap.data.len(),
-            "received snapshot from leader"
-        );
-        self.snaps
-            .save(meta.index, &snap.data)
-            .map_err(|e| internal(&e))?;
-        crash_point!("raft_snapshot_before_wal_mark");
-        self.wal.save_snapshot(&meta).map_err(|e| internal(&e))?;
-        crash_point!("raft_snapshot_after_wal_mark");
-        let mut bare = Snapshot::default();
-        bare.set_metadata(meta.clone());
-        self.raw
-            .mut_store()
-            .mem
-            .wl()
-            .apply_snapshot(bare)
-            .map_err(|e| internal(&e))?;
-        self.snapshot_floor = meta.index;
-        self.sink.snapshot(meta, snap.data.to_vec())
-    }
-
-    fn on_ready(&mut self) -> Result<(), ServerError> {
-        if !self.raw.has_ready() {
-            self.publish_info();
-            return Ok(());
-        }
-        let mut ready = self.raw.ready();
-        let mut msgs = ready.take_messages();
-        self.lease.stamp(&mut msgs);
-        self.transport.send(msgs);
-        let snapshot_index = if ready.snapshot().is_empty() {
-            None
-        } else {
-            let snap = ready.snapshot().clone();
-            self.receive_snapshot(&snap)?;
-            Some(snap.get_metadata().index)
-        };
-        self.send_committed(ready.take_committed_entries())?;
-        let entries = ready.take_entries();
-        // Whenever something is written, the hard state goes with it, with
-        // the latest commit index: a commit learnt after an append (a light
-        // ready) would otherwise not reach the disk until the term changes,
-        // and a restarted member must know which configuration changes were
-        // committed before it may campaign.
-        let hs = (ready.hs().is_some() || !entries.is_empty()).then(|| self.raw.raft.hard_state());
-        self.wal
-            .append(&entries, hs.as_ref())
-            .map_err(|e| internal(&e))?;
-        if !entries.is_empty() {
-            self.raw
-                .mut_store()
-                .mem
-                .wl()
-                .append(&entries)
-                .map_err(|e| internal(&e))?;
-        }
-        if let Some(hs) = hs {
-            self.raw.mut_store().mem.wl().set_hardstate(hs);
-        }
-        for rs in ready.take_read_states() {
-            if let Some(pending) = self.pending_reads.remove(&rs.request_ctx) {
-                for w in pending.waiters {
-                    let _ = w.send(Ok(rs.index));
-                }
-            }
-        }
-        self.transport.send(ready.take_persisted_messages());
-        let mut light = self.raw.advance_append(ready);
-        if let Some(index) = snapshot_index {
-            // raft restored its configuration from the snapshot already.
-            self.note_applied(index);
-        }
-        if let Some(commit) = light.commit_index() {
-            self.raw
-                .mut_store()
-                .mem
-                .wl()
-                .mut_hard_state()
-                .set_commit(commit);
-        }
-        let mut msgs = light.take_messages();
-        self.lease.stamp(&mut msgs);
-        self.transport.send(msgs);
-        self.send_committed(light.take_committed_entries())?;
-        self.retry_deferred_conf_changes();
-        self.publish_info();
-        Ok(())
-    }
-
-    fn send_committed(&mut self, entries: Vec<Entry>) -> Result<(), ServerError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        #[cfg(feature = "failpoints")]
-        let last = entries[entries.len() - 1].index;
-        self.sink.entries(entries)?;
-        // Planted defect 1 (see failpoints.rs): raft told the entries are
-        // applied once they are queued.
-        fail::fail_point!("plant_applied_when_queued", |_| {
-            self.note_applied(last);
-            Ok(())
-        });
-        Ok(())
-    }
-
-    fn publish_info(&mut self) {
-        let r = &self.raw.raft;
-        let is_leader = r.state == StateRole::Leader;
-        if is_leader && !self.was_leader {
-            self.leader_epoch += 1;
-        }
-        self.was_leader = is_leader;
-        let info = RaftInfo {
-            id: r.id,
-            leader: r.leader_id,
-            term: r.term,
-            commit: r.raft_log.committed,
-            is_leader,
-            term_committed: is_leader && r.commit_to_current_term(),
-            is_learner: r.prs().conf().learners().contains(&r.id),
-            leader_epoch: self.leader_epoch,
-        };
-        if info.leader == raft::INVALID_ID && !self.pending_reads.is_empty() {
-            for (_, pending) in self.pending_reads.drain() {
-                for w in pending.waiters {
-                    let _ = w.send(Err(ServerError::NoLeader));
-                }
-            }
-        }
-        *self.info.lock().expect("raft info lock") = info;
     }
 }
 
