@@ -7,8 +7,9 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use super::cli::Parsed;
-use super::client::{tls_config, Client, ClientError, Endpoint, Request};
+use super::client::{Client, ClientError, Endpoint, Request};
 use super::keys::ApiError;
+use super::tls::tls_config;
 
 pub const EXIT_BAD_ARGS: i32 = 1;
 pub const EXIT_BAD_CONNECTION: i32 = 2;

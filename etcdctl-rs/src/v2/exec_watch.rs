@@ -4,10 +4,10 @@
 //! consumes the first `--`).
 
 use super::cli::{Command, Flag, Kind};
-use super::client::errno_text;
 use super::context::{handle_error, Ctx, Exit, EXIT_BAD_ARGS, EXIT_SERVER_ERROR};
 use super::keys::{ApiError, Watcher};
 use super::response::Response;
+use super::tls::errno_text;
 use super::watch::AFTER_INDEX;
 
 pub const COMMAND: Command = Command::leaf(

@@ -2,8 +2,9 @@
 //! preconditions), create-in-order, delete and one-shot watches, decoding
 //! answers like Go's `unmarshalHTTPResponse`.
 
-use super::client::{canonical_path, encode_form, escape_path, Client, ClientError, Request};
+use super::client::{Client, ClientError, Request};
 use super::response::{EtcdError, Response};
+use super::url::{canonical_path, encode_form, escape_path};
 
 /// Why a keys call failed.
 #[derive(Debug)]

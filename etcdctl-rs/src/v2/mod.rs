@@ -22,7 +22,9 @@ mod response;
 mod rm;
 mod role;
 mod set;
+mod tls;
 mod update;
+mod url;
 mod user;
 mod watch;
 

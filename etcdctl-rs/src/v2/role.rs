@@ -4,9 +4,10 @@ use serde_json::Value;
 
 use super::auth::auth_call;
 use super::cli::{Command, Flag, Kind};
-use super::client::{canonical_path, escape_path, Client};
+use super::client::Client;
 use super::context::{fail, Ctx, Exit};
 use super::printer::go_string;
+use super::url::{canonical_path, escape_path};
 
 const GRANT_FLAGS: &[Flag] = &[
     Flag::new(

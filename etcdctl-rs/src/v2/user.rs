@@ -4,9 +4,10 @@ use serde_json::Value;
 
 use super::auth::auth_call;
 use super::cli::{Command, Flag, Kind};
-use super::client::{escape_path, Client};
+use super::client::Client;
 use super::context::{fail, username_password, Ctx, Exit};
 use super::printer::go_string;
+use super::url::escape_path;
 
 const ROLES: Flag = Flag::new(
     &["roles"],
