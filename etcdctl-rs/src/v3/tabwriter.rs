@@ -1,6 +1,11 @@
 //! Go's `text/tabwriter` as etcdctl configures it for help output
 //! (minwidth 0, tabwidth 8, padding 1, padding with tabs): cells are
 //! tab-terminated, and each column block is padded to a common width.
+//!
+//! Written by hand because the help text must match the Go etcdctl byte for
+//! byte and Go pads these columns with tab characters (`padchar '\t'`,
+//! rounded up to the tab width), which the `tabwriter` crate cannot do: it
+//! pads with spaces only.
 
 const TAB_WIDTH: usize = 8;
 const PADDING: usize = 1;
