@@ -44,6 +44,31 @@ pub async fn auth_call(
     Ok(parsed.unwrap_or(Value::Null))
 }
 
+/// `user list` and `role list`: the names under `/v2/auth/<collection>`,
+/// one per line (an entry is a name, or an object whose `field` is one).
+pub async fn list_names(ctx: &mut Ctx, collection: &str, field: &str) -> Result<(), Exit> {
+    if !ctx.args().is_empty() {
+        return Err(fail("No arguments accepted"));
+    }
+    let mut c = ctx.auth_client().await?;
+    let path = format!("/v2/auth/{collection}");
+    let v = auth_call(ctx, &mut c, "GET", path, None, &[200])
+        .await
+        .map_err(fail)?;
+    for entry in v
+        .get(collection)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = entry
+            .as_str()
+            .or_else(|| entry.get(field).and_then(Value::as_str));
+        println!("{}", name.unwrap_or(""));
+    }
+    Ok(())
+}
+
 /// A JSON decoding error in the words of Go's `encoding/json`.
 fn json_error(e: &serde_json::Error) -> String {
     if e.is_eof() {

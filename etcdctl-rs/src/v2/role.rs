@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::auth::auth_call;
+use super::auth::{auth_call, list_names};
 use super::cli::{Command, Flag, Kind};
 use super::client::Client;
 use super::context::{fail, Ctx, Exit};
@@ -107,25 +107,7 @@ fn comparable(v: &Value) -> (Value, Value) {
 
 pub async fn run(ctx: &mut Ctx, verb: &str) -> Result<(), Exit> {
     match verb {
-        "list" => {
-            if !ctx.args().is_empty() {
-                return Err(fail("No arguments accepted"));
-            }
-            let mut c = ctx.auth_client().await?;
-            let v = auth_call(ctx, &mut c, "GET", "/v2/auth/roles".into(), None, &[200])
-                .await
-                .map_err(fail)?;
-            for r in v
-                .get("roles")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = r.as_str().or_else(|| r.get("role").and_then(Value::as_str));
-                println!("{}", name.unwrap_or(""));
-            }
-            Ok(())
-        }
+        "list" => list_names(ctx, "roles", "role").await,
         "add" => {
             let role = name_arg(ctx)?;
             let mut c = ctx.auth_client().await?;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::auth::auth_call;
+use super::auth::{auth_call, list_names};
 use super::cli::{Command, Flag, Kind};
 use super::client::Client;
 use super::context::{fail, username_password, Ctx, Exit};
@@ -93,25 +93,7 @@ async fn get_user(ctx: &Ctx, c: &mut Client, name: &str) -> Result<Value, String
 
 pub async fn run(ctx: &mut Ctx, verb: &str) -> Result<(), Exit> {
     match verb {
-        "list" => {
-            if !ctx.args().is_empty() {
-                return Err(fail("No arguments accepted"));
-            }
-            let mut c = ctx.auth_client().await?;
-            let v = auth_call(ctx, &mut c, "GET", "/v2/auth/users".into(), None, &[200])
-                .await
-                .map_err(fail)?;
-            for u in v
-                .get("users")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = u.as_str().or_else(|| u.get("user").and_then(Value::as_str));
-                println!("{}", name.unwrap_or(""));
-            }
-            Ok(())
-        }
+        "list" => list_names(ctx, "users", "user").await,
         "add" => {
             let arg = name_arg(ctx)?;
             let mut c = ctx.auth_client().await?;
