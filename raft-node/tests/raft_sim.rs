@@ -4,23 +4,17 @@
 //! and learner promotion, all on the real raft loop, WAL, apply path and
 //! store, with a scripted network and clock.
 //!
-//! A script is a sequence of blocks:
+//! A script is a goldenscript (the `goldenscript` crate): blocks of a
+//! command, `---` and its expected output.
 //!
-//! ```text
-//! command args...
-//! ----
-//! expected output
-//! <blank line>
-//! ```
-//!
-//! `REWRITE=1 cargo test -p raft-node --test raft_sim` rewrites the expected
-//! outputs (review the diff before committing it).
+//! `UPDATE_GOLDENFILES=1 cargo test -p raft-node --test raft_sim` rewrites the
+//! expected outputs (review the diff before committing it).
 //!
 //! Commands: `cluster n=3 [snapshot-count=N]`, `tick [n=K] [node=I]`,
 //! `campaign I`, `deliver [rounds=N]`, `put I key value`, `read I` (a read
 //! index through member I), `results`, `status`,
-//! `get I key`, `partition 1,2 / 3`, `heal`, `stop I` (clean: the store is
-//! flushed), `crash I` (what the store did not flush is lost), `power-loss 1,2`
+//! `get I key`, `partition "1,2" "3"` (the two sides), `heal`, `stop I` (clean: the store is
+//! flushed), `crash I` (what the store did not flush is lost), `power-loss "1,2"`
 //! (as crash, and WAL writes not fsynced are lost too), `restart I [lagging]`,
 //! `add I target [learner]`, `promote I target`, `remove I target`,
 //! `join I`, `hashes [rev=R]`, `log I`, `conf I` (raft's configuration
@@ -104,9 +98,7 @@ fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
             "status" => sim.status().join("\n"),
             "get" => sim.get(num(args[0]), args[1]).map_err(e)?,
             "partition" => {
-                let joined = args.join(" ");
-                let (a, b) = joined.split_once('/').expect("partition A / B");
-                sim.partition(&ids(a.trim()), &ids(b.trim()));
+                sim.partition(&ids(args[0]), &ids(args[1]));
                 "ok".into()
             }
             "heal" => {
@@ -193,47 +185,35 @@ fn run(sim: &mut Option<Sim>, dir: &Path, line: &str) -> String {
     result.unwrap_or_else(|err| format!("error: {err}"))
 }
 
-fn run_script(path: &Path) {
-    let text = std::fs::read_to_string(path).expect("read script");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut sim = None;
-    let mut out = String::new();
-    let mut failures = Vec::new();
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        }
-        let mut expected = Vec::new();
-        assert_eq!(
-            lines.next(),
-            Some("----"),
-            "{}: `----` after {line}",
-            path.display()
-        );
-        while let Some(l) = lines.peek() {
-            if l.is_empty() {
-                break;
+/// Runs the commands of a script on one simulation.
+struct SimRunner {
+    sim: Option<Sim>,
+    dir: tempfile::TempDir,
+}
+
+impl goldenscript::Runner for SimRunner {
+    fn run(
+        &mut self,
+        command: &goldenscript::Command,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let mut line = command.name.clone();
+        for a in &command.args {
+            line.push(' ');
+            if let Some(key) = &a.key {
+                let _ = write!(line, "{key}=");
             }
-            expected.push(lines.next().expect("peeked").to_string());
+            line.push_str(&a.value);
         }
-        let got = run(&mut sim, dir.path(), line);
-        if got != expected.join("\n") {
-            failures.push(format!(
-                "{}: `{line}`\n--- expected\n{}\n--- got\n{got}",
-                path.display(),
-                expected.join("\n")
-            ));
-        }
-        let _ = writeln!(out, "{line}\n----\n{got}");
+        Ok(run(&mut self.sim, self.dir.path(), &line))
     }
-    if std::env::var_os("REWRITE").is_some() {
-        std::fs::write(path, out).expect("rewrite script");
-        return;
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+fn run_script(path: &Path) {
+    let mut runner = SimRunner {
+        sim: None,
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    goldenscript::run(&mut runner, path).expect("script runs");
 }
 
 macro_rules! script {
