@@ -27,6 +27,7 @@ mod lessor;
 mod listener;
 mod messages;
 mod node;
+mod opened;
 mod publish;
 mod raft_storage;
 mod read_lease;
@@ -48,8 +49,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use etcd_proto::etcdrs::MemberRecord;
-use etcd_store::{SledBackend, Store, StoreConfig, StoreError, WriteBuffer};
+use etcd_store::StoreError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
@@ -60,18 +60,14 @@ pub use messages::RaftInfo;
 pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
-use crate::join::join_existing;
 use crate::lessor::Lessor;
 use crate::messages::NodeMsg;
 use crate::node::{Node, NodeParts, NodeSettings};
 use crate::publish::publish_attributes;
-use crate::routers::{client_router, peer_router};
 use crate::tls::apply_auto_tls;
 use crate::transport::Transport;
-use etcd_datadir::membership::{self, Membership};
-use etcd_datadir::snap_files::SnapFiles;
-use etcd_datadir::wal::{Wal, DEFAULT_SEGMENT_BYTES};
-use etcd_datadir::{bootstrap, identity, DataDirError};
+use etcd_datadir::membership::{self};
+use etcd_datadir::DataDirError;
 
 /// A started member. Dropping it does not stop it; call [`RunningServer::stop`].
 pub struct RunningServer {
@@ -102,55 +98,15 @@ pub enum StartError {
 pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let data_dir = config.data_dir();
     apply_auto_tls(&mut config, &data_dir).map_err(StartError::Config)?;
-    let member_dir = data_dir.join("member");
-    std::fs::create_dir_all(&member_dir)?;
-
-    // The WAL is read on a thread of its own while the store rebuilds its
-    // index: on two cores a restart takes the longer of the two, not both.
-    let wal_dir = config.wal_dir();
-    let wal_open = std::thread::spawn(move || Wal::open(&wal_dir, DEFAULT_SEGMENT_BYTES));
-    // Applied rows reach sled in large batches (see etcd_store::write_buffer).
-    let backend = WriteBuffer::new(SledBackend::open(&member_dir.join("db"))?);
-    let store = Arc::new(Store::open(
-        Box::new(backend),
-        StoreConfig {
-            min_lease_ttl: config.min_lease_ttl(),
-            ..StoreConfig::default()
-        },
-    )?);
-    let (mut wal, mut recovered) = wal_open
-        .join()
-        .map_err(|_| StartError::Config("reading the WAL panicked".into()))?
-        .map_err(DataDirError::from)?;
-    let membership = Arc::new(Membership::load(&store)?);
-
-    // Peers to talk to before the log has told us the member list.
-    let mut initial_peers: Vec<MemberRecord> = Vec::new();
-    let identity = match identity::read(&member_dir)? {
-        Some(id) => id,
-        None if config.initial_cluster_state == "existing" => {
-            let (identity, members) = join_existing(&config).await?;
-            initial_peers = members;
-            identity::write(&member_dir, &identity)?;
-            identity
-        }
-        None => {
-            let (identity, members) =
-                identity::new_cluster_identity(&config.name, &config.new_cluster())?;
-            if recovered.entries.is_empty() && recovered.snapshot.index == 0 {
-                recovered =
-                    bootstrap::write_initial_log(&mut wal, &members).map_err(DataDirError::from)?;
-            }
-            initial_peers = members;
-            identity::write(&member_dir, &identity)?;
-            identity
-        }
-    };
-    let snaps = SnapFiles::new(&member_dir.join("snap"))?;
-    recovery::reconcile(&store, &membership, &mut wal, &mut recovered, &snaps)?;
-    if membership.is_removed(identity.member_id) {
-        return Err(StartError::Server(ServerError::Removed));
-    }
+    let opened::Opened {
+        store,
+        wal,
+        recovered,
+        membership,
+        identity,
+        initial_peers,
+        snaps,
+    } = opened::open(&config, &data_dir.join("member")).await?;
     tracing::info!(
         name = %config.name, member_id = %format!("{:x}", identity.member_id),
         cluster_id = %format!("{:x}", identity.cluster_id),
@@ -265,42 +221,9 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             shutdown_rx.clone(),
         )),
     ];
-    let peer_port = listener::Port {
-        addrs: config.peer_listeners().map_err(StartError::Config)?,
-        tls: tls::peer_server_config(&config).map_err(StartError::Config)?,
-        allowed_cn: Some(config.peer_cert_allowed_cn.clone()).filter(|cn| !cn.is_empty()),
-        cert_flags: "--peer-cert-file, --peer-key-file",
-        serving: "peer",
-    };
-    let peers = listener::listen(
-        peer_port,
-        peer_router(server.clone()),
-        None,
-        shutdown_rx.clone(),
-    )
-    .await
-    .map_err(StartError::Config)?;
-    tasks.extend(peers.into_iter().map(|(_, task)| task));
-    let client_port = listener::Port {
-        addrs: config.client_listeners().map_err(StartError::Config)?,
-        tls: tls::client_server_config(&config).map_err(StartError::Config)?,
-        allowed_cn: None,
-        cert_flags: "--cert-file, --key-file",
-        serving: "client",
-    };
-    let clients = listener::listen(
-        client_port,
-        client_router(server.clone()),
-        Some(published_rx),
-        shutdown_rx,
-    )
-    .await
-    .map_err(StartError::Config)?;
-    let mut client_addrs = Vec::new();
-    for (addr, task) in clients {
-        client_addrs.push(addr);
-        tasks.push(task);
-    }
+    let (client_addrs, listeners) =
+        listener::serve_member(&config, &server, published_rx, shutdown_rx).await?;
+    tasks.extend(listeners);
     Ok(RunningServer {
         server,
         client_addrs,

@@ -19,9 +19,13 @@ use tokio_rustls::TlsAcceptor;
 
 use tower::Layer;
 
+use tokio::task::JoinHandle;
+
 use crate::auth::ClientCommonName;
 use crate::batched_writes::BatchedWrites;
 use crate::h2_authority::AuthorityFix;
+use crate::routers::{client_router, peer_router};
+use crate::{tls, Config, EtcdServer, StartError};
 
 /// TLS for one listener.
 #[derive(Clone)]
@@ -197,4 +201,53 @@ pub async fn serve(
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Serves a member: its peer URLs at once, its client URLs once
+/// `published` says it is in the member list. The client addresses bound
+/// (useful with port 0) and the serving tasks.
+pub(crate) async fn serve_member(
+    config: &Config,
+    server: &Arc<EtcdServer>,
+    published: watch::Receiver<bool>,
+    shutdown_rx: watch::Receiver<bool>,
+) -> Result<(Vec<SocketAddr>, Vec<JoinHandle<()>>), StartError> {
+    let mut tasks = Vec::new();
+    let peer_port = Port {
+        addrs: config.peer_listeners().map_err(StartError::Config)?,
+        tls: tls::peer_server_config(config).map_err(StartError::Config)?,
+        allowed_cn: Some(config.peer_cert_allowed_cn.clone()).filter(|cn| !cn.is_empty()),
+        cert_flags: "--peer-cert-file, --peer-key-file",
+        serving: "peer",
+    };
+    let peers = listen(
+        peer_port,
+        peer_router(server.clone()),
+        None,
+        shutdown_rx.clone(),
+    )
+    .await
+    .map_err(StartError::Config)?;
+    tasks.extend(peers.into_iter().map(|(_, task)| task));
+    let client_port = Port {
+        addrs: config.client_listeners().map_err(StartError::Config)?,
+        tls: tls::client_server_config(config).map_err(StartError::Config)?,
+        allowed_cn: None,
+        cert_flags: "--cert-file, --key-file",
+        serving: "client",
+    };
+    let clients = listen(
+        client_port,
+        client_router(server.clone()),
+        Some(published),
+        shutdown_rx,
+    )
+    .await
+    .map_err(StartError::Config)?;
+    let mut client_addrs = Vec::new();
+    for (addr, task) in clients {
+        client_addrs.push(addr);
+        tasks.push(task);
+    }
+    Ok((client_addrs, tasks))
 }
