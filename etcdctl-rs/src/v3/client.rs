@@ -376,6 +376,22 @@ impl Client {
             .await
     }
 
+    /// [`Client::unary`] on the KV service, as [`Client::auth`].
+    pub async fn kv<Req, T, F, Fut>(
+        &mut self,
+        idempotent: bool,
+        req: &Req,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: Clone,
+        F: Fn(KvClient<Conn>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.cfg.command_timeout;
+        self.on_stub(deadline, idempotent, req, kv_stub, call).await
+    }
+
     /// [`Client::unary_until`] on the KV service, as [`Client::auth`].
     pub async fn kv_until<Req, T, F, Fut>(
         &mut self,

@@ -1,13 +1,12 @@
 //! `etcdctl del`: deletes a key or a range of keys; also builds the delete
 //! request for `del` lines inside `txn`.
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::DeleteRangeRequest;
 
 use super::client::Client;
-use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
+use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::flags::FlagSet;
-use super::util::{prefix_end, print, rpc_failure};
+use super::util::{kv_call, prefix_end, print};
 use super::{global, Invocation};
 
 /// etcdctl's `getDelOp`.
@@ -53,16 +52,8 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let req = delete_request(inv.args(), &inv.flags)?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .delete_range(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = kv_call(inv, &mut client, false, req, |mut c, r| async move {
+        c.delete_range(r).await
+    })?;
     print(|o| setup.printer.del(o, &resp))
 }

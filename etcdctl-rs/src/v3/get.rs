@@ -1,14 +1,13 @@
 //! `etcdctl get`: reads a key or a range of keys (also builds the range
 //! request for `get` lines inside `txn`).
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use etcd_proto::etcdserverpb::RangeRequest;
 
 use super::client::Client;
-use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR};
+use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 use super::flags::FlagSet;
-use super::util::{prefix_end, print, rpc_failure};
+use super::util::{kv_call, prefix_end, print};
 use super::{global, gofmt, printer, Invocation};
 
 /// etcdctl's `getGetOp`: validates the arguments and flags.
@@ -101,17 +100,9 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let req = range_request(inv.args(), &inv.flags)?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = inv
-        .block_on(client.unary(true, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .range(req)
-                    .await
-            }
-        }))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let resp = kv_call(inv, &mut client, true, req, |mut c, r| async move {
+        c.range(r).await
+    })?;
     let display = if inv.flags.get_bool("print-value-only") {
         if !setup.printer.is_simple() {
             return Err(CtlError::new(

@@ -2,6 +2,7 @@
 //! mapping RPC failures to exit codes, and printing through a printer.
 
 use etcd_proto::etcdserverpb::auth_client::AuthClient;
+use etcd_proto::etcdserverpb::kv_client::KvClient;
 
 use super::client::{Client, Conn, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
@@ -42,6 +43,24 @@ where
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     inv.block_on(client.auth(idempotent, &req, call))?
+        .map_err(rpc_failure(EXIT_ERROR))
+}
+
+/// One KV RPC of a command, run to completion ([`Client::kv`]); a failure
+/// exits 1 with etcdctl's message.
+pub fn kv_call<Req, T, F, Fut>(
+    inv: &Invocation,
+    client: &mut Client,
+    idempotent: bool,
+    req: Req,
+    call: F,
+) -> CtlResult<T>
+where
+    Req: Clone,
+    F: Fn(KvClient<Conn>, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    inv.block_on(client.kv(idempotent, &req, call))?
         .map_err(rpc_failure(EXIT_ERROR))
 }
 
