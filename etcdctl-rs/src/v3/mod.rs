@@ -8,6 +8,7 @@ mod auth;
 mod check;
 mod check_datascale;
 mod client;
+mod command_tree;
 mod commands;
 mod compaction;
 mod compare;
