@@ -8,10 +8,10 @@ use etcd_proto::etcdserverpb::{
     AuthenticateRequest,
 };
 
-use super::client::{Client, ConnConfig, RpcError};
+use super::client::{auth_stub, Client, ConnConfig, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR};
 use super::flags::FlagSet;
-use super::util::{auth_call, rpc_failure};
+use super::util::{rpc, rpc_failure};
 use super::{global, password, Invocation};
 
 /// The server's answer when a token is asked for while auth is off;
@@ -60,11 +60,9 @@ pub async fn token(conn: &ConnConfig, name: &str, password: &str) -> CtlResult<O
         password: password.to_string(),
     };
     let result = client
-        .auth(
-            false,
-            &req,
-            |mut c, r| async move { c.authenticate(r).await },
-        )
+        .call(auth_stub, false, &req, |mut c, r| async move {
+            c.authenticate(r).await
+        })
         .await;
     match result {
         Ok(resp) => Ok(Some(resp.token)),
@@ -89,9 +87,12 @@ fn no_args(inv: &Invocation, cmd: &str) -> CtlResult {
 async fn enable(client: &mut Client) -> Result<(), RpcError> {
     loop {
         let err = match client
-            .auth(false, &AuthEnableRequest {}, |mut c, r| async move {
-                c.auth_enable(r).await
-            })
+            .call(
+                auth_stub,
+                false,
+                &AuthEnableRequest {},
+                |mut c, r| async move { c.auth_enable(r).await },
+            )
             .await
         {
             Ok(_) => return Ok(()),
@@ -104,18 +105,16 @@ async fn enable(client: &mut Client) -> Result<(), RpcError> {
             name: "root".into(),
         };
         client
-            .auth(
-                false,
-                &root_role,
-                |mut c, r| async move { c.role_add(r).await },
-            )
+            .call(auth_stub, false, &root_role, |mut c, r| async move {
+                c.role_add(r).await
+            })
             .await?;
         let grant = AuthUserGrantRoleRequest {
             user: "root".into(),
             role: "root".into(),
         };
         client
-            .auth(false, &grant, |mut c, r| async move {
+            .call(auth_stub, false, &grant, |mut c, r| async move {
                 c.user_grant_role(r).await
             })
             .await?;
@@ -136,9 +135,10 @@ pub fn disable_command(inv: &Invocation) -> CtlResult {
     no_args(inv, "disable")?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    auth_call(
+    rpc(
         inv,
         &mut client,
+        auth_stub,
         false,
         AuthDisableRequest {},
         |mut c, r| async move { c.auth_disable(r).await },

@@ -17,7 +17,7 @@ use etcd_proto::etcdserverpb::{
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
-use super::client::{Client, ConnConfig};
+use super::client::{kv_stub, Client, ConnConfig};
 use super::concurrency::{no_deadline, prefix_range, AbortOnDrop};
 use super::error::{CtlError, CtlResult, EXIT_BAD_FEATURE, EXIT_ERROR, EXIT_INVALID_INPUT};
 use super::{global, gofmt, Invocation};
@@ -311,7 +311,7 @@ async fn run_perf(
                 let Some(req) = next else { return };
                 let st = Instant::now();
                 let r = client
-                    .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+                    .call_until(kv_stub, no_deadline(), false, &req, |mut c, r| async move {
                         c.put(r).await
                     })
                     .await;
@@ -386,7 +386,7 @@ pub(super) async fn ensure_prefix_empty(
         ..prefix_range(prefix)
     };
     let resp = first
-        .kv_until(deadline, true, &probe, |mut c, r| async move {
+        .call_until(kv_stub, deadline, true, &probe, |mut c, r| async move {
             c.range(r).await
         })
         .await
@@ -419,7 +419,7 @@ pub(super) async fn delete_prefix(
         ..Default::default()
     };
     let deleted = first
-        .kv_until(deadline, false, &del, |mut c, r| async move {
+        .call_until(kv_stub, deadline, false, &del, |mut c, r| async move {
             c.delete_range(r).await
         })
         .await

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::check::{
     canonical_load, compact_and_defrag, delete_prefix, ensure_prefix_empty, put_varint, Bar, Finish,
 };
-use super::client::{Client, ConnConfig};
+use super::client::{kv_stub, Client, ConnConfig};
 use super::concurrency::{no_deadline, AbortOnDrop};
 use super::error::{CtlError, CtlResult, EXIT_BAD_FEATURE, EXIT_ERROR};
 use super::metrics::resident_memory;
@@ -147,7 +147,7 @@ async fn write_all(
                 let next = rx.lock().await.recv().await;
                 let Some(req) = next else { return };
                 let r = client
-                    .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+                    .call_until(kv_stub, no_deadline(), false, &req, |mut c, r| async move {
                         c.put(r).await
                     })
                     .await;

@@ -52,12 +52,12 @@ impl Interceptor for TokenInterceptor {
 pub type Conn = InterceptedService<Channel, TokenInterceptor>;
 
 /// The Auth service's stub on a connection, with clientv3's receive limit.
-fn auth_stub(ch: Conn) -> AuthClient<Conn> {
+pub fn auth_stub(ch: Conn) -> AuthClient<Conn> {
     AuthClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
 }
 
 /// The KV service's stub on a connection, with clientv3's receive limit.
-fn kv_stub(ch: Conn) -> KvClient<Conn> {
+pub fn kv_stub(ch: Conn) -> KvClient<Conn> {
     KvClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
 }
 
@@ -358,62 +358,32 @@ impl Client {
         self.unary_until(deadline, idempotent, f).await
     }
 
-    /// [`Client::unary`] on the Auth service: `call` names the method, and
-    /// gets the stub and its own copy of `req` on every attempt.
-    pub async fn auth<Req, T, F, Fut>(
+    /// [`Client::unary`] on one service: `stub` makes that service's client
+    /// on a connection (see [`auth_stub`], [`kv_stub`]), and `call` names the
+    /// method, getting the stub and its own copy of `req` on every attempt.
+    pub async fn call<S, Req, T, F, Fut>(
         &mut self,
-        idempotent: bool,
-        req: &Req,
-        call: F,
-    ) -> Result<T, RpcError>
-    where
-        Req: Clone,
-        F: Fn(AuthClient<Conn>, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        let deadline = Instant::now() + self.cfg.command_timeout;
-        self.on_stub(deadline, idempotent, req, auth_stub, call)
-            .await
-    }
-
-    /// [`Client::unary`] on the KV service, as [`Client::auth`].
-    pub async fn kv<Req, T, F, Fut>(
-        &mut self,
-        idempotent: bool,
-        req: &Req,
-        call: F,
-    ) -> Result<T, RpcError>
-    where
-        Req: Clone,
-        F: Fn(KvClient<Conn>, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        let deadline = Instant::now() + self.cfg.command_timeout;
-        self.on_stub(deadline, idempotent, req, kv_stub, call).await
-    }
-
-    /// [`Client::unary_until`] on the KV service, as [`Client::auth`].
-    pub async fn kv_until<Req, T, F, Fut>(
-        &mut self,
-        deadline: Instant,
-        idempotent: bool,
-        req: &Req,
-        call: F,
-    ) -> Result<T, RpcError>
-    where
-        Req: Clone,
-        F: Fn(KvClient<Conn>, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        self.on_stub(deadline, idempotent, req, kv_stub, call).await
-    }
-
-    async fn on_stub<S, Req, T, F, Fut>(
-        &mut self,
-        deadline: Instant,
-        idempotent: bool,
-        req: &Req,
         stub: fn(Conn) -> S,
+        idempotent: bool,
+        req: &Req,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: Clone,
+        F: Fn(S, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.cfg.command_timeout;
+        self.call_until(stub, deadline, idempotent, req, call).await
+    }
+
+    /// [`Client::call`] with an explicit deadline.
+    pub async fn call_until<S, Req, T, F, Fut>(
+        &mut self,
+        stub: fn(Conn) -> S,
+        deadline: Instant,
+        idempotent: bool,
+        req: &Req,
         call: F,
     ) -> Result<T, RpcError>
     where

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::client::{Client, ConnConfig, RpcError};
+use super::client::{kv_stub, Client, ConnConfig, RpcError};
 use super::util::prefix_end;
 
 /// How far away "no deadline" is.
@@ -114,7 +114,7 @@ fn txn_range(resp: &TxnResponse, i: usize) -> RangeResponse {
 /// A Range with no deadline.
 pub async fn range(client: &mut Client, req: RangeRequest) -> Result<RangeResponse, RpcError> {
     client
-        .kv_until(no_deadline(), true, &req, |mut c, r| async move {
+        .call_until(kv_stub, no_deadline(), true, &req, |mut c, r| async move {
             c.range(r).await
         })
         .await
@@ -123,7 +123,7 @@ pub async fn range(client: &mut Client, req: RangeRequest) -> Result<RangeRespon
 /// A Txn with no deadline.
 pub async fn txn(client: &mut Client, req: TxnRequest) -> Result<TxnResponse, RpcError> {
     client
-        .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+        .call_until(kv_stub, no_deadline(), false, &req, |mut c, r| async move {
             c.txn(r).await
         })
         .await
@@ -135,7 +135,7 @@ pub async fn put(
     req: PutRequest,
 ) -> Result<etcd_proto::etcdserverpb::PutResponse, RpcError> {
     client
-        .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+        .call_until(kv_stub, no_deadline(), false, &req, |mut c, r| async move {
             c.put(r).await
         })
         .await
@@ -148,7 +148,7 @@ pub async fn delete(client: &mut Client, key: &[u8]) -> Result<DeleteRangeRespon
         ..Default::default()
     };
     client
-        .kv_until(no_deadline(), false, &req, |mut c, r| async move {
+        .call_until(kv_stub, no_deadline(), false, &req, |mut c, r| async move {
             c.delete_range(r).await
         })
         .await

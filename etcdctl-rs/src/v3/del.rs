@@ -3,10 +3,10 @@
 
 use etcd_proto::etcdserverpb::DeleteRangeRequest;
 
-use super::client::Client;
+use super::client::{kv_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::flags::FlagSet;
-use super::util::{kv_call, prefix_end, print};
+use super::util::{prefix_end, print, rpc};
 use super::{global, Invocation};
 
 /// etcdctl's `getDelOp`.
@@ -52,8 +52,13 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let req = delete_request(inv.args(), &inv.flags)?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = kv_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.delete_range(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        kv_stub,
+        false,
+        req,
+        |mut c, r| async move { c.delete_range(r).await },
+    )?;
     print(|o| setup.printer.del(o, &resp))
 }

@@ -4,10 +4,10 @@
 use etcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use etcd_proto::etcdserverpb::RangeRequest;
 
-use super::client::Client;
+use super::client::{kv_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 use super::flags::FlagSet;
-use super::util::{kv_call, prefix_end, print};
+use super::util::{prefix_end, print, rpc};
 use super::{global, gofmt, printer, Invocation};
 
 /// etcdctl's `getGetOp`: validates the arguments and flags.
@@ -100,9 +100,14 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let req = range_request(inv.args(), &inv.flags)?;
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = kv_call(inv, &mut client, true, req, |mut c, r| async move {
-        c.range(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        kv_stub,
+        true,
+        req,
+        |mut c, r| async move { c.range(r).await },
+    )?;
     let display = if inv.flags.get_bool("print-value-only") {
         if !setup.printer.is_simple() {
             return Err(CtlError::new(

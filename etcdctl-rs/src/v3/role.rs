@@ -9,10 +9,10 @@ use etcd_proto::etcdserverpb::{
     AuthRoleListRequest, AuthRoleRevokePermissionRequest,
 };
 
-use super::client::Client;
+use super::client::{auth_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::printer::AuthResult;
-use super::util::{auth_call, prefix_end, print};
+use super::util::{prefix_end, print, rpc};
 use super::{global, Invocation};
 
 fn bad_args(msg: &str) -> CtlError {
@@ -80,9 +80,14 @@ pub fn add(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleAddRequest { name: name.clone() };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.role_add(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.role_add(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleAdd(&name, resp)))
 }
 
@@ -91,9 +96,14 @@ pub fn delete(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleDeleteRequest { role: name.clone() };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.role_delete(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.role_delete(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleDelete(&name, resp)))
 }
 
@@ -102,9 +112,14 @@ pub fn get(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthRoleGetRequest { role: name.clone() };
-    let resp = auth_call(inv, &mut client, true, req, |mut c, r| async move {
-        c.role_get(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        true,
+        req,
+        |mut c, r| async move { c.role_get(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::RoleGet(&name, resp)))
 }
 
@@ -114,9 +129,10 @@ pub fn list(inv: &Invocation) -> CtlResult {
     }
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = auth_call(
+    let resp = rpc(
         inv,
         &mut client,
+        auth_stub,
         true,
         AuthRoleListRequest {},
         |mut c, r| async move { c.role_list(r).await },
@@ -143,9 +159,14 @@ pub fn grant_permission(inv: &Invocation) -> CtlResult {
             range_end,
         }),
     };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.role_grant_permission(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.role_grant_permission(r).await },
+    )?;
     print(|o| {
         setup
             .printer
@@ -168,9 +189,14 @@ pub fn revoke_permission(inv: &Invocation) -> CtlResult {
         key,
         range_end: range_end.clone(),
     };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.role_revoke_permission(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.role_revoke_permission(r).await },
+    )?;
     let result = AuthResult::RoleRevokePermission(&args[0], &inv.args()[1], &range_end, resp);
     print(|o| setup.printer.auth(o, &result))
 }

@@ -6,10 +6,10 @@ use etcd_proto::etcdserverpb::{
     AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserListRequest, AuthUserRevokeRoleRequest,
 };
 
-use super::client::Client;
+use super::client::{auth_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::printer::AuthResult;
-use super::util::{auth_call, print};
+use super::util::{print, rpc};
 use super::{global, password, Invocation};
 
 fn bad_args(msg: &str) -> CtlError {
@@ -69,9 +69,14 @@ pub fn add(inv: &Invocation) -> CtlResult {
         options: Some(UserAddOptions { no_password }),
         ..Default::default()
     };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.user_add(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.user_add(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::UserAdd(&name, resp)))
 }
 
@@ -85,9 +90,14 @@ pub fn delete(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthUserDeleteRequest { name: name.clone() };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.user_delete(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.user_delete(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::UserDelete(name, resp)))
 }
 
@@ -101,9 +111,14 @@ pub fn get(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let req = AuthUserGetRequest { name: name.clone() };
-    let resp = auth_call(inv, &mut client, true, req, |mut c, r| async move {
-        c.user_get(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        true,
+        req,
+        |mut c, r| async move { c.user_get(r).await },
+    )?;
     if !inv.flags.get_bool("detail") {
         return print(|o| setup.printer.auth(o, &AuthResult::UserGet(name, resp)));
     }
@@ -117,9 +132,14 @@ pub fn get(inv: &Invocation) -> CtlResult {
             Ok(())
         })?;
         let req = AuthRoleGetRequest { role: role.clone() };
-        let role_resp = auth_call(inv, &mut client, true, req, |mut c, r| async move {
-            c.role_get(r).await
-        })?;
+        let role_resp = rpc(
+            inv,
+            &mut client,
+            auth_stub,
+            true,
+            req,
+            |mut c, r| async move { c.role_get(r).await },
+        )?;
         print(|o| setup.printer.auth(o, &AuthResult::RoleGet(role, role_resp)))?;
     }
     Ok(())
@@ -131,9 +151,10 @@ pub fn list(inv: &Invocation) -> CtlResult {
     }
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    let resp = auth_call(
+    let resp = rpc(
         inv,
         &mut client,
+        auth_stub,
         true,
         AuthUserListRequest {},
         |mut c, r| async move { c.user_list(r).await },
@@ -156,9 +177,14 @@ pub fn passwd(inv: &Invocation) -> CtlResult {
         password: pw,
         ..Default::default()
     };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.user_change_password(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.user_change_password(r).await },
+    )?;
     print(|o| setup.printer.auth(o, &AuthResult::UserChangePassword(resp)))
 }
 
@@ -175,9 +201,14 @@ pub fn grant_role(inv: &Invocation) -> CtlResult {
         user: user.clone(),
         role: role.clone(),
     };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.user_grant_role(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.user_grant_role(r).await },
+    )?;
     print(|o| {
         setup
             .printer
@@ -198,9 +229,14 @@ pub fn revoke_role(inv: &Invocation) -> CtlResult {
         name: user.clone(),
         role: role.clone(),
     };
-    let resp = auth_call(inv, &mut client, false, req, |mut c, r| async move {
-        c.user_revoke_role(r).await
-    })?;
+    let resp = rpc(
+        inv,
+        &mut client,
+        auth_stub,
+        false,
+        req,
+        |mut c, r| async move { c.user_revoke_role(r).await },
+    )?;
     print(|o| {
         setup
             .printer

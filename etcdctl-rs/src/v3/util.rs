@@ -1,9 +1,6 @@
 //! Small helpers shared by the command modules: key range arithmetic,
 //! mapping RPC failures to exit codes, and printing through a printer.
 
-use etcd_proto::etcdserverpb::auth_client::AuthClient;
-use etcd_proto::etcdserverpb::kv_client::KvClient;
-
 use super::client::{Client, Conn, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::printer::Out;
@@ -28,39 +25,22 @@ pub fn rpc_failure(code: i32) -> impl Fn(RpcError) -> CtlError {
     move |e| CtlError::new(code, e.message())
 }
 
-/// One Auth RPC of a command, run to completion ([`Client::auth`]); a
-/// failure exits 1 with etcdctl's message.
-pub fn auth_call<Req, T, F, Fut>(
-    inv: &Invocation,
-    client: &mut Client,
-    idempotent: bool,
-    req: Req,
-    call: F,
-) -> CtlResult<T>
-where
-    Req: Clone,
-    F: Fn(AuthClient<Conn>, Req) -> Fut,
-    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-{
-    inv.block_on(client.auth(idempotent, &req, call))?
-        .map_err(rpc_failure(EXIT_ERROR))
-}
-
-/// One KV RPC of a command, run to completion ([`Client::kv`]); a failure
+/// One RPC of a command, run to completion ([`Client::call`]); a failure
 /// exits 1 with etcdctl's message.
-pub fn kv_call<Req, T, F, Fut>(
+pub fn rpc<S, Req, T, F, Fut>(
     inv: &Invocation,
     client: &mut Client,
+    stub: fn(Conn) -> S,
     idempotent: bool,
     req: Req,
     call: F,
 ) -> CtlResult<T>
 where
     Req: Clone,
-    F: Fn(KvClient<Conn>, Req) -> Fut,
+    F: Fn(S, Req) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    inv.block_on(client.kv(idempotent, &req, call))?
+    inv.block_on(client.call(stub, idempotent, &req, call))?
         .map_err(rpc_failure(EXIT_ERROR))
 }
 
