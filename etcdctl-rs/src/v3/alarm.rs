@@ -1,21 +1,17 @@
 //! `etcdctl alarm list|disarm`.
 
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
-use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{AlarmRequest, AlarmResponse};
 
-use super::client::{Client, RpcError};
+use super::client::{maintenance_stub, Client, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
 use super::util::{print, rpc_failure};
 use super::{global, Invocation};
 
 async fn alarm(client: &mut Client, req: AlarmRequest) -> Result<AlarmResponse, RpcError> {
     client
-        .unary(false, |ch| async move {
-            MaintenanceClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .alarm(req)
-                .await
+        .call(maintenance_stub, false, &req, |mut c, r| async move {
+            c.alarm(r).await
         })
         .await
 }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::auth_client::AuthClient;
+use etcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::lease_client::LeaseClient;
+use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -54,6 +57,22 @@ pub type Conn = InterceptedService<Channel, TokenInterceptor>;
 /// The Auth service's stub on a connection, with clientv3's receive limit.
 pub fn auth_stub(ch: Conn) -> AuthClient<Conn> {
     AuthClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
+}
+
+/// The Lease service's stub on a connection, with clientv3's receive limit.
+pub fn lease_stub(ch: Conn) -> LeaseClient<Conn> {
+    LeaseClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
+}
+
+/// The Cluster service's stub on a connection, with clientv3's receive limit.
+pub fn cluster_stub(ch: Conn) -> ClusterClient<Conn> {
+    ClusterClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
+}
+
+/// The Maintenance service's stub on a connection, with clientv3's receive
+/// limit.
+pub fn maintenance_stub(ch: Conn) -> MaintenanceClient<Conn> {
+    MaintenanceClient::new(ch).max_decoding_message_size(MAX_RECV_MSG_SIZE)
 }
 
 /// The KV service's stub on a connection, with clientv3's receive limit.

@@ -1,9 +1,8 @@
 //! `etcdctl compaction`: compacts the key-value history up to a revision.
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::CompactionRequest;
 
-use super::client::Client;
+use super::client::{kv_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
 use super::util::rpc_failure;
 use super::{global, gofmt, Invocation};
@@ -24,11 +23,8 @@ pub fn run(inv: &Invocation) -> CtlResult {
     };
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
-    inv.block_on(client.unary(false, |ch| async move {
-        KvClient::new(ch)
-            .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-            .compact(req)
-            .await
+    inv.block_on(client.call(kv_stub, false, &req, |mut c, r| async move {
+        c.compact(r).await
     }))?
     .map_err(rpc_failure(EXIT_ERROR))?;
     println!("compacted revision {revision}");

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use etcd_proto::etcdserverpb::request_op::Request;
 use etcd_proto::etcdserverpb::response_op::Response;
@@ -29,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::client::{kv_stub, Client, ConnConfig, RpcError};
+use super::client::{kv_stub, lease_stub, Client, ConnConfig, RpcError};
 use super::util::prefix_end;
 
 /// How far away "no deadline" is.
@@ -273,12 +272,13 @@ impl Session {
         let ttl = if ttl > 0 { ttl } else { 60 };
         let mut client = Client::new(conn.clone());
         let resp = client
-            .unary_until(no_deadline(), true, |ch| async move {
-                LeaseClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .lease_grant(LeaseGrantRequest { ttl, id: 0 })
-                    .await
-            })
+            .call_until(
+                lease_stub,
+                no_deadline(),
+                true,
+                &LeaseGrantRequest { ttl, id: 0 },
+                |mut c, r| async move { c.lease_grant(r).await },
+            )
             .await?;
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(keep_alive(client, resp.id, resp.ttl, tx));

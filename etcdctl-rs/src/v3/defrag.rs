@@ -1,9 +1,8 @@
 //! `etcdctl defrag`: defragments the backend of each endpoint.
 
-use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::DefragmentRequest;
 
-use super::client::Client;
+use super::client::{maintenance_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::{endpoint, global, Invocation};
 
@@ -21,12 +20,12 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let mut failures = 0;
     for ep in endpoint::endpoints(inv, &setup)? {
         let mut client = Client::for_endpoint(&setup.conn, &ep);
-        let result = inv.block_on(client.unary(false, |ch| async move {
-            MaintenanceClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .defragment(DefragmentRequest {})
-                .await
-        }))?;
+        let result = inv.block_on(client.call(
+            maintenance_stub,
+            false,
+            &DefragmentRequest {},
+            |mut c, r| async move { c.defragment(r).await },
+        ))?;
         match result {
             Ok(_) => println!("Finished defragmenting etcd member[{ep}]"),
             Err(e) => {

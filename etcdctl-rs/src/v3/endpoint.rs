@@ -3,11 +3,9 @@
 
 use std::time::Instant;
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
-use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{HashKvRequest, RangeRequest, StatusRequest};
 
-use super::client::{Client, ConnConfig};
+use super::client::{kv_stub, maintenance_stub, Client, ConnConfig};
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::global::Setup;
 use super::member::member_list;
@@ -63,15 +61,15 @@ async fn check_health(
     let mut client = Client::new(cfg);
     let start = Instant::now();
     let result = client
-        .unary(true, |ch| async move {
-            KvClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .range(RangeRequest {
-                    key: b"health".to_vec(),
-                    ..Default::default()
-                })
-                .await
-        })
+        .call(
+            kv_stub,
+            true,
+            &RangeRequest {
+                key: b"health".to_vec(),
+                ..Default::default()
+            },
+            |mut c, r| async move { c.range(r).await },
+        )
         .await;
     let took = gofmt::format_duration(start.elapsed().as_nanos() as i64);
     match result {
@@ -139,12 +137,12 @@ pub fn status(inv: &Invocation) -> CtlResult {
     let mut failed = false;
     for ep in endpoints(inv, &setup)? {
         let mut client = Client::for_endpoint(&setup.conn, &ep);
-        let result = inv.block_on(client.unary(true, |ch| async move {
-            MaintenanceClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .status(StatusRequest {})
-                .await
-        }))?;
+        let result = inv.block_on(client.call(
+            maintenance_stub,
+            true,
+            &StatusRequest {},
+            |mut c, r| async move { c.status(r).await },
+        ))?;
         match result {
             Ok(resp) => list.push(EpStatus { ep, resp }),
             Err(e) => {
@@ -170,12 +168,12 @@ pub fn hashkv(inv: &Invocation) -> CtlResult {
     let mut last_err = None;
     for ep in endpoints(inv, &setup)? {
         let mut client = Client::for_endpoint(&setup.conn, &ep);
-        let result = inv.block_on(client.unary(true, |ch| async move {
-            MaintenanceClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .hash_kv(HashKvRequest { revision })
-                .await
-        }))?;
+        let result = inv.block_on(client.call(
+            maintenance_stub,
+            true,
+            &HashKvRequest { revision },
+            |mut c, r| async move { c.hash_kv(r).await },
+        ))?;
         match result {
             Ok(resp) => list.push(EpHashKv { ep, resp }),
             Err(e) => {

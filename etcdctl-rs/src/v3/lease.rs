@@ -10,7 +10,7 @@ use etcd_proto::etcdserverpb::{
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::client::{Client, RpcError};
+use super::client::{lease_stub, Client, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR};
 use super::printer::{Out, Printer};
 use super::util::{print, rpc_failure};
@@ -40,12 +40,12 @@ pub fn grant(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(false, |ch| async move {
-            LeaseClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .lease_grant(LeaseGrantRequest { ttl, id: 0 })
-                .await
-        }))?
+        .block_on(client.call(
+            lease_stub,
+            false,
+            &LeaseGrantRequest { ttl, id: 0 },
+            |mut c, r| async move { c.lease_grant(r).await },
+        ))?
         .map_err(|e| {
             CtlError::new(
                 EXIT_ERROR,
@@ -60,12 +60,12 @@ pub fn revoke(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(false, |ch| async move {
-            LeaseClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .lease_revoke(LeaseRevokeRequest { id })
-                .await
-        }))?
+        .block_on(client.call(
+            lease_stub,
+            false,
+            &LeaseRevokeRequest { id },
+            |mut c, r| async move { c.lease_revoke(r).await },
+        ))?
         .map_err(|e| {
             CtlError::new(
                 EXIT_ERROR,
@@ -82,12 +82,12 @@ pub fn time_to_live(inv: &Invocation) -> CtlResult {
     let id = lease_id(arg)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(true, |ch| async move {
-            LeaseClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .lease_time_to_live(LeaseTimeToLiveRequest { id, keys })
-                .await
-        }))?
+        .block_on(client.call(
+            lease_stub,
+            true,
+            &LeaseTimeToLiveRequest { id, keys },
+            |mut c, r| async move { c.lease_time_to_live(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_BAD_CONNECTION))?;
     print(|o| setup.printer.time_to_live(o, &resp, keys))
 }
@@ -96,12 +96,12 @@ pub fn list(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(true, |ch| async move {
-            LeaseClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .lease_leases(LeaseLeasesRequest {})
-                .await
-        }))?
+        .block_on(client.call(
+            lease_stub,
+            true,
+            &LeaseLeasesRequest {},
+            |mut c, r| async move { c.lease_leases(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_BAD_CONNECTION))?;
     print(|o| setup.printer.leases(o, &resp))
 }

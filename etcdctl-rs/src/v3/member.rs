@@ -1,12 +1,11 @@
 //! `etcdctl member list|add|remove|update|promote`.
 
-use etcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use etcd_proto::etcdserverpb::{
     MemberAddRequest, MemberListRequest, MemberListResponse, MemberPromoteRequest,
     MemberRemoveRequest, MemberUpdateRequest,
 };
 
-use super::client::{Client, RpcError};
+use super::client::{cluster_stub, Client, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
 use super::util::{print, rpc_failure};
 use super::{global, gofmt, Invocation};
@@ -14,14 +13,14 @@ use super::{global, gofmt, Invocation};
 /// Lists the members through `client` (repeatable).
 pub async fn member_list(client: &mut Client) -> Result<MemberListResponse, RpcError> {
     client
-        .unary(true, |ch| async move {
-            ClusterClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .member_list(MemberListRequest {
-                    linearizable: false,
-                })
-                .await
-        })
+        .call(
+            cluster_stub,
+            true,
+            &MemberListRequest {
+                linearizable: false,
+            },
+            |mut c, r| async move { c.member_list(r).await },
+        )
         .await
 }
 
@@ -81,15 +80,11 @@ pub fn add(inv: &Invocation) -> CtlResult {
         is_learner: inv.flags.get_bool("learner"),
     };
     let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                ClusterClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .member_add(req)
-                    .await
-            }
-        }))?
+        .block_on(
+            client.call(cluster_stub, false, &req, |mut c, r| async move {
+                c.member_add(r).await
+            }),
+        )?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.member_add(o, &resp))?;
     if !setup.printer.is_simple() {
@@ -125,12 +120,12 @@ pub fn remove(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(false, |ch| async move {
-            ClusterClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .member_remove(MemberRemoveRequest { id })
-                .await
-        }))?
+        .block_on(client.call(
+            cluster_stub,
+            false,
+            &MemberRemoveRequest { id },
+            |mut c, r| async move { c.member_remove(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.member_remove(o, id, &resp))
 }
@@ -145,15 +140,11 @@ pub fn update(inv: &Invocation) -> CtlResult {
         peer_ur_ls: urls,
     };
     let resp = inv
-        .block_on(client.unary(false, |ch| {
-            let req = req.clone();
-            async move {
-                ClusterClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .member_update(req)
-                    .await
-            }
-        }))?
+        .block_on(
+            client.call(cluster_stub, false, &req, |mut c, r| async move {
+                c.member_update(r).await
+            }),
+        )?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.member_update(o, id, &resp))
 }
@@ -163,12 +154,12 @@ pub fn promote(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary(false, |ch| async move {
-            ClusterClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .member_promote(MemberPromoteRequest { id })
-                .await
-        }))?
+        .block_on(client.call(
+            cluster_stub,
+            false,
+            &MemberPromoteRequest { id },
+            |mut c, r| async move { c.member_promote(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.member_promote(o, id, &resp))
 }

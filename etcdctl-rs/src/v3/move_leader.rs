@@ -2,11 +2,10 @@
 //! given endpoints (asking each for its status in turn) and asks it to
 //! transfer leadership to the given member (hexadecimal id).
 
-use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{MoveLeaderRequest, StatusRequest};
 use tokio::time::Instant;
 
-use super::client::Client;
+use super::client::{maintenance_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
 use super::util::{print, rpc_failure};
 use super::{global, gofmt, Invocation};
@@ -26,12 +25,13 @@ pub fn run(inv: &Invocation) -> CtlResult {
     for ep in &setup.endpoints {
         let mut client = Client::for_endpoint(&setup.conn, ep);
         let status = inv
-            .block_on(client.unary_until(deadline, true, |ch| async move {
-                MaintenanceClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .status(StatusRequest {})
-                    .await
-            }))?
+            .block_on(client.call_until(
+                maintenance_stub,
+                deadline,
+                true,
+                &StatusRequest {},
+                |mut c, r| async move { c.status(r).await },
+            ))?
             .map_err(rpc_failure(EXIT_ERROR))?;
         let member = status.header.map(|h| h.member_id).unwrap_or(0);
         if member == status.leader {
@@ -52,12 +52,13 @@ pub fn run(inv: &Invocation) -> CtlResult {
     cfg.endpoints = vec![super::client::strip_scheme(&ep).to_string()];
     let mut client = Client::new(cfg);
     let resp = inv
-        .block_on(client.unary_until(deadline, false, |ch| async move {
-            MaintenanceClient::new(ch)
-                .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                .move_leader(MoveLeaderRequest { target_id: target })
-                .await
-        }))?
+        .block_on(client.call_until(
+            maintenance_stub,
+            deadline,
+            false,
+            &MoveLeaderRequest { target_id: target },
+            |mut c, r| async move { c.move_leader(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.move_leader(o, leader_id, target, &resp))
 }
