@@ -33,6 +33,7 @@ mod raft_storage;
 mod read_lease;
 pub mod recovery;
 mod routers;
+mod running;
 pub mod server;
 pub mod sim;
 pub mod tls;
@@ -44,19 +45,15 @@ pub mod v2;
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
 
-use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use etcd_store::StoreError;
 use tokio::sync::watch;
-use tokio::task::JoinHandle as TaskHandle;
 
 pub use client::{Client, Watch};
 pub use config::Config;
 pub use error::ServerError;
 pub use messages::RaftInfo;
+pub use running::{RunningServer, StartError};
 pub use server::EtcdServer;
 
 use crate::apply::{Applier, Waiters};
@@ -67,32 +64,6 @@ use crate::publish::publish_attributes;
 use crate::tls::apply_auto_tls;
 use crate::transport::Transport;
 use etcd_datadir::membership::{self};
-use etcd_datadir::DataDirError;
-
-/// A started member. Dropping it does not stop it; call [`RunningServer::stop`].
-pub struct RunningServer {
-    pub server: Arc<EtcdServer>,
-    /// The client addresses actually bound (useful with port 0).
-    pub client_addrs: Vec<SocketAddr>,
-    shutdown_tx: watch::Sender<bool>,
-    fatal_rx: watch::Receiver<Option<String>>,
-    threads: Vec<JoinHandle<()>>,
-    tasks: Vec<TaskHandle<()>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(String),
-    #[error("cannot open data dir: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    DataDir(#[from] DataDirError),
-    #[error(transparent)]
-    Server(#[from] ServerError),
-}
 
 /// Starts a member as configured. Must be called inside a tokio runtime.
 pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
@@ -232,70 +203,4 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         threads,
         tasks,
     })
-}
-
-/// `--auto-tls` / `--peer-auto-tls`: generate self-signed certificates for
-/// the listen URLs' hosts when no certificate files were given.
-/// How long stopping waits for the raft and apply threads.
-const THREAD_STOP_WAIT: Duration = Duration::from_secs(10);
-
-impl RunningServer {
-    /// An in-process client that runs requests as root (see [`client`]).
-    pub fn client(&self) -> Client {
-        Client::new(self.server.clone(), "root")
-    }
-
-    /// An in-process client that runs requests as `user`, whom the
-    /// embedding program vouches for (no password is checked).
-    pub fn client_as(&self, user: &str) -> Client {
-        Client::new(self.server.clone(), user)
-    }
-
-    /// Waits until the member fails (returns the reason) or is stopped.
-    pub async fn wait_fatal(&self) -> String {
-        let mut rx = self.fatal_rx.clone();
-        let reason = match rx.wait_for(|f| f.is_some()).await {
-            Ok(f) => f.clone().unwrap_or_default(),
-            Err(_) => "stopped".into(),
-        };
-        reason
-    }
-
-    /// Stops serving, stops raft, lets the apply thread finish and flushes
-    /// the store. Everything acknowledged was already durable in the WAL.
-    pub async fn stop(self) {
-        // A leader going away hands over first, as etcd does on a graceful stop.
-        if let Err(e) = self.server.transfer_leadership_away().await {
-            tracing::warn!(error = %e, "leadership transfer before stopping failed");
-        }
-        self.shutdown_tx.send_replace(true);
-        for t in self.tasks {
-            // Long-lived streams (watches) would keep a graceful shutdown
-            // waiting forever; give them a moment, then cut them.
-            let abort = t.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(1), t)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-        self.server.stop();
-        let threads = self.threads;
-        let server = self.server;
-        drop(server);
-        let joined = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        });
-        // A thread stuck on a failed disk must not keep the process (and
-        // its data dir lock and ports) alive forever.
-        if tokio::time::timeout(THREAD_STOP_WAIT, joined)
-            .await
-            .is_err()
-        {
-            tracing::error!("raft or apply thread did not stop; leaving it behind");
-        }
-    }
 }
