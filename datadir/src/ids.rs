@@ -9,11 +9,23 @@
 use sha1::{Digest, Sha1};
 
 pub fn member_id(peer_urls: &[String], cluster_token: &str) -> u64 {
+    hash_member(peer_urls, cluster_token, "")
+}
+
+/// etcd's ID for a member added at runtime (MemberAdd): as [`member_id`],
+/// with the Unix time in seconds appended, so re-adding the same URLs gives
+/// a new ID.
+pub fn added_member_id(peer_urls: &[String], cluster_token: &str, unix_secs: u64) -> u64 {
+    hash_member(peer_urls, cluster_token, &unix_secs.to_string())
+}
+
+fn hash_member(peer_urls: &[String], cluster_token: &str, suffix: &str) -> u64 {
     let mut urls: Vec<&str> = peer_urls.iter().map(String::as_str).collect();
     urls.sort_unstable();
     let mut h = Sha1::new();
     h.update(urls.concat().as_bytes());
     h.update(cluster_token.as_bytes());
+    h.update(suffix.as_bytes());
     first_u64(&h.finalize())
 }
 
@@ -41,6 +53,15 @@ mod tests {
         let id = member_id(&["http://localhost:2380".to_string()], "etcd-cluster");
         assert_eq!(format!("{id:x}"), "8e9e05c52164694d");
         assert_eq!(format!("{:x}", cluster_id(&[id])), "cdf818194e3a8c32");
+    }
+
+    #[test]
+    fn an_added_member_id_depends_on_the_time() {
+        let urls = ["http://127.0.0.1:2380".to_string()];
+        let at = |t| added_member_id(&urls, "etcd-cluster", t);
+        assert_eq!(at(7), at(7));
+        assert_ne!(at(7), at(8));
+        assert_ne!(at(7), member_id(&urls, "etcd-cluster"));
     }
 
     #[test]

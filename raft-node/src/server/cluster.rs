@@ -17,7 +17,6 @@ use etcd_proto::etcdserverpb::{
 };
 use prost::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType};
-use sha1::{Digest, Sha1};
 use tokio::sync::oneshot;
 
 use super::EtcdServer;
@@ -28,19 +27,12 @@ use etcd_datadir::membership::to_proto;
 /// How long a membership change may take to apply.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// etcd's ID for a member added at runtime: sha1 of its sorted peer URLs,
-/// the cluster token and the current Unix time in seconds.
+/// etcd's ID for a member added at runtime (see `etcd_datadir::ids`).
 fn new_member_id(peer_urls: &[String], token: &str) -> u64 {
-    let mut urls = peer_urls.to_vec();
-    urls.sort();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut h = Sha1::new();
-    h.update(urls.concat().as_bytes());
-    h.update(token.as_bytes());
-    h.update(now.to_string().as_bytes());
-    u64::from_be_bytes(h.finalize()[..8].try_into().expect("sha1 is 20 bytes"))
+    etcd_datadir::ids::added_member_id(peer_urls, token, now)
 }
 
 impl EtcdServer {
