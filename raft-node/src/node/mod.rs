@@ -29,6 +29,19 @@
 //!
 //! The loop runs on an OS thread, not a tokio task, because the fsync in
 //! step 4 blocks by design.
+//!
+//! **Group commit on a busy machine.** A turn takes whatever is queued when
+//! it starts. When the cores are saturated (many clients), the thread that
+//! turns is woken by the first proposal and runs at once, while the workers
+//! still decoding the next requests wait for a core: turns carried about 20
+//! proposals each at 1 000 clients, where etcd's loop (scheduled by Go's
+//! runtime) carries about 55. So when the previous turn carried at least
+//! [`YIELD_AFTER`] messages, the loop yields its core once before draining
+//! the queue; the workers that were waiting run first and their proposals
+//! join the turn. On an idle core the yield returns at once, and a lone
+//! client (turns of one message) never yields. Measured: a third of the
+//! fsyncs and context switches under 1 000 clients, 12% less CPU per put
+//! (benches/README.md, session 9).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -67,6 +80,10 @@ pub struct NodeSettings {
 
 /// How many read-index requests may wait for one raft read state.
 const MAX_BATCH: usize = 4096;
+
+/// Messages a turn must have carried for the next one to yield its core
+/// before draining the queue (see the module notes).
+const YIELD_AFTER: usize = 4;
 
 /// How long a read-index request waits before it is asked again (etcd's
 /// `readIndexRetryTime`): a leader drops it until it has committed an entry
@@ -119,6 +136,8 @@ pub struct Node {
     /// nothing from them (raft-rs's leader cannot handle responses once it
     /// is not in its own configuration).
     removed: bool,
+    /// Messages the last turn took from the queue.
+    last_turn_messages: usize,
 }
 
 /// Everything the loop is built from.
@@ -259,6 +278,7 @@ impl Node {
             was_leader: false,
             leader_epoch: 0,
             campaign_alone: !settings.fixed_election_timeout,
+            last_turn_messages: 0,
             removed: false,
         })
     }
@@ -298,10 +318,15 @@ impl Node {
             let mut reads = Vec::new();
             match self.rx.recv_timeout(wait) {
                 Ok(msg) => {
+                    if self.last_turn_messages >= YIELD_AFTER {
+                        std::thread::yield_now();
+                    }
+                    let mut messages = 1;
                     if self.handle(msg, &mut reads)? {
                         return Ok(());
                     }
                     while let Ok(msg) = self.rx.try_recv() {
+                        messages += 1;
                         if self.handle(msg, &mut reads)? {
                             return Ok(());
                         }
@@ -309,8 +334,9 @@ impl Node {
                             break;
                         }
                     }
+                    self.last_turn_messages = messages;
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => self.last_turn_messages = 0,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             if !reads.is_empty() {
