@@ -3,15 +3,17 @@
 //! the command runs, and the token travels as `token` metadata with every
 //! request (see [`super::client::TokenInterceptor`]).
 
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::{
     AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthUserGrantRoleRequest,
     AuthenticateRequest,
 };
 
-use super::client::{auth_stub, Client, ConnConfig, RpcError};
+use super::client::{auth_stub, Client, Conn, ConnConfig, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR};
 use super::flags::FlagSet;
-use super::util::{rpc, rpc_failure};
+use super::printer::AuthResult;
+use super::util::{print, rpc, rpc_failure};
 use super::{global, password, Invocation};
 
 /// The server's answer when a token is asked for while auth is off;
@@ -69,6 +71,27 @@ pub async fn token(conn: &ConnConfig, name: &str, password: &str) -> CtlResult<O
         Err(e) if e.message() == AUTH_NOT_ENABLED => Ok(None),
         Err(e) => Err(CtlError::new(EXIT_BAD_CONNECTION, e.message())),
     }
+}
+
+/// One Auth RPC of a `user` or `role` command, run and printed: connect
+/// with the global flags, call (retried only if `idempotent`), print the
+/// printer's line for `result(response)`.
+pub fn auth_command<'a, Req, T, F, Fut>(
+    inv: &Invocation,
+    idempotent: bool,
+    req: Req,
+    call: F,
+    result: impl FnOnce(T) -> AuthResult<'a>,
+) -> CtlResult
+where
+    Req: Clone,
+    F: Fn(AuthClient<Conn>, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let setup = global::setup(inv)?;
+    let mut client = Client::new(setup.conn);
+    let resp = rpc(inv, &mut client, auth_stub, idempotent, req, call)?;
+    print(|o| setup.printer.auth(o, &result(resp)))
 }
 
 fn no_args(inv: &Invocation, cmd: &str) -> CtlResult {

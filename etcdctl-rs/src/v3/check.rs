@@ -253,22 +253,47 @@ pub(super) fn fail(msg: impl Into<Vec<u8>>) -> CtlError {
     CtlError::new(EXIT_ERROR, msg)
 }
 
+/// What `check perf` and `check datascale` take from their flags.
+pub(super) struct CheckRun<L> {
+    pub load: L,
+    pub setup: global::Setup,
+    /// Where the check writes its keys (`--prefix`).
+    pub prefix: Vec<u8>,
+    pub finish: Finish,
+}
+
+impl<L> CheckRun<L> {
+    /// Reads the flags; `load` names the workload of a `--load` value.
+    pub(super) fn from_flags(
+        inv: &Invocation,
+        load: impl Fn(&str) -> Option<L>,
+    ) -> CtlResult<CheckRun<L>> {
+        let load_flag = inv.flags.get_string("load");
+        let Some(load) = load(&load_flag) else {
+            return Err(CtlError::new(
+                EXIT_BAD_FEATURE,
+                format!("unknown load option {load_flag}"),
+            ));
+        };
+        let setup = global::setup(inv)?;
+        let finish = Finish {
+            compact: inv.flags.get_bool("auto-compact"),
+            defrag: inv.flags.get_bool("auto-defrag"),
+            endpoints: setup.endpoints.clone(),
+        };
+        Ok(CheckRun {
+            load,
+            setup,
+            prefix: inv.flags.get_bytes("prefix").to_vec(),
+            finish,
+        })
+    }
+}
+
 pub fn perf(inv: &Invocation) -> CtlResult {
-    let load_flag = inv.flags.get_string("load");
-    let Some(cfg) = load(&load_flag) else {
-        return Err(CtlError::new(
-            EXIT_BAD_FEATURE,
-            format!("unknown load option {load_flag}"),
-        ));
-    };
-    let setup = global::setup(inv)?;
-    let prefix = inv.flags.get_bytes("prefix").to_vec();
-    let opts = Finish {
-        compact: inv.flags.get_bool("auto-compact"),
-        defrag: inv.flags.get_bool("auto-defrag"),
-        endpoints: setup.endpoints.clone(),
-    };
-    let (report, ok) = inv.block_on(run_perf(&setup.conn, cfg, &prefix, opts))??;
+    let run = CheckRun::from_flags(inv, load)?;
+    let (report, ok) =
+        inv.block_on(run_perf(&run.setup.conn, run.load, &run.prefix, run.finish))??;
     print!("{report}");
     let _ = std::io::stdout().flush();
     if ok {

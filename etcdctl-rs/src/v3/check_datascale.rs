@@ -17,13 +17,14 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
 use super::check::{
-    canonical_load, compact_and_defrag, delete_prefix, ensure_prefix_empty, put_varint, Bar, Finish,
+    canonical_load, compact_and_defrag, delete_prefix, ensure_prefix_empty, put_varint, Bar,
+    CheckRun, Finish,
 };
 use super::client::{kv_stub, Client, ConnConfig};
 use super::concurrency::{no_deadline, AbortOnDrop};
-use super::error::{CtlError, CtlResult, EXIT_BAD_FEATURE, EXIT_ERROR};
+use super::error::{CtlError, CtlResult, EXIT_ERROR};
 use super::metrics::resident_memory;
-use super::{global, Invocation};
+use super::Invocation;
 
 /// One workload model (`checkDatascaleCfg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,22 +59,15 @@ fn memory_fail(when: &str) -> CtlError {
 }
 
 pub fn datascale(inv: &Invocation) -> CtlResult {
-    let load_flag = inv.flags.get_string("load");
-    let Some(cfg) = load(&load_flag) else {
-        return Err(CtlError::new(
-            EXIT_BAD_FEATURE,
-            format!("unknown load option {load_flag}"),
-        ));
-    };
-    let setup = global::setup(inv)?;
-    let prefix = inv.flags.get_bytes("prefix").to_vec();
-    let finish = Finish {
-        compact: inv.flags.get_bool("auto-compact"),
-        defrag: inv.flags.get_bool("auto-defrag"),
-        endpoints: setup.endpoints.clone(),
-    };
-    let first_endpoint = setup.endpoints.first().cloned().unwrap_or_default();
-    let result = inv.block_on(run(&setup.conn, cfg, &prefix, &first_endpoint, finish))?;
+    let check = CheckRun::from_flags(inv, load)?;
+    let first_endpoint = check.setup.endpoints.first().cloned().unwrap_or_default();
+    let result = inv.block_on(run(
+        &check.setup.conn,
+        check.load,
+        &check.prefix,
+        &first_endpoint,
+        check.finish,
+    ))?;
     let _ = std::io::stdout().flush();
     result
 }

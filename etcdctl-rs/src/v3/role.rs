@@ -9,11 +9,11 @@ use etcd_proto::etcdserverpb::{
     AuthRoleListRequest, AuthRoleRevokePermissionRequest,
 };
 
-use super::client::{auth_stub, Client};
+use super::auth::auth_command;
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::printer::AuthResult;
-use super::util::{prefix_end, print, rpc};
-use super::{global, Invocation};
+use super::util::prefix_end;
+use super::Invocation;
 
 fn bad_args(msg: &str) -> CtlError {
     CtlError::new(EXIT_BAD_ARGS, msg)
@@ -77,67 +77,51 @@ fn perm_range(inv: &Invocation, args: &[Vec<u8>]) -> CtlResult<(Vec<u8>, Vec<u8>
 
 pub fn add(inv: &Invocation) -> CtlResult {
     let name = role_arg(inv, "add")?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthRoleAddRequest { name: name.clone() };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.role_add(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleAdd(&name, resp)))
+        |resp| AuthResult::RoleAdd(&name, resp),
+    )
 }
 
 pub fn delete(inv: &Invocation) -> CtlResult {
     let name = role_arg(inv, "delete")?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthRoleDeleteRequest { role: name.clone() };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.role_delete(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleDelete(&name, resp)))
+        |resp| AuthResult::RoleDelete(&name, resp),
+    )
 }
 
 pub fn get(inv: &Invocation) -> CtlResult {
     let name = role_arg(inv, "get")?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthRoleGetRequest { role: name.clone() };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         true,
         req,
         |mut c, r| async move { c.role_get(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleGet(&name, resp)))
+        |resp| AuthResult::RoleGet(&name, resp),
+    )
 }
 
 pub fn list(inv: &Invocation) -> CtlResult {
     if !inv.args().is_empty() {
         return Err(bad_args("role list command requires no arguments"));
     }
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         true,
         AuthRoleListRequest {},
         |mut c, r| async move { c.role_list(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::RoleList(resp)))
+        AuthResult::RoleList,
+    )
 }
 
 pub fn grant_permission(inv: &Invocation) -> CtlResult {
@@ -149,8 +133,6 @@ pub fn grant_permission(inv: &Invocation) -> CtlResult {
     }
     let perm_type = perm_type(&args[1])?;
     let (key, range_end) = perm_range(inv, &inv.args()[2..])?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthRoleGrantPermissionRequest {
         name: args[0].clone(),
         perm: Some(Permission {
@@ -159,19 +141,13 @@ pub fn grant_permission(inv: &Invocation) -> CtlResult {
             range_end,
         }),
     };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.role_grant_permission(r).await },
-    )?;
-    print(|o| {
-        setup
-            .printer
-            .auth(o, &AuthResult::RoleGrantPermission(&args[0], resp))
-    })
+        |resp| AuthResult::RoleGrantPermission(&args[0], resp),
+    )
 }
 
 pub fn revoke_permission(inv: &Invocation) -> CtlResult {
@@ -182,21 +158,16 @@ pub fn revoke_permission(inv: &Invocation) -> CtlResult {
         ));
     }
     let (key, range_end) = perm_range(inv, &inv.args()[1..])?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthRoleRevokePermissionRequest {
         role: args[0].clone(),
         key,
         range_end: range_end.clone(),
     };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.role_revoke_permission(r).await },
-    )?;
-    let result = AuthResult::RoleRevokePermission(&args[0], &inv.args()[1], &range_end, resp);
-    print(|o| setup.printer.auth(o, &result))
+        |resp| AuthResult::RoleRevokePermission(&args[0], &inv.args()[1], &range_end, resp),
+    )
 }

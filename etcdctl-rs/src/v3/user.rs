@@ -6,6 +6,7 @@ use etcd_proto::etcdserverpb::{
     AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserListRequest, AuthUserRevokeRoleRequest,
 };
 
+use super::auth::auth_command;
 use super::client::{auth_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::printer::AuthResult;
@@ -61,23 +62,19 @@ pub fn add(inv: &Invocation) -> CtlResult {
     } else {
         (arg.clone(), new_password(inv, arg)?)
     };
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthUserAddRequest {
         name: name.clone(),
         password: pw,
         options: Some(UserAddOptions { no_password }),
         ..Default::default()
     };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.user_add(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::UserAdd(&name, resp)))
+        |resp| AuthResult::UserAdd(&name, resp),
+    )
 }
 
 pub fn delete(inv: &Invocation) -> CtlResult {
@@ -87,18 +84,14 @@ pub fn delete(inv: &Invocation) -> CtlResult {
             "user delete command requires user name as its argument",
         ));
     };
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthUserDeleteRequest { name: name.clone() };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.user_delete(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::UserDelete(name, resp)))
+        |resp| AuthResult::UserDelete(name, resp),
+    )
 }
 
 pub fn get(inv: &Invocation) -> CtlResult {
@@ -149,17 +142,13 @@ pub fn list(inv: &Invocation) -> CtlResult {
     if !inv.args().is_empty() {
         return Err(bad_args("user list command requires no arguments"));
     }
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         true,
         AuthUserListRequest {},
         |mut c, r| async move { c.user_list(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::UserList(resp)))
+        AuthResult::UserList,
+    )
 }
 
 pub fn passwd(inv: &Invocation) -> CtlResult {
@@ -170,22 +159,18 @@ pub fn passwd(inv: &Invocation) -> CtlResult {
         ));
     };
     let pw = new_password(inv, name)?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthUserChangePasswordRequest {
         name: name.clone(),
         password: pw,
         ..Default::default()
     };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.user_change_password(r).await },
-    )?;
-    print(|o| setup.printer.auth(o, &AuthResult::UserChangePassword(resp)))
+        AuthResult::UserChangePassword,
+    )
 }
 
 pub fn grant_role(inv: &Invocation) -> CtlResult {
@@ -195,25 +180,17 @@ pub fn grant_role(inv: &Invocation) -> CtlResult {
             "user grant command requires user name and role name as its argument",
         ));
     };
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthUserGrantRoleRequest {
         user: user.clone(),
         role: role.clone(),
     };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.user_grant_role(r).await },
-    )?;
-    print(|o| {
-        setup
-            .printer
-            .auth(o, &AuthResult::UserGrantRole(user, role, resp))
-    })
+        |resp| AuthResult::UserGrantRole(user, role, resp),
+    )
 }
 
 pub fn revoke_role(inv: &Invocation) -> CtlResult {
@@ -223,23 +200,15 @@ pub fn revoke_role(inv: &Invocation) -> CtlResult {
             "user revoke-role requires user name and role name as its argument",
         ));
     };
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = AuthUserRevokeRoleRequest {
         name: user.clone(),
         role: role.clone(),
     };
-    let resp = rpc(
+    auth_command(
         inv,
-        &mut client,
-        auth_stub,
         false,
         req,
         |mut c, r| async move { c.user_revoke_role(r).await },
-    )?;
-    print(|o| {
-        setup
-            .printer
-            .auth(o, &AuthResult::UserRevokeRole(user, role, resp))
-    })
+        |resp| AuthResult::UserRevokeRole(user, role, resp),
+    )
 }
