@@ -1,19 +1,23 @@
 //! Data-driven tests of the MVCC store against etcd 3.5's semantics.
 //!
-//! Each `testdata/*.txt` script is a sequence of commands, each followed by a
-//! `----` line and the expected output (up to the next blank line). Every
-//! write is applied to two stores, one on sled in a temp dir and one in
-//! memory, which must answer identically. `restart` reopens the sled store
-//! and checks that nothing observable changed (reads at every revision,
-//! leases, alarms, hashes, watch history); `snapshot` checks that a snapshot
-//! installed elsewhere reproduces the same state; and at the end of every
-//! script both stores must be indistinguishable.
+//! Each `testdata/*.txt` script is a goldenscript: blocks of commands, each
+//! block followed by a `---` line and the expected output (up to the next
+//! blank line). Every write is applied to two stores, one on sled in a temp
+//! dir and one in memory, which must answer identically. `restart` reopens
+//! the sled store and checks that nothing observable changed (reads at every
+//! revision, leases, alarms, hashes, watch history); `snapshot` checks that
+//! a snapshot installed elsewhere reproduces the same state; and at the end
+//! of every script both stores must be indistinguishable.
 //!
-//! `REWRITE=1 cargo test -p etcd-store --test datadriven` regenerates the
-//! expectations. Review the diff by hand: the expectations state what etcd
-//! does, they are not a record of what the store happens to do.
+//! `UPDATE_GOLDENFILES=1 cargo test -p etcd-store --test datadriven`
+//! regenerates the expectations. Review the diff by hand: the expectations
+//! state what etcd does, they are not a record of what the store happens to
+//! do.
 //!
-//! Commands (keys and values are single tokens; `""` is empty, `\xNN` escapes):
+//! Keys and values are goldenscript strings, one character per byte: quote
+//! anything beyond letters, digits and `_-./@` (`"\x00"`, `""` for empty,
+//! `"="` for a compare operator). A block is one command, or a `txn` and
+//! the lines of its body. Commands:
 //! - `put <key> [<value>] [lease=N] [prev_kv] [ignore_value] [ignore_lease]`
 //! - `get <key> [end=<k>|prefix|fromkey] [rev=N] [limit=N] [keys_only]
 //!   [count_only] [sort=<target>[,asc|desc]] [min_mod=N] [max_mod=N]
@@ -38,6 +42,7 @@ mod harness;
 mod parse;
 mod render;
 
+use std::error::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -99,101 +104,74 @@ fn script_paths() -> Vec<PathBuf> {
     out
 }
 
-// ---------------------------------------------------------------------------
-// Script files
-// ---------------------------------------------------------------------------
-
-enum Item {
-    /// Comment or blank line, kept as is on rewrite.
-    Text(String),
-    Case {
-        line: usize,
-        input: Vec<String>,
-        expected: Vec<String>,
-    },
+/// Runs one script with goldenscript. A block's commands are collected and
+/// run together when the block ends (a `txn` takes the lines after it).
+struct ScriptRunner {
+    harness: Harness,
+    block: Vec<String>,
 }
 
-fn parse_script(text: &str) -> Vec<Item> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut items = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let l = lines[i];
-        if l.trim().is_empty() || l.starts_with('#') {
-            items.push(Item::Text(l.to_string()));
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut input = Vec::new();
-        while i < lines.len() && lines[i] != "----" {
-            input.push(lines[i].to_string());
-            i += 1;
-        }
-        assert!(i < lines.len(), "line {}: command without ----", start + 1);
-        i += 1;
-        let mut expected = Vec::new();
-        while i < lines.len() && !lines[i].trim().is_empty() {
-            expected.push(lines[i].to_string());
-            i += 1;
-        }
-        items.push(Item::Case {
-            line: start + 1,
-            input,
-            expected,
+impl goldenscript::Runner for ScriptRunner {
+    fn run(&mut self, command: &goldenscript::Command) -> Result<String, Box<dyn Error>> {
+        self.block.push(command_line(command));
+        Ok(String::new())
+    }
+
+    fn end_block(&mut self) -> Result<String, Box<dyn Error>> {
+        let lines = std::mem::take(&mut self.block);
+        let output = self.harness.run(&lines);
+        assert!(
+            output.iter().all(|l| !l.trim().is_empty()),
+            "{}: output has a blank line",
+            lines.join(" / ")
+        );
+        Ok(output.join("\n"))
+    }
+
+    fn end_script(&mut self) -> Result<(), Box<dyn Error>> {
+        self.harness.check_stores_agree();
+        Ok(())
+    }
+}
+
+/// A command as the harness reads it: whitespace-separated tokens with
+/// `name=value` options, bytes outside printable ASCII as `\xNN` and an
+/// empty value as `""`. goldenscript has already decoded the script's
+/// quoting; a key or value is a byte string, one character per byte.
+fn command_line(command: &goldenscript::Command) -> String {
+    let mut toks = vec![command.name.clone()];
+    for arg in &command.args {
+        let value = escape(&arg.value);
+        toks.push(match &arg.key {
+            Some(key) => format!("{key}={value}"),
+            None => value,
         });
     }
-    items
+    toks.join(" ")
+}
+
+fn escape(s: &str) -> String {
+    if s.is_empty() {
+        return "\"\"".into();
+    }
+    s.chars()
+        .map(|c| {
+            let byte = u8::try_from(u32::from(c))
+                .unwrap_or_else(|_| panic!("{s:?}: one character per byte, up to \\xff"));
+            if byte.is_ascii_graphic() && byte != b'\\' {
+                char::from(byte).to_string()
+            } else {
+                format!("\\x{byte:02x}")
+            }
+        })
+        .collect()
 }
 
 fn run_script(name: &str) {
-    let path = testdata().join(format!("{name}.txt"));
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let rewrite = std::env::var_os("REWRITE").is_some();
-    let mut h = Harness::new();
-    let mut failures = Vec::new();
-    let mut rewritten = String::new();
-    for item in parse_script(&text) {
-        match item {
-            Item::Text(t) => {
-                rewritten.push_str(&t);
-                rewritten.push('\n');
-            }
-            Item::Case {
-                line,
-                input,
-                expected,
-            } => {
-                let actual = h.run(&input);
-                assert!(
-                    actual.iter().all(|l| !l.trim().is_empty()),
-                    "{name}.txt:{line}: output has a blank line"
-                );
-                if actual != expected {
-                    failures.push(format!(
-                        "{name}.txt:{line}: {}\n--- expected\n{}\n--- actual\n{}",
-                        input.join("\n"),
-                        expected.join("\n"),
-                        actual.join("\n")
-                    ));
-                }
-                for l in input.iter().chain([&"----".to_string()]).chain(&actual) {
-                    rewritten.push_str(l);
-                    rewritten.push('\n');
-                }
-            }
-        }
-    }
-    h.check_stores_agree();
-    if rewrite {
-        if rewritten != text {
-            fs::write(&path, rewritten).expect("rewrite script");
-        }
-    } else if !failures.is_empty() {
-        panic!(
-            "{} case(s) failed:\n\n{}",
-            failures.len(),
-            failures.join("\n\n")
-        );
-    }
+    let mut runner = ScriptRunner {
+        harness: Harness::new(),
+        block: Vec::new(),
+    };
+    goldenscript::run(&mut runner, testdata().join(format!("{name}.txt")))
+        .unwrap_or_else(|e| panic!("{name}.txt: {e}"));
 }
