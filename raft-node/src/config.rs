@@ -348,20 +348,17 @@ fn split_urls(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// `http://host:port` -> a socket address (`localhost` means 127.0.0.1).
+/// `http://host:port` -> a socket address (`localhost` or no host means
+/// 127.0.0.1); the URL is parsed by the `http` crate's `Uri`.
 pub fn url_to_addr(url: &str) -> Result<SocketAddr, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .or_else(|| url.strip_prefix("unix://"))
-        .ok_or_else(|| format!("URL scheme must be http or https: {url}"))?;
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    let (host, port) = hostport
-        .rsplit_once(':')
+    let uri: axum::http::Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https" | "unix")) {
+        return Err(format!("URL scheme must be http or https: {url}"));
+    }
+    let port = uri
+        .port_u16()
         .ok_or_else(|| format!("missing port in URL: {url}"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("bad port in URL: {url}"))?;
+    let host = uri.host().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = match host {
         "localhost" | "" => std::net::IpAddr::from([127, 0, 0, 1]),
@@ -375,6 +372,22 @@ pub fn url_to_addr(url: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_become_socket_addresses() {
+        let addr = |u: &str| url_to_addr(u).map(|a| a.to_string());
+        assert_eq!(addr("http://localhost:2379").unwrap(), "127.0.0.1:2379");
+        assert_eq!(addr("https://:2380").unwrap(), "127.0.0.1:2380");
+        assert_eq!(addr("http://[::1]:2379/").unwrap(), "[::1]:2379");
+        assert_eq!(addr("http://127.0.0.2:1/x").unwrap(), "127.0.0.2:1");
+        assert!(addr("http://127.0.0.1")
+            .unwrap_err()
+            .contains("missing port"));
+        assert!(addr("ftp://127.0.0.1:1").unwrap_err().contains("scheme"));
+        assert!(addr("http://example.com:1")
+            .unwrap_err()
+            .contains("use an IP address"));
+    }
 
     #[test]
     fn defaults_match_etcd() {

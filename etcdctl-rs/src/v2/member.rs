@@ -7,6 +7,7 @@ use super::cli::{go_quote, Command};
 use super::client::{Client, Request};
 use super::context::{call, fail, Ctx, Exit};
 use super::keys::ApiError;
+use crate::v3::urls::new_urls;
 
 pub const COMMAND: Command = Command::group(
     "member",
@@ -134,39 +135,6 @@ pub async fn list(ctx: &mut Ctx) -> Result<(), Exit> {
     Ok(())
 }
 
-/// Go's `types.NewURLs` checks, with their messages.
-fn check_urls(urls: &[String]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for u in urls {
-        let u = u.trim();
-        let Some((scheme, rest)) = u.split_once("://") else {
-            return Err(format!(
-                "URL scheme must be http, https, unix, or unixs: {u}"
-            ));
-        };
-        if !["http", "https", "unix", "unixs"].contains(&scheme) {
-            return Err(format!(
-                "URL scheme must be http, https, unix, or unixs: {u}"
-            ));
-        }
-        let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if !host.contains(':') || host.ends_with(':') {
-            return Err(format!(
-                "URL address does not have the form \"host:port\": {u}"
-            ));
-        }
-        if !path.is_empty() {
-            return Err(format!("URL must not contain a path: {u}"));
-        }
-        out.push(u.to_string());
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn peer_body(urls: &[String]) -> String {
     let list: Vec<String> = urls.iter().map(|u| super::printer::go_string(u)).collect();
     format!("{{\"peerURLs\":[{}]}}", list.join(","))
@@ -189,7 +157,7 @@ pub async fn add(ctx: &mut Ctx) -> Result<(), Exit> {
         return Err(fail("Provide a name and a single member peerURL"));
     }
     let mut c = ctx.client().await?;
-    let urls = check_urls(&args[1..]).map_err(fail)?;
+    let urls = new_urls(&args[1..]).map_err(fail)?;
     let req =
         Request::new("POST", "/v2/members".into()).with_body(peer_body(&urls), "application/json");
     let a = call(ctx, &mut c, req).await.map_err(fail)?;
@@ -279,7 +247,7 @@ pub async fn update(ctx: &mut Ctx) -> Result<(), Exit> {
     }
     let mut c = ctx.client().await?;
     let list: Vec<String> = args[1].split(',').map(str::to_string).collect();
-    let urls = check_urls(&list).map_err(fail)?;
+    let urls = new_urls(&list).map_err(fail)?;
     let req = Request::new("PUT", format!("/v2/members/{}", args[0]))
         .with_body(peer_body(&urls), "application/json");
     let a = call(ctx, &mut c, req).await.map_err(fail)?;

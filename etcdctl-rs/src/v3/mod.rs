@@ -38,6 +38,7 @@ mod snapshot_file;
 mod tabwriter;
 mod tls;
 mod txn;
+pub(crate) mod urls;
 mod usage;
 mod user;
 mod util;

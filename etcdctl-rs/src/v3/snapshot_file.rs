@@ -16,6 +16,7 @@ use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
 use super::logline::{snapshot_info, zap_string};
 use super::printer::DbStatus;
 use super::snapshot::go_errno;
+use super::urls::new_urls;
 use super::util::print;
 use super::{global, gofmt, Invocation};
 
@@ -57,47 +58,6 @@ pub fn status(inv: &Invocation) -> CtlResult {
         total_size: summary.total_size as u64,
     };
     print(|o| printer.db_status(o, &ds))
-}
-
-/// A URL checked like etcd's `types.NewURLs`.
-fn check_url(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
-    if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
-        return Err(format!(
-            "URL scheme must be http, https, unix, or unixs: {s}"
-        ));
-    }
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let has_port = match host.strip_prefix('[') {
-        Some(v6) => v6.split_once("]:").is_some(),
-        None => host.matches(':').count() == 1,
-    };
-    if !has_port {
-        return Err(format!(
-            "URL address does not have the form \"host:port\": {s}"
-        ));
-    }
-    if !path.is_empty() {
-        return Err(format!("URL must not contain a path: {s}"));
-    }
-    Ok(s.to_string())
-}
-
-/// `types.NewURLs`: checked and sorted.
-fn new_urls(list: &[&str]) -> Result<Vec<String>, String> {
-    if list.is_empty() {
-        return Err("no valid URLs given".into());
-    }
-    let mut urls = list
-        .iter()
-        .map(|u| check_url(u))
-        .collect::<Result<Vec<_>, _>>()?;
-    urls.sort();
-    Ok(urls)
 }
 
 /// `types.NewURLsMap`: `name=url,...` into (name, sorted urls), in order of
@@ -346,24 +306,6 @@ pub fn restore(inv: &Invocation) -> CtlResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_checked_like_etcd() {
-        assert!(check_url("http://127.0.0.1:2380").is_ok());
-        assert!(check_url("http://[::1]:2380").is_ok());
-        assert_eq!(
-            check_url("foo").unwrap_err(),
-            "URL scheme must be http, https, unix, or unixs: foo"
-        );
-        assert_eq!(
-            check_url("http://localhost").unwrap_err(),
-            "URL address does not have the form \"host:port\": http://localhost"
-        );
-        assert_eq!(
-            check_url("http://a:1/x").unwrap_err(),
-            "URL must not contain a path: http://a:1/x"
-        );
-    }
 
     #[test]
     fn bootstrap_errors_match_etcd() {
