@@ -9,8 +9,7 @@
 mod common;
 
 use common::{
-    assert_no_failures, case, compare_all, compare_streaming, with_env, with_stdin, Case, Etcd,
-    Side,
+    assert_no_failures, case, compare_all, compare_streaming, with_env, with_stdin, Case, Side,
 };
 
 /// Before auth is enabled: users, roles and permissions.
@@ -205,13 +204,10 @@ const TEARDOWN: &[Case] = &[
 
 #[test]
 fn auth_commands_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(common::RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let mut failures = compare_all(&mut go, &mut rs, SETUP);
     failures.extend(compare_all(&mut go, &mut rs, ENABLED));
     let watches = [
@@ -222,7 +218,7 @@ fn auth_commands_match_go_etcdctl() {
         failures.extend(compare_streaming(&mut go, &mut rs, args, lines));
     }
     failures.extend(compare_all(&mut go, &mut rs, TEARDOWN));
-    let mut rs_shared = Side::new(common::RS_ETCDCTL, &go_etcd);
+    let mut rs_shared = Side::new(common::RS_ETCDCTL, &pair.go_etcd);
     failures.extend(compare_all(&mut go, &mut rs_shared, SHARED));
     assert_no_failures(
         failures,

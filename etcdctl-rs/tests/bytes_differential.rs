@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Etcd, Side};
+use common::Side;
 
 /// One command line: arguments as raw bytes, and standard input.
 struct BytesCase {
@@ -469,19 +469,16 @@ fn binary_cases() -> Vec<BytesCase> {
 
 #[test]
 fn binary_keys_and_values_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(common::RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let cases = binary_cases();
     let failures = compare(&mut go, &mut rs, &cases);
     // -w protobuf carries the response header, so both clients read the
     // same server here.
-    let mut go_same = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs_same = Side::new(common::RS_ETCDCTL, &go_etcd);
+    let mut go_same = Side::new(common::GO_ETCDCTL, &pair.go_etcd);
+    let mut rs_same = Side::new(common::RS_ETCDCTL, &pair.go_etcd);
     let proto_cases = [
         // A snapshot of the same data (paths that are not UTF-8).
         run("snapshot save $DIR/s\\xff.db"),
@@ -519,13 +516,10 @@ fn binary_keys_and_values_match_go_etcdctl() {
 /// and accepts responses of any size.
 #[test]
 fn message_size_limits_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(common::RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let a = |n: usize| vec![b'a'; n];
     let mut big_txn = b"\n\nput big \"".to_vec();
     big_txn.extend(a(2_200_000));

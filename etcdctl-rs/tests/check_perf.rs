@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{case, compare_all, run_client, Case, Etcd, Side, GO_ETCDCTL, RS_ETCDCTL};
+use common::{case, compare_all, run_client, Case, Etcd, GO_ETCDCTL, RS_ETCDCTL};
 
 const CASES: &[Case] = &[
     case("check perf --load=x"),
@@ -23,13 +23,10 @@ const CASES: &[Case] = &[
 
 #[test]
 fn check_perf_errors_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let failures = compare_all(&mut go, &mut rs, CASES);
     common::assert_no_failures(failures, CASES.len());
 }

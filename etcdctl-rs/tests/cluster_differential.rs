@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_no_failures, case, compare_all, Case, Etcd, Side};
+use common::{assert_no_failures, case, compare_all, Case, Side};
 
 /// Run by each client against its own etcd (ids masked).
 const SEPARATE: &[Case] = &[
@@ -112,15 +112,12 @@ const SHARED: &[Case] = &[
 
 #[test]
 fn cluster_commands_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(common::RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let mut failures = compare_all(&mut go, &mut rs, SEPARATE);
-    let mut rs_shared = Side::new(common::RS_ETCDCTL, &go_etcd);
+    let mut rs_shared = Side::new(common::RS_ETCDCTL, &pair.go_etcd);
     failures.extend(compare_all(&mut go, &mut rs_shared, SHARED));
     assert_no_failures(failures, SEPARATE.len() + SHARED.len());
 }

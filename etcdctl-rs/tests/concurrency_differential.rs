@@ -38,13 +38,10 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn lock_and_elect_command_lines_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let mut failures = Vec::new();
     for c in CASES {
         let g = go.run(c);

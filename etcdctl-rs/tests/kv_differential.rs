@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_no_failures, case, compare_all, with_env, with_stdin, Case, Etcd, Side};
+use common::{assert_no_failures, case, compare_all, with_env, with_stdin, Case};
 
 const CASES: &[Case] = &[
     // Usage, help and flag parsing errors.
@@ -116,13 +116,10 @@ const CASES: &[Case] = &[
 
 #[test]
 fn kv_commands_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(common::RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let failures = compare_all(&mut go, &mut rs, CASES);
     assert_no_failures(failures, CASES.len());
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{
-    assert_no_failures, case, compare_all, compare_streaming, with_stdin, Case, Etcd, Side,
-};
+use common::{assert_no_failures, case, compare_all, compare_streaming, with_stdin, Case};
 
 const LEASE_CASES: &[Case] = &[
     case("lease grant 100"),
@@ -71,13 +69,10 @@ const WATCH_CASES: &[(&str, usize)] = &[
 
 #[test]
 fn lease_and_watch_commands_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(common::GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(common::RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     // Pad the revision so the watch cases start at a known revision.
     let pad: Vec<Case> = (0..10).map(|_| case("put pad x")).collect();
     let mut failures = compare_all(&mut go, &mut rs, &pad);

@@ -23,13 +23,10 @@ const ERROR_CASES: &[Case] = &[
 
 #[test]
 fn make_mirror_errors_match_go_etcdctl() {
-    if !common::reference_available() {
+    let Some(pair) = common::Pair::start() else {
         return;
-    }
-    let go_etcd = Etcd::start();
-    let rs_etcd = Etcd::start();
-    let mut go = Side::new(GO_ETCDCTL, &go_etcd);
-    let mut rs = Side::new(RS_ETCDCTL, &rs_etcd);
+    };
+    let (mut go, mut rs) = pair.sides();
     let failures = compare_all(&mut go, &mut rs, ERROR_CASES);
     common::assert_no_failures(failures, ERROR_CASES.len());
 }

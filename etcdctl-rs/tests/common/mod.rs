@@ -78,6 +78,30 @@ pub const fn with_env(args: &'static str, env: &'static [(&'static str, &'static
     }
 }
 
+/// The usual differential setup: a fresh etcd for the Go etcdctl and one
+/// for etcdctl-rs. `None` when the reference binaries are not installed.
+pub struct Pair {
+    pub go_etcd: Etcd,
+    pub rs_etcd: Etcd,
+}
+
+impl Pair {
+    pub fn start() -> Option<Pair> {
+        reference_available().then(|| Pair {
+            go_etcd: Etcd::start(),
+            rs_etcd: Etcd::start(),
+        })
+    }
+
+    /// The Go etcdctl's side and etcdctl-rs's side.
+    pub fn sides(&self) -> (Side<'_>, Side<'_>) {
+        (
+            Side::new(GO_ETCDCTL, &self.go_etcd),
+            Side::new(RS_ETCDCTL, &self.rs_etcd),
+        )
+    }
+}
+
 /// One side of the comparison: a client binary and the etcd it talks to.
 pub struct Side<'a> {
     pub bin: &'static str,
