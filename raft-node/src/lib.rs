@@ -69,24 +69,26 @@ use etcd_datadir::membership::{self};
 pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let data_dir = config.data_dir();
     apply_auto_tls(&mut config, &data_dir).map_err(StartError::Config)?;
+    let opened = opened::open(&config, &data_dir.join("member")).await?;
+    tracing::info!(
+        name = %config.name, member_id = %format!("{:x}", opened.identity.member_id),
+        cluster_id = %format!("{:x}", opened.identity.cluster_id),
+        data_dir = %data_dir.display(), applied = opened.store.applied_index(),
+        wal_entries = opened.recovered.entries.len(), revision = opened.store.current_revision(),
+        "starting etcd-rs member"
+    );
+    let (node_tx, node_rx) = mpsc::channel::<NodeMsg>();
+    let transport = peer_transport(&config, &opened, node_tx.clone())?;
     let opened::Opened {
         store,
         wal,
         recovered,
         membership,
         identity,
-        initial_peers,
         snaps,
-    } = opened::open(&config, &data_dir.join("member")).await?;
-    tracing::info!(
-        name = %config.name, member_id = %format!("{:x}", identity.member_id),
-        cluster_id = %format!("{:x}", identity.cluster_id),
-        data_dir = %data_dir.display(), applied = store.applied_index(),
-        wal_entries = recovered.entries.len(), revision = store.current_revision(),
-        "starting etcd-rs member"
-    );
+        ..
+    } = opened;
 
-    let (node_tx, node_rx) = mpsc::channel::<NodeMsg>();
     let (applied_tx, applied_rx) = watch::channel(store.applied_index());
     let applied_tx = Arc::new(applied_tx);
     let (fatal_tx, fatal_rx) = watch::channel(None);
@@ -95,7 +97,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let lessor = Arc::new(Lessor::default());
     lessor.promote(&store);
 
-    let peer_client_tls = tls::peer_client_config(&config).map_err(StartError::Config)?;
     let tokens = Arc::new(
         auth::TokenProvider::from_flags(
             &config.auth_token,
@@ -103,26 +104,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         )
         .map_err(StartError::Config)?,
     );
-    let transport: Arc<dyn transport::Outbox> = Arc::new(Transport::new(
-        identity.cluster_id,
-        identity.member_id,
-        tokio::runtime::Handle::current(),
-        node_tx.clone(),
-        peer_client_tls.clone(),
-    ));
-    let mut peers: Vec<(u64, Vec<String>)> = membership
-        .list()
-        .into_iter()
-        .map(|m| (m.id, m.peer_urls))
-        .collect();
-    if peers.is_empty() {
-        peers = initial_peers
-            .iter()
-            .map(|m| (m.id, m.peer_urls.clone()))
-            .collect();
-    }
-    transport.set_peers(&peers);
-
     let (handoff, apply_thread) = handoff::handoff(Applier {
         store: store.clone(),
         waiters: waiters.clone(),
@@ -203,4 +184,37 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         threads,
         tasks,
     })
+}
+
+/// The raft messages' way to the other members: one sender per peer, to
+/// the members of the stored member list (or, before the log has told it,
+/// of the initial cluster).
+fn peer_transport(
+    config: &Config,
+    opened: &opened::Opened,
+    node_tx: mpsc::Sender<NodeMsg>,
+) -> Result<Arc<dyn transport::Outbox>, StartError> {
+    let peer_client_tls = tls::peer_client_config(config).map_err(StartError::Config)?;
+    let transport: Arc<dyn transport::Outbox> = Arc::new(Transport::new(
+        opened.identity.cluster_id,
+        opened.identity.member_id,
+        tokio::runtime::Handle::current(),
+        node_tx,
+        peer_client_tls,
+    ));
+    let mut peers: Vec<(u64, Vec<String>)> = opened
+        .membership
+        .list()
+        .into_iter()
+        .map(|m| (m.id, m.peer_urls))
+        .collect();
+    if peers.is_empty() {
+        peers = opened
+            .initial_peers
+            .iter()
+            .map(|m| (m.id, m.peer_urls.clone()))
+            .collect();
+    }
+    transport.set_peers(&peers);
+    Ok(transport)
 }
