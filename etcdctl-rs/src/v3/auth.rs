@@ -13,7 +13,7 @@ use super::client::{auth_stub, Client, Conn, ConnConfig, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR};
 use super::flags::FlagSet;
 use super::printer::AuthResult;
-use super::util::{print, rpc, rpc_failure};
+use super::util::{print, rpc, rpc_failure, setup_and_call};
 use super::{global, password, Invocation};
 
 /// The server's answer when a token is asked for while auth is off;
@@ -88,9 +88,7 @@ where
     F: Fn(AuthClient<Conn>, Req) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = rpc(inv, &mut client, auth_stub, idempotent, req, call)?;
+    let (setup, resp) = setup_and_call(inv, auth_stub, idempotent, req, call)?;
     print(|o| setup.printer.auth(o, &result(resp)))
 }
 

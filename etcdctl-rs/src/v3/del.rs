@@ -3,11 +3,11 @@
 
 use etcd_proto::etcdserverpb::DeleteRangeRequest;
 
-use super::client::{kv_stub, Client};
+use super::client::kv_stub;
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::flags::FlagSet;
-use super::util::{prefix_end, print, rpc};
-use super::{global, Invocation};
+use super::util::{prefix_end, print, setup_and_call};
+use super::Invocation;
 
 /// etcdctl's `getDelOp`.
 pub fn delete_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<DeleteRangeRequest> {
@@ -50,15 +50,8 @@ pub fn delete_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<DeleteRangeReq
 
 pub fn run(inv: &Invocation) -> CtlResult {
     let req = delete_request(inv.args(), &inv.flags)?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = rpc(
-        inv,
-        &mut client,
-        kv_stub,
-        false,
-        req,
-        |mut c, r| async move { c.delete_range(r).await },
-    )?;
+    let (setup, resp) = setup_and_call(inv, kv_stub, false, req, |mut c, r| async move {
+        c.delete_range(r).await
+    })?;
     print(|o| setup.printer.del(o, &resp))
 }

@@ -4,11 +4,11 @@
 use etcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use etcd_proto::etcdserverpb::RangeRequest;
 
-use super::client::{kv_stub, Client};
+use super::client::kv_stub;
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 use super::flags::FlagSet;
-use super::util::{prefix_end, print, rpc};
-use super::{global, gofmt, printer, Invocation};
+use super::util::{prefix_end, print, setup_and_call};
+use super::{gofmt, printer, Invocation};
 
 /// etcdctl's `getGetOp`: validates the arguments and flags.
 pub fn range_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<RangeRequest> {
@@ -98,16 +98,9 @@ pub fn range_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<RangeRequest> {
 
 pub fn run(inv: &Invocation) -> CtlResult {
     let req = range_request(inv.args(), &inv.flags)?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = rpc(
-        inv,
-        &mut client,
-        kv_stub,
-        true,
-        req,
-        |mut c, r| async move { c.range(r).await },
-    )?;
+    let (setup, resp) = setup_and_call(inv, kv_stub, true, req, |mut c, r| async move {
+        c.range(r).await
+    })?;
     let display = if inv.flags.get_bool("print-value-only") {
         if !setup.printer.is_simple() {
             return Err(CtlError::new(

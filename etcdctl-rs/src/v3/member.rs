@@ -7,7 +7,7 @@ use etcd_proto::etcdserverpb::{
 
 use super::client::{cluster_stub, Client, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
-use super::util::{print, rpc_failure};
+use super::util::{print, rpc, rpc_failure, setup_and_call};
 use super::{global, gofmt, Invocation};
 
 /// Lists the members through `client` (repeatable).
@@ -79,13 +79,15 @@ pub fn add(inv: &Invocation) -> CtlResult {
         peer_ur_ls: urls,
         is_learner: inv.flags.get_bool("learner"),
     };
-    let resp = inv
-        .block_on(
-            client.call(cluster_stub, false, &req, |mut c, r| async move {
-                c.member_add(r).await
-            }),
-        )?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    // The same client lists the members after the add (as etcdctl does).
+    let resp = rpc(
+        inv,
+        &mut client,
+        cluster_stub,
+        false,
+        req,
+        |mut c, r| async move { c.member_add(r).await },
+    )?;
     print(|o| setup.printer.member_add(o, &resp))?;
     if !setup.printer.is_simple() {
         return Ok(());
@@ -117,49 +119,37 @@ pub fn add(inv: &Invocation) -> CtlResult {
 
 pub fn remove(inv: &Invocation) -> CtlResult {
     let id = member_id(inv)?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = inv
-        .block_on(client.call(
-            cluster_stub,
-            false,
-            &MemberRemoveRequest { id },
-            |mut c, r| async move { c.member_remove(r).await },
-        ))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let (setup, resp) = setup_and_call(
+        inv,
+        cluster_stub,
+        false,
+        MemberRemoveRequest { id },
+        |mut c, r| async move { c.member_remove(r).await },
+    )?;
     print(|o| setup.printer.member_remove(o, id, &resp))
 }
 
 pub fn update(inv: &Invocation) -> CtlResult {
     let id = member_id(inv)?;
     let urls = peer_urls(inv)?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
     let req = MemberUpdateRequest {
         id,
         peer_ur_ls: urls,
     };
-    let resp = inv
-        .block_on(
-            client.call(cluster_stub, false, &req, |mut c, r| async move {
-                c.member_update(r).await
-            }),
-        )?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let (setup, resp) = setup_and_call(inv, cluster_stub, false, req, |mut c, r| async move {
+        c.member_update(r).await
+    })?;
     print(|o| setup.printer.member_update(o, id, &resp))
 }
 
 pub fn promote(inv: &Invocation) -> CtlResult {
     let id = member_id(inv)?;
-    let setup = global::setup(inv)?;
-    let mut client = Client::new(setup.conn);
-    let resp = inv
-        .block_on(client.call(
-            cluster_stub,
-            false,
-            &MemberPromoteRequest { id },
-            |mut c, r| async move { c.member_promote(r).await },
-        ))?
-        .map_err(rpc_failure(EXIT_ERROR))?;
+    let (setup, resp) = setup_and_call(
+        inv,
+        cluster_stub,
+        false,
+        MemberPromoteRequest { id },
+        |mut c, r| async move { c.member_promote(r).await },
+    )?;
     print(|o| setup.printer.member_promote(o, id, &resp))
 }

@@ -3,6 +3,7 @@
 
 use super::client::{Client, Conn, RpcError};
 use super::error::{CtlError, CtlResult, EXIT_ERROR};
+use super::global::{self, Setup};
 use super::printer::Out;
 use super::Invocation;
 
@@ -42,6 +43,26 @@ where
 {
     inv.block_on(client.call(stub, idempotent, &req, call))?
         .map_err(rpc_failure(EXIT_ERROR))
+}
+
+/// The start of most commands: connect with the global flags and run one
+/// RPC ([`rpc`]). Returns the setup (for its printer) and the response.
+pub fn setup_and_call<S, Req, T, F, Fut>(
+    inv: &Invocation,
+    stub: fn(Conn) -> S,
+    idempotent: bool,
+    req: Req,
+    call: F,
+) -> CtlResult<(Setup, T)>
+where
+    Req: Clone,
+    F: Fn(S, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let setup = global::setup(inv)?;
+    let mut client = Client::new(setup.conn.clone());
+    let resp = rpc(inv, &mut client, stub, idempotent, req, call)?;
+    Ok((setup, resp))
 }
 
 /// Runs a printer call and writes its output, even when it then fails.
