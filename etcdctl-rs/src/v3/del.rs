@@ -6,7 +6,7 @@ use etcd_proto::etcdserverpb::DeleteRangeRequest;
 use super::client::kv_stub;
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS};
 use super::flags::FlagSet;
-use super::util::{prefix_end, print, setup_and_call};
+use super::util::{key_range, print, setup_and_call};
 use super::Invocation;
 
 /// etcdctl's `getDelOp`.
@@ -18,34 +18,12 @@ pub fn delete_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<DeleteRangeReq
         ));
     }
     let (prefix, from_key) = super::util::prefix_or_from_key(f)?;
-    let mut req = DeleteRangeRequest::default();
-    let mut key = args[0].clone();
-    if args.len() > 1 {
-        if prefix || from_key {
-            return Err(CtlError::new(
-                EXIT_BAD_ARGS,
-                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
-            ));
-        }
-        req.range_end = args[1].clone();
-    }
-    if prefix {
-        if key.is_empty() {
-            key = vec![0];
-            req.range_end = vec![0];
-        } else {
-            req.range_end = prefix_end(&key);
-        }
-    }
-    req.prev_kv = f.get_bool("prev-kv");
-    if from_key {
-        if key.is_empty() {
-            key = vec![0];
-        }
-        req.range_end = vec![0];
-    }
-    req.key = key;
-    Ok(req)
+    let (key, range_end) = key_range(args, prefix, from_key)?;
+    Ok(DeleteRangeRequest {
+        key,
+        range_end,
+        prev_kv: f.get_bool("prev-kv"),
+    })
 }
 
 pub fn run(inv: &Invocation) -> CtlResult {

@@ -7,7 +7,7 @@ use etcd_proto::etcdserverpb::RangeRequest;
 use super::client::kv_stub;
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 use super::flags::FlagSet;
-use super::util::{prefix_end, print, setup_and_call};
+use super::util::{key_range, print, setup_and_call};
 use super::{gofmt, printer, Invocation};
 
 /// etcdctl's `getGetOp`: validates the arguments and flags.
@@ -30,16 +30,7 @@ pub fn range_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<RangeRequest> {
             ))
         }
     }
-    let mut key = args[0].clone();
-    if args.len() > 1 {
-        if prefix || from_key {
-            return Err(CtlError::new(
-                EXIT_BAD_ARGS,
-                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
-            ));
-        }
-        req.range_end = args[1].clone();
-    }
+    (req.key, req.range_end) = key_range(args, prefix, from_key)?;
     req.limit = f.get_i64("limit");
     let rev = f.get_i64("rev");
     if rev > 0 {
@@ -77,22 +68,7 @@ pub fn range_request(args: &[Vec<u8>], f: &FlagSet) -> CtlResult<RangeRequest> {
     }
     req.sort_order = order as i32;
     req.sort_target = target as i32;
-    if prefix {
-        if key.is_empty() {
-            key = vec![0];
-            req.range_end = vec![0];
-        } else {
-            req.range_end = prefix_end(&key);
-        }
-    }
-    if from_key {
-        if key.is_empty() {
-            key = vec![0];
-        }
-        req.range_end = vec![0];
-    }
     req.keys_only = f.get_bool("keys-only");
-    req.key = key;
     Ok(req)
 }
 

@@ -145,6 +145,38 @@ pub fn exec_error(prog: &str, result: std::io::Result<std::process::ExitStatus>)
     }
 }
 
+/// etcdctl's key and range end of `get` and `del`: `key [range_end]`, or
+/// every key with `key` as prefix (`--prefix`) or from `key` on
+/// (`--from-key`), an empty key meaning all keys. `args` is not empty.
+pub fn key_range(args: &[Vec<u8>], prefix: bool, from_key: bool) -> CtlResult<(Vec<u8>, Vec<u8>)> {
+    let mut key = args[0].clone();
+    let mut range_end = Vec::new();
+    if args.len() > 1 {
+        if prefix || from_key {
+            return Err(CtlError::new(
+                super::error::EXIT_BAD_ARGS,
+                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
+            ));
+        }
+        range_end = args[1].clone();
+    }
+    if prefix {
+        if key.is_empty() {
+            key = vec![0];
+            range_end = vec![0];
+        } else {
+            range_end = prefix_end(&key);
+        }
+    }
+    if from_key {
+        if key.is_empty() {
+            key = vec![0];
+        }
+        range_end = vec![0];
+    }
+    Ok((key, range_end))
+}
+
 /// The `--prefix` and `--from-key` flags of get and del, which exclude each
 /// other (etcdctl's message and exit code).
 pub fn prefix_or_from_key(f: &super::flags::FlagSet) -> crate::v3::CtlResult<(bool, bool)> {
