@@ -437,6 +437,24 @@ impl Client {
         }
     }
 
+    /// [`Client::call`] for a request that may exceed clientv3's send limit
+    /// (see [`Client::unary_msg`]).
+    pub async fn call_msg<S, Req, T, F, Fut>(
+        &mut self,
+        stub: fn(Conn) -> S,
+        idempotent: bool,
+        req: &Req,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: prost::Message + Clone,
+        F: Fn(S, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.unary_msg(idempotent, req, |ch| call(stub(ch), req.clone()))
+            .await
+    }
+
     /// [`Client::unary`] with an explicit deadline.
     pub async fn unary_until<T, F, Fut>(
         &mut self,

@@ -1,10 +1,9 @@
 //! `etcdctl put`: writes a key (value from the arguments or stdin); also
 //! builds the put request for `put` lines inside `txn`.
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::PutRequest;
 
-use super::client::Client;
+use super::client::{kv_stub, Client};
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR};
 use super::flags::FlagSet;
 use super::util::{print, read_stdin, rpc_failure};
@@ -60,15 +59,12 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary_msg(false, &req, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .put(req)
-                    .await
-            }
-        }))?
+        .block_on(client.call_msg(
+            kv_stub,
+            false,
+            &req,
+            |mut c, r| async move { c.put(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.put(o, &resp))
 }

@@ -5,11 +5,10 @@
 
 use std::io::BufRead;
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::{request_op, Compare, RequestOp, TxnRequest};
 
 use super::argify::argify;
-use super::client::Client;
+use super::client::{kv_stub, Client};
 use super::commands::{DEL_FLAGS, GET_FLAGS, PUT_FLAGS};
 use super::compare::parse_compare;
 use super::error::{CtlError, CtlResult, EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INVALID_INPUT};
@@ -205,15 +204,12 @@ pub fn run(inv: &Invocation) -> CtlResult {
     };
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.unary_msg(false, &req, |ch| {
-            let req = req.clone();
-            async move {
-                KvClient::new(ch)
-                    .max_decoding_message_size(super::client::MAX_RECV_MSG_SIZE)
-                    .txn(req)
-                    .await
-            }
-        }))?
+        .block_on(client.call_msg(
+            kv_stub,
+            false,
+            &req,
+            |mut c, r| async move { c.txn(r).await },
+        ))?
         .map_err(rpc_failure(EXIT_ERROR))?;
     print(|o| setup.printer.txn(o, &resp))
 }
