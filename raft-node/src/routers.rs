@@ -59,12 +59,12 @@ pub(crate) fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     let mut router = routes
         .into_axum_router()
         .merge(api::http::router(server.clone()));
-    router = router.merge(if server.config.enable_v2 {
-        v2::router(server.clone())
-    } else {
-        v2::not_found_router()
-    });
-    router.layer(learner_guard::LearnerGuardLayer { server })
+    if server.config.enable_v2 {
+        router = router.merge(v2::router(server.clone()));
+    }
+    router
+        .fallback(api::http::unrouted)
+        .layer(learner_guard::LearnerGuardLayer { server })
 }
 
 /// The peer service (raft traffic between members) as a router.

@@ -114,25 +114,6 @@ pub fn router(server: Shared) -> Router {
         .route("/v2/auth/roles/", any(auth::roles))
         .route("/v2/auth/roles/{*name}", any(auth::role))
         .with_state(v2)
-        .merge(not_found_router())
-}
-
-/// Without `--enable-v2` (and for unknown `/v2` paths) etcd answers 404
-/// `404 page not found`; the gRPC router's fallback would answer 200.
-pub fn not_found_router() -> Router {
-    Router::new()
-        .route("/v2", any(not_found))
-        .route("/v2/{*rest}", any(not_found))
-}
-
-async fn not_found() -> Response {
-    let mut resp = Response::new(Body::from("404 page not found\n"));
-    *resp.status_mut() = StatusCode::NOT_FOUND;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }
 
 impl V2 {
