@@ -50,7 +50,7 @@ impl Client {
     fn auth(&self) -> AuthInfo {
         AuthInfo {
             username: self.user.clone(),
-            revision: self.server.store.auth_status().1,
+            revision: self.server.auth_enabled_and_revision().1,
         }
     }
 

@@ -21,10 +21,10 @@ pub fn router(server: Shared) -> Router {
 }
 
 async fn health(State(server): State<Shared>) -> (StatusCode, Json<Value>) {
-    let healthy = server.raft_info().leader != 0 && server.store.alarms().is_empty();
+    let healthy = server.raft_info().leader != 0 && server.active_alarms().is_empty();
     let reason = if server.raft_info().leader == 0 {
         "RAFT NO LEADER"
-    } else if !server.store.alarms().is_empty() {
+    } else if !server.active_alarms().is_empty() {
         "ALARM ACTIVE"
     } else {
         ""

@@ -23,7 +23,7 @@ pub fn decode_cap(server: &Shared) -> usize {
 
 /// etcd's gRPC receive limit: `--max-request-bytes` plus grpc's overhead.
 fn receive_limit(server: &Shared) -> usize {
-    server.config.max_request_bytes as usize + 512 * 1024
+    server.max_request_bytes() as usize + 512 * 1024
 }
 
 /// Refuses a request over the receive limit as etcd's grpc-go server does

@@ -42,7 +42,7 @@ impl PeerService {
     }
 
     fn step(&self, msg: Message) -> Result<(), Status> {
-        if self.server.membership.is_removed(msg.from) {
+        if self.server.is_removed_member(msg.from) {
             return Err(Status::permission_denied(
                 "the member has been permanently removed from the cluster",
             ));
@@ -96,7 +96,7 @@ impl Peer for PeerService {
     ) -> Result<Response<ClusterInfoResponse>, Status> {
         Ok(Response::new(ClusterInfoResponse {
             cluster_id: self.server.cluster_id,
-            members: self.server.membership.list(),
+            members: self.server.member_records(),
             leader: self.server.raft_info().leader,
         }))
     }

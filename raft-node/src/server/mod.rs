@@ -23,6 +23,7 @@ mod identity;
 mod kv;
 mod lease;
 mod maintenance;
+mod views;
 mod watch_stream;
 
 pub(crate) use lease::expire_leases;

@@ -98,11 +98,11 @@ impl V2 {
     /// The caller of a request: [`Caller::Unchecked`] while auth is off,
     /// else the user its Basic credentials prove.
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Unauthorized> {
-        if !self.server.store.auth_status().0 {
+        if !self.server.auth_enabled_and_revision().0 {
             return Ok(Caller::Unchecked);
         }
         let (user, pass) = basic_credentials(headers).ok_or(Unauthorized)?;
-        let stored = self.server.store.with_auth(|a| {
+        let stored = self.server.with_auth_state(|a| {
             a.users
                 .get(&user)
                 .filter(|u| !u.no_password)
@@ -118,7 +118,7 @@ impl V2 {
         }
         Ok(Caller::User(AuthInfo {
             username: user,
-            revision: self.server.store.auth_status().1,
+            revision: self.server.auth_enabled_and_revision().1,
         }))
     }
 
@@ -154,7 +154,7 @@ impl V2 {
     pub fn is_admin(&self, caller: &Caller) -> bool {
         match caller {
             Caller::Unchecked => true,
-            Caller::User(info) => self.server.store.with_auth(|a| a.is_root(&info.username)),
+            Caller::User(info) => self.server.with_auth_state(|a| a.is_root(&info.username)),
         }
     }
 }

@@ -176,7 +176,7 @@ pub async fn member(
 ) -> Response {
     if id == "leader" && matches!(method, Method::GET | Method::HEAD) {
         let leader = v2.server.raft_info().leader;
-        return match v2.server.membership.get(leader) {
+        return match v2.server.member_record(leader) {
             Some(m) => v2.json_response(StatusCode::OK, super::json_line(&member_json(&m))),
             None => message(&v2, StatusCode::SERVICE_UNAVAILABLE, "During election"),
         };
@@ -270,7 +270,7 @@ pub async fn stats_self(State(v2): State<Arc<V2>>) -> Response {
         "StateFollower"
     };
     let stats = SelfStats {
-        name: v2.server.config.name.clone(),
+        name: v2.server.name().to_string(),
         id: format!("{:x}", v2.server.member_id),
         state,
         start_time: rfc3339_nano(v2.started),

@@ -134,7 +134,7 @@ impl V2 {
         h.insert("X-Etcd-Index", HeaderValue::from(etcd_index));
         h.insert(
             "X-Raft-Index",
-            HeaderValue::from(self.server.store.applied_index()),
+            HeaderValue::from(self.server.applied_index()),
         );
         h.insert(
             "X-Raft-Term",

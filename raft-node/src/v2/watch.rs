@@ -141,14 +141,14 @@ fn scan(
     mut from: i64,
 ) -> Result<Result<EventJson, i64>, i64> {
     loop {
-        let batch = match v2.server.store.events_since(from, BATCH) {
+        let batch = match v2.server.events_since(from, BATCH) {
             Ok(batch) => batch,
             Err(etcd_store::HistoryError::Compacted(rev)) => return Err(rev),
             Err(e) => {
                 // Nothing to wait for that could be read: end the wait as
                 // a cleared index rather than retrying forever.
                 tracing::error!(error = %e, "v2 watch cannot read the event history");
-                return Err(v2.server.store.compacted_revision().max(from));
+                return Err(v2.server.compacted_revision().max(from));
             }
         };
         let Some(last) = batch.last().map(|r| r.revision) else {
@@ -173,9 +173,8 @@ pub async fn wait(
     wait_index: u64,
     stream: bool,
 ) -> Response {
-    let store = v2.server.store.clone();
-    let revisions = store.subscribe();
-    let current = store.current_revision();
+    let revisions = v2.server.revisions();
+    let current = v2.server.current_revision();
     let since = if wait_index == 0 {
         current + 1
     } else {

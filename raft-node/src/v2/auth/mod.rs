@@ -157,7 +157,7 @@ pub async fn enable(State(v2): State<Arc<V2>>, method: Method, headers: HeaderMa
             None => return no_credentials(),
         }
     };
-    let (enabled, _) = v2.server.store.auth_status();
+    let (enabled, _) = v2.server.auth_enabled_and_revision();
     let outcome = match method {
         Method::GET => Ok(ok_json(
             StatusCode::OK,
@@ -165,7 +165,7 @@ pub async fn enable(State(v2): State<Arc<V2>>, method: Method, headers: HeaderMa
         )),
         Method::PUT if enabled => Err(auth_fail(StatusCode::CONFLICT, "already enabled")),
         Method::PUT => {
-            let root = v2.server.store.with_auth(|a| a.users.get(ROOT).cloned());
+            let root = v2.server.with_auth_state(|a| a.users.get(ROOT).cloned());
             match root {
                 None => Err(auth_fail(
                     StatusCode::CONFLICT,
@@ -217,7 +217,7 @@ pub(super) async fn list<C: Collection>(v2: &V2, method: &Method, headers: &Head
     if v2.auth_admin(headers).await.is_none() {
         return no_credentials();
     }
-    let list = v2.server.store.with_auth(C::list);
+    let list = v2.server.with_auth_state(C::list);
     v2.reply(Ok(ok_json(StatusCode::OK, &list)))
 }
 
@@ -236,7 +236,7 @@ pub(super) async fn one<C: Collection>(
     };
     let outcome = match method {
         Method::GET => found(
-            v2.server.store.with_auth(|a| C::get(a, &name)),
+            v2.server.with_auth_state(|a| C::get(a, &name)),
             C::KIND,
             &name,
         ),

@@ -166,7 +166,7 @@ pub(super) async fn put_role(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -
         if name == ROOT {
             return Err(root_role_refused());
         }
-        if v2.server.store.with_auth(|a| a.roles.contains_key(name)) {
+        if v2.server.with_auth_state(|a| a.roles.contains_key(name)) {
             return Err(auth_fail(
                 StatusCode::CONFLICT,
                 format!("Role {name} already exists."),
@@ -292,7 +292,7 @@ pub(super) async fn delete_role(v2: &V2, who: &AuthInfo, name: &str) -> Outcome 
     if name == ROOT {
         return Err(root_role_refused());
     }
-    if !v2.server.store.with_auth(|a| a.roles.contains_key(name)) {
+    if !v2.server.with_auth_state(|a| a.roles.contains_key(name)) {
         return Err(auth_fail(
             StatusCode::NOT_FOUND,
             format!("Role {name} doesn't exist."),

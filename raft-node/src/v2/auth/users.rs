@@ -113,7 +113,7 @@ pub async fn user(
 
 /// The v2 view of a user's roles (root always holds root).
 pub(super) fn current_roles(v2: &V2, name: &str) -> Option<BTreeSet<String>> {
-    v2.server.store.with_auth(|a| {
+    v2.server.with_auth_state(|a| {
         a.users.get(name).map(|u| {
             let mut r = u.roles.clone();
             if name == ROOT {
@@ -125,7 +125,7 @@ pub(super) fn current_roles(v2: &V2, name: &str) -> Option<BTreeSet<String>> {
 }
 
 pub(super) fn missing_role(v2: &V2, roles: &[String]) -> Option<String> {
-    v2.server.store.with_auth(|a| {
+    v2.server.with_auth_state(|a| {
         roles
             .iter()
             .find(|r| r.as_str() != ROOT && !a.roles.contains_key(*r))
@@ -298,7 +298,7 @@ pub(super) async fn update_user(
 }
 
 pub(super) async fn delete_user(v2: &V2, who: &AuthInfo, name: &str) -> Outcome {
-    if name == ROOT && v2.server.store.auth_status().0 {
+    if name == ROOT && v2.server.auth_enabled_and_revision().0 {
         return Err(auth_fail(
             StatusCode::FORBIDDEN,
             "Cannot delete root user while auth is enabled.",

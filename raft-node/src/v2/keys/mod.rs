@@ -162,7 +162,7 @@ impl V2 {
             count_only: true,
             ..Default::default()
         };
-        self.server.store.range(&req).is_ok_and(|r| r.count > 0)
+        self.server.range_local(&req).is_ok_and(|r| r.count > 0)
     }
 
     /// `path` as shown by GET: a file, or a directory with its children
@@ -195,7 +195,7 @@ impl V2 {
                 return self.error_response(&internal(err));
             }
         }
-        let rev = self.server.store.current_revision();
+        let rev = self.server.current_revision();
         let now = node::now_nanos();
         match self.existing(path, rev) {
             // A directory shows its children's values: they must be

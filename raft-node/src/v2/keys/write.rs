@@ -185,7 +185,7 @@ impl V2 {
         let mut last_rev = 0;
         for _ in 0..MAX_ATTEMPTS {
             self.server.read_barrier().await.map_err(internal)?;
-            let rev = self.server.store.current_revision();
+            let rev = self.server.current_revision();
             last_rev = rev;
             let plan = match kind {
                 Kind::Set => self.plan_set(path, p, lease, expires, rev)?,
