@@ -45,8 +45,8 @@ fn parse(mode: &str, retention: &str) -> Option<Mode> {
 
 pub async fn run(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
     let Some(mode) = parse(
-        &server.config.auto_compaction_mode,
-        &server.config.auto_compaction_retention,
+        &server.config().auto_compaction_mode,
+        &server.config().auto_compaction_retention,
     ) else {
         return;
     };
@@ -64,7 +64,7 @@ pub async fn run(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
         if !server.raft_info().is_leader {
             continue;
         }
-        let current = server.store.current_revision();
+        let current = server.current_revision();
         let target = match &mode {
             Mode::Revision(keep) => current - keep,
             Mode::Periodic(retention) => {
@@ -80,7 +80,7 @@ pub async fn run(server: Arc<EtcdServer>, mut stop: watch::Receiver<bool>) {
                 target
             }
         };
-        if target <= server.store.compacted_revision() || target <= 0 {
+        if target <= server.compacted_revision() || target <= 0 {
             continue;
         }
         let req = CompactionRequest {

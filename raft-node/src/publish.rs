@@ -22,7 +22,7 @@ pub(crate) async fn publish_attributes(
     // record already matches: the publish entry is applied only after every
     // entry committed before it, so a restarted member never serves a read
     // older than what it served before it stopped.
-    let mut applied = server.applied_rx.clone();
+    let mut applied = server.applied_indexes();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
@@ -32,14 +32,14 @@ pub(crate) async fn publish_attributes(
             _ = applied.changed() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if server.raft_info().leader == 0 || server.membership.get(server.member_id).is_none() {
+        if server.raft_info().leader == 0 || server.member_record(server.member_id()).is_none() {
             // Not yet in the applied member list: the log will get there.
             continue;
         }
         let attrs = Op::MemberAttributes(MemberAttributes {
-            id: server.member_id,
-            name: server.config.name.clone(),
-            client_urls: server.config.advertise_client_urls(),
+            id: server.member_id(),
+            name: server.config().name.clone(),
+            client_urls: server.config().advertise_client_urls(),
         });
         match server.propose(attrs).await {
             Ok(_) => {

@@ -16,7 +16,7 @@ use crate::{api, learner_guard, v2};
 
 /// The gRPC services and the HTTP endpoints, on one router.
 pub(crate) fn client_router(server: Arc<EtcdServer>) -> axum::Router {
-    let max_recv = server.config.max_request_bytes as usize + 512 * 1024;
+    let max_recv = server.max_request_bytes() as usize + 512 * 1024;
     let routes = tonic::service::Routes::new(
         KvServer::new(api::kv::KvService {
             server: server.clone(),
@@ -59,7 +59,7 @@ pub(crate) fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     let mut router = routes
         .into_axum_router()
         .merge(api::http::router(server.clone()));
-    if server.config.enable_v2 {
+    if server.config().enable_v2 {
         router = router.merge(v2::router(server.clone()));
     }
     router

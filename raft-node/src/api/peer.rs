@@ -17,7 +17,6 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Shared;
-use crate::messages::NodeMsg;
 
 /// Decodes one raft message as a peer sent it (public for the fuzz targets).
 #[doc(hidden)]
@@ -32,10 +31,10 @@ pub struct PeerService {
 
 impl PeerService {
     fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
-        if cluster_id != self.server.cluster_id {
+        if cluster_id != self.server.cluster_id() {
             return Err(Status::failed_precondition(format!(
                 "cluster ID mismatch: local {:x}, remote {cluster_id:x}",
-                self.server.cluster_id
+                self.server.cluster_id()
             )));
         }
         Ok(())
@@ -48,8 +47,7 @@ impl PeerService {
             ));
         }
         self.server
-            .node_tx
-            .send(NodeMsg::Step(msg))
+            .step(msg)
             .map_err(|_| Status::unavailable("etcdserver: server stopped"))
     }
 }
@@ -95,7 +93,7 @@ impl Peer for PeerService {
         _req: Request<ClusterInfoRequest>,
     ) -> Result<Response<ClusterInfoResponse>, Status> {
         Ok(Response::new(ClusterInfoResponse {
-            cluster_id: self.server.cluster_id,
+            cluster_id: self.server.cluster_id(),
             members: self.server.member_records(),
             leader: self.server.raft_info().leader,
         }))
@@ -147,8 +145,7 @@ impl Peer for PeerService {
         }
         let remaining_ms = self
             .server
-            .lessor
-            .remaining(req.into_inner().id)
+            .local_lease_remaining(req.into_inner().id)
             .map_or(-1, |d| d.as_millis() as i64);
         Ok(Response::new(LeaseRemainingResponse {
             remaining_ms,

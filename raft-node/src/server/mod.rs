@@ -60,23 +60,23 @@ pub const SERVER_VERSION: &str = "3.5.0";
 pub const CLUSTER_VERSION: &str = "3.5.0";
 
 pub struct EtcdServer {
-    pub(crate) store: Arc<Store>,
-    pub(crate) config: Config,
-    pub(crate) member_id: u64,
-    pub(crate) cluster_id: u64,
-    pub(crate) membership: Arc<Membership>,
-    pub(crate) lessor: Arc<Lessor>,
-    pub(crate) node_tx: Sender<NodeMsg>,
-    pub(crate) waiters: Arc<Waiters>,
-    pub(crate) applied_rx: watch::Receiver<u64>,
-    pub(crate) info: Arc<Mutex<RaftInfo>>,
+    store: Arc<Store>,
+    config: Config,
+    member_id: u64,
+    cluster_id: u64,
+    membership: Arc<Membership>,
+    lessor: Arc<Lessor>,
+    node_tx: Sender<NodeMsg>,
+    waiters: Arc<Waiters>,
+    applied_rx: watch::Receiver<u64>,
+    info: Arc<Mutex<RaftInfo>>,
     next_request_id: AtomicU64,
     leader_channel: Mutex<Option<(u64, Channel)>>,
     /// TLS for reaching `https://` peers.
-    pub(crate) peer_tls: Option<Arc<rustls::ClientConfig>>,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
     request_timeout: Duration,
     /// Auth tokens (`--auth-token`), shared with the apply thread.
-    pub(crate) tokens: Arc<TokenProvider>,
+    tokens: Arc<TokenProvider>,
 }
 
 impl EtcdServer {
@@ -368,6 +368,19 @@ impl EtcdServer {
     }
 
     /// Time left on a lease by the leader's clock.
+    /// The time left on lease `id` by this member's own clock (what a
+    /// leader answers its followers); `None` for an unknown lease.
+    pub fn local_lease_remaining(&self, id: i64) -> Option<Duration> {
+        self.lessor.remaining(id)
+    }
+
+    /// Hands a raft message from a peer to the raft loop.
+    pub fn step(&self, msg: raft::eraftpb::Message) -> Result<(), ServerError> {
+        self.node_tx
+            .send(NodeMsg::Step(msg))
+            .map_err(|_| ServerError::Stopped)
+    }
+
     pub async fn lease_remaining(&self, id: i64) -> Result<Option<Duration>, ServerError> {
         if self.raft_info().is_leader {
             return Ok(self.lessor.remaining(id));

@@ -14,6 +14,7 @@ use etcd_store::{HistoryError, RevisionEvents, StoreError};
 use tokio::sync::watch;
 
 use super::EtcdServer;
+use crate::config::Config;
 
 impl EtcdServer {
     /// Reads the auth state (users, roles, whether auth is on).
@@ -85,6 +86,26 @@ impl EtcdServer {
     /// This member's name (`--name`).
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// This member's ID.
+    pub fn member_id(&self) -> u64 {
+        self.member_id
+    }
+
+    /// The cluster's ID.
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    /// The configuration this member started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Follows the applied index as entries apply.
+    pub fn applied_indexes(&self) -> watch::Receiver<u64> {
+        self.applied_rx.clone()
     }
 
     /// The largest request this member accepts (`--max-request-bytes`).

@@ -128,8 +128,7 @@ impl V2 {
             Caller::Unchecked => true,
             Caller::User(info) => self
                 .server
-                .store
-                .with_auth(|a| a.check_op(info, key, end, write).is_ok()),
+                .with_auth_state(|a| a.check_op(info, key, end, write).is_ok()),
         }
     }
 

@@ -94,13 +94,8 @@ pub async fn members(
 ) -> Response {
     match method {
         Method::GET | Method::HEAD => {
-            let list: Vec<MemberJson> = v2
-                .server
-                .membership
-                .list()
-                .iter()
-                .map(member_json)
-                .collect();
+            let list: Vec<MemberJson> =
+                v2.server.member_records().iter().map(member_json).collect();
             let body = super::json_line(&serde_json::json!({ "members": list }));
             v2.json_response(StatusCode::OK, body)
         }
@@ -271,7 +266,7 @@ pub async fn stats_self(State(v2): State<Arc<V2>>) -> Response {
     };
     let stats = SelfStats {
         name: v2.server.name().to_string(),
-        id: format!("{:x}", v2.server.member_id),
+        id: format!("{:x}", v2.server.member_id()),
         state,
         start_time: rfc3339_nano(v2.started),
         leader_info: LeaderInfo {
@@ -294,10 +289,9 @@ pub async fn stats_leader(State(v2): State<Arc<V2>>) -> Response {
     }
     let followers: serde_json::Map<String, serde_json::Value> = v2
         .server
-        .membership
-        .list()
+        .member_records()
         .iter()
-        .filter(|m| m.id != v2.server.member_id)
+        .filter(|m| m.id != v2.server.member_id())
         .map(|m| {
             (
                 format!("{:x}", m.id),
@@ -311,7 +305,7 @@ pub async fn stats_leader(State(v2): State<Arc<V2>>) -> Response {
         .collect();
     let body = format!(
         r#"{{"leader":"{:x}","followers":{}}}"#,
-        v2.server.member_id,
+        v2.server.member_id(),
         serde_json::Value::Object(followers)
     );
     plain_json(body)
@@ -324,8 +318,7 @@ pub async fn stats_store(State(v2): State<Arc<V2>>) -> Response {
 pub async fn machines(State(v2): State<Arc<V2>>) -> Response {
     let urls: Vec<String> = v2
         .server
-        .membership
-        .list()
+        .member_records()
         .into_iter()
         .flat_map(|m| m.client_urls)
         .collect();

@@ -118,7 +118,7 @@ pub fn router(server: Shared) -> Router {
 
 impl V2 {
     fn cluster_id(&self) -> String {
-        format!("{:x}", self.server.cluster_id)
+        format!("{:x}", self.server.cluster_id())
     }
 
     /// A JSON response of the keys API with etcd's index headers.

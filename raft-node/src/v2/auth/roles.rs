@@ -197,8 +197,7 @@ pub(super) async fn put_role(v2: &V2, who: &AuthInfo, name: &str, body: &[u8]) -
     }
     let old = v2
         .server
-        .store
-        .with_auth(|a| a.roles.get(name).map(|p| Patterns::of_v3(p)))
+        .with_auth_state(|a| a.roles.get(name).map(|p| Patterns::of_v3(p)))
         .ok_or_else(|| {
             auth_fail(
                 StatusCode::NOT_FOUND,

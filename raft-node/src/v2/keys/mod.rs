@@ -121,8 +121,7 @@ impl V2 {
             ..Default::default()
         };
         self.server
-            .store
-            .range(&req)
+            .range_local(&req)
             .map(|r| r.kvs)
             .unwrap_or_default()
     }
