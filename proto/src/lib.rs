@@ -5,19 +5,25 @@
 //! identical to etcd's: any etcd client (Go `clientv3`, `etcdctl`, jetcd, ...)
 //! talks to etcd-rs unchanged. `etcdrs` holds internal messages (what a raft
 //! log entry carries); clients never see them.
+//!
+//! The client-facing messages also implement serde's traits with the JSON
+//! etcd's gRPC gateway speaks (`/v3/...` on the client URLs).
 
 #![allow(clippy::all, missing_docs)]
 
 pub mod mvccpb {
     include!(concat!(env!("OUT_DIR"), "/mvccpb.rs"));
+    include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
 pub mod authpb {
     include!(concat!(env!("OUT_DIR"), "/authpb.rs"));
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
 }
 
 pub mod etcdserverpb {
     include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.serde.rs"));
 }
 
 pub mod etcdrs {
