@@ -369,6 +369,11 @@ impl Runner<'_> {
     }
 
     fn etcdctl_command(&mut self, endpoints: &[String], args: &[String], line: usize) -> Command {
+        if let Some((first, rest)) = args.split_first() {
+            if first == script::CURL_MARKER {
+                return self.curl_command(endpoints, rest, line);
+            }
+        }
         let mut cmd = Command::new(self.etcdctl);
         scrub_env(&mut cmd);
         let (api, args) = match args.split_first() {
@@ -380,6 +385,23 @@ impl Runner<'_> {
         for arg in args {
             let expanded = self.expand(arg, line);
             cmd.arg(expanded);
+        }
+        cmd
+    }
+
+    /// `curl ARGS`: paths on the first endpoint, the status last.
+    fn curl_command(&mut self, endpoints: &[String], args: &[String], line: usize) -> Command {
+        let mut cmd = Command::new("curl");
+        scrub_env(&mut cmd);
+        cmd.args(["-s", "-S", "-w", "\n%{http_code}\n"]);
+        let base = endpoints.first().cloned().unwrap_or_default();
+        for arg in args {
+            let expanded = self.expand(arg, line);
+            if expanded.starts_with('/') {
+                cmd.arg(format!("{base}{expanded}"));
+            } else {
+                cmd.arg(expanded);
+            }
         }
         cmd
     }

@@ -58,7 +58,8 @@ pub(crate) fn client_router(server: Arc<EtcdServer>) -> axum::Router {
     );
     let mut router = routes
         .into_axum_router()
-        .merge(api::http::router(server.clone()));
+        .merge(api::http::router(server.clone()))
+        .merge(api::gateway::router(server.clone()));
     if server.config().enable_v2 {
         router = router.merge(v2::router(server.clone()));
     }

@@ -122,13 +122,16 @@ static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // Remaining lease TTL ticks down while the script runs.
         (re(r"remaining\(\d+s\)"), "remaining(TTL)"),
         (re(r#""ttl":\d+"#), r#""ttl":"TTL""#),
+        // Auth tokens are random (the gateway's Authenticate answers them).
+        (re(r#""token":"[^"]+""#), r#""token":"TOKEN""#),
     ]
 });
 
-/// IDs in their decimal (JSON / fields / alarm) and hex forms.
+/// IDs in their decimal (JSON, also as the gateway's quoted strings /
+/// fields / alarm) and hex forms.
 static IDS: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
-        r#""(?:cluster_id|member_id|ID|id|leader|lease|memberID)":(\d+)"#,
+        r#""(?:cluster_id|member_id|ID|id|leader|lease|memberID)":"?(\d+)"#,
         r#"|(?m:^"(?:ClusterID|MemberID|ID|Lease|Leader)" : (\d+)$)"#,
         r"|memberID:(\d+)",
         r"|\b([0-9a-f]{12,16})\b",

@@ -21,6 +21,10 @@
 //!   (only before the first command of the file).
 //! * `@capture VAR REGEX` sets `$VAR` to capture group 1 of REGEX applied to
 //!   the raw stdout of the previous command (e.g. a lease ID).
+//! * `curl ARGS...` runs curl (`-s -S`, and the HTTP status on a last line
+//!   of its own, are added): a word starting with `/` is a path on the
+//!   first client URL the command goes to, e.g.
+//!   `curl -X POST /v3/kv/range -d '{"key":"Zm9v"}'` (etcd's JSON gateway).
 //! * `ETCDCTL_API=2 etcdctl ARGS...` (in any of these forms) runs the
 //!   v2 client (`@server-flags --enable-v2` serves the v2 API on both).
 //! * `@bg NAME etcdctl ARGS...` starts etcdctl in the background.
@@ -79,6 +83,10 @@ pub use words::{expand, split_words};
 /// `@on`, `@bg NAME` or `@until SECS REGEX`): runs etcdctl with the v2 API;
 /// the harness then puts `--endpoints` before the v2 command as usual.
 pub const V2_MARKER: &str = "ETCDCTL_API=2";
+
+/// Stands for `curl` as the first argument of a command: the line ran
+/// `curl ARGS...` (see the module notes).
+pub const CURL_MARKER: &str = "<curl>";
 
 /// How long `@await` waits for a background command.
 pub const AWAIT_DEADLINE: Duration = Duration::from_secs(10);
@@ -323,6 +331,11 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
         let head = words[0].clone();
         let step = match head.as_str() {
             "etcdctl" => Step::Run(command(line_no, trimmed, &words[1..], stdin)),
+            "curl" => {
+                let mut args = vec![CURL_MARKER.to_string()];
+                args.extend_from_slice(&words[1..]);
+                Step::Run(command(line_no, trimmed, &args, stdin))
+            }
             "@cluster" => {
                 if !script.steps.is_empty() || script.cluster.is_some() {
                     return Err(err("@cluster must come once, before any command".into()));

@@ -28,7 +28,7 @@ type SnapshotStream =
 /// etcd answers Defragment, Snapshot, Hash and HashKV callers that fail the
 /// admin check with the auth layer's own error, not its gRPC form: code
 /// Unknown and an `auth: ` message, which clients print as is.
-fn raw_auth(e: ServerError) -> Status {
+pub(crate) fn raw_auth(e: ServerError) -> Status {
     match e {
         ServerError::Store(StoreError::Auth(e)) => {
             let text = e.to_string();

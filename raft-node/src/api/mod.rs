@@ -1,10 +1,12 @@
 //! The etcd v3 gRPC services, one module per service, plus the HTTP
-//! endpoints served beside them on the client port. Handlers validate with
+//! endpoints served beside them on the client port (`http.rs`, and the
+//! JSON gateway in `gateway.rs`). Handlers validate with
 //! etcd's rules, then read locally or propose through [`EtcdServer`]; they
 //! never touch raft or the store's write path directly.
 
 pub mod auth;
 pub mod cluster;
+pub mod gateway;
 pub mod http;
 pub mod kv;
 pub mod lease;

@@ -126,9 +126,8 @@ impl EtcdServer {
         tokio::task::spawn_blocking(move || store.defragment())
             .await
             .map_err(|e| ServerError::Internal(e.to_string()))??;
-        Ok(DefragmentResponse {
-            header: Some(self.header()),
-        })
+        // etcd answers Defragment with no header at all.
+        Ok(DefragmentResponse { header: None })
     }
 
     pub async fn hash(&self, auth: &AuthInfo) -> Result<HashResponse, ServerError> {
