@@ -1,7 +1,8 @@
 //! A path no route serves never looks like success: plain HTTP gets Go's
-//! `404 page not found` (etcd's HTTP mux), a gRPC call to an unknown
-//! service gets Unimplemented (grpc-go). Before, both answered HTTP 200
-//! with a gRPC status in the headers.
+//! `404 page not found` (etcd's HTTP mux; under `/v3/` the JSON gateway's
+//! `Not Found`), a gRPC call to an unknown service gets Unimplemented
+//! (grpc-go). Before, all of them answered HTTP 200 with a gRPC status in
+//! the headers.
 
 mod common;
 
@@ -19,7 +20,6 @@ async fn unknown_paths_are_not_found_and_unknown_services_unimplemented() {
     for (method, path) in [
         ("GET", "/nonexistent"),
         ("GET", "/metrics/x"),
-        ("POST", "/v3/nope"),
         ("GET", "/v2/keys/a"),
         ("PUT", "/v2/members"),
     ] {
@@ -33,6 +33,16 @@ async fn unknown_paths_are_not_found_and_unknown_services_unimplemented() {
         );
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     }
+    // Under the JSON gateway's prefixes, the gateway's own answer (as etcd).
+    let r = exchange(
+        member.port,
+        "POST",
+        "/v3/nope",
+        "{}",
+        "application/json",
+        None,
+    );
+    assert_eq!((r.status, r.body.as_str()), (404, "Not Found\n"));
     // The served endpoints still answer.
     assert_eq!(
         exchange(member.port, "GET", "/version", "", "text/plain", None).status,
