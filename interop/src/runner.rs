@@ -175,7 +175,7 @@ impl Runner<'_> {
             }
             Step::Background { name, command } => {
                 let endpoints = self.endpoints(command);
-                let cmd = self.etcdctl_command(&endpoints, &command.args, command.line);
+                let cmd = self.client_command(&endpoints, &command.args, command.line);
                 let stdin = command
                     .stdin
                     .as_deref()
@@ -359,16 +359,17 @@ impl Runner<'_> {
         stdin: Option<&str>,
         line: usize,
     ) -> Captured {
-        let cmd = self.etcdctl_command(endpoints, args, line);
+        let cmd = self.client_command(endpoints, args, line);
         let stdin = stdin.map(|s| self.expand(s, line));
         run_with_timeout(cmd, stdin, COMMAND_DEADLINE).unwrap_or_else(|e| Captured {
             stdout: String::new(),
-            stderr: format!("harness: cannot run {}: {e}\n", self.etcdctl.display()),
+            stderr: format!("harness: cannot run {args:?}: {e}\n"),
             outcome: Outcome::Exited(-1),
         })
     }
 
-    fn etcdctl_command(&mut self, endpoints: &[String], args: &[String], line: usize) -> Command {
+    /// The command line of a step: etcdctl (v3 or v2), or curl.
+    fn client_command(&mut self, endpoints: &[String], args: &[String], line: usize) -> Command {
         if let Some((first, rest)) = args.split_first() {
             if first == script::CURL_MARKER {
                 return self.curl_command(endpoints, rest, line);

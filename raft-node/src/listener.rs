@@ -27,12 +27,6 @@ use crate::h2_authority::AuthorityFix;
 use crate::routers::{client_router, peer_router};
 use crate::{tls, Config, EtcdServer, StartError};
 
-/// HTTP/2 flow-control window of each request stream, in bytes.
-const STREAM_WINDOW: u32 = 1 << 20;
-
-/// HTTP/2 flow-control window of a whole connection, in bytes.
-const CONNECTION_WINDOW: u32 = 1 << 20;
-
 /// TLS for one listener.
 #[derive(Clone)]
 pub struct Tls {
@@ -115,17 +109,13 @@ pub async fn serve(
     }
     let mut conns = JoinSet::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Fixed 1 MiB flow-control windows (hyper's defaults), not the adaptive
-    // window: it estimates bandwidth with PING frames while data arrives,
-    // so under many small requests every connection kept a ping in flight,
-    // each one a frame to write, a frame for the client to answer and one
-    // more to read. Without them: 8% less server CPU per put under 1 000
-    // clients and no loss with 1 MB values (benches/README.md, session 9).
-    builder
-        .http2()
-        .max_concurrent_streams(u32::MAX)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW);
+    // hyper's fixed 1 MiB flow-control windows, not its adaptive window: it
+    // estimates bandwidth with PING frames while data arrives, so under many
+    // small requests every connection kept a ping in flight, each one a
+    // frame to write, a frame for the client to answer and one more to
+    // read. Without them: 8% less server CPU per put under 1 000 clients and
+    // no loss with 1 MB values (benches/README.md, session 9).
+    builder.http2().max_concurrent_streams(u32::MAX);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

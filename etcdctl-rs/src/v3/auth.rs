@@ -84,7 +84,7 @@ pub fn auth_command<'a, Req, T, F, Fut>(
     result: impl FnOnce(T) -> AuthResult<'a>,
 ) -> CtlResult
 where
-    Req: Clone,
+    Req: prost::Message + Clone,
     F: Fn(AuthClient<Conn>, Req) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {

@@ -368,78 +368,10 @@ impl Client {
     /// Runs a unary RPC within the command timeout. `idempotent` requests
     /// are retried on transport failures and on `Unavailable` server
     /// errors, like clientv3's retry interceptor does for repeatable calls.
-    pub async fn unary<T, F, Fut>(&mut self, idempotent: bool, f: F) -> Result<T, RpcError>
-    where
-        F: FnMut(Conn) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        let deadline = Instant::now() + self.cfg.command_timeout;
-        self.unary_until(deadline, idempotent, f).await
-    }
-
-    /// [`Client::unary`] on one service: `stub` makes that service's client
+    /// `stub` makes the service's client
     /// on a connection (see [`auth_stub`], [`kv_stub`]), and `call` names the
     /// method, getting the stub and its own copy of `req` on every attempt.
     pub async fn call<S, Req, T, F, Fut>(
-        &mut self,
-        stub: fn(Conn) -> S,
-        idempotent: bool,
-        req: &Req,
-        call: F,
-    ) -> Result<T, RpcError>
-    where
-        Req: Clone,
-        F: Fn(S, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        let deadline = Instant::now() + self.cfg.command_timeout;
-        self.call_until(stub, deadline, idempotent, req, call).await
-    }
-
-    /// [`Client::call`] with an explicit deadline.
-    pub async fn call_until<S, Req, T, F, Fut>(
-        &mut self,
-        stub: fn(Conn) -> S,
-        deadline: Instant,
-        idempotent: bool,
-        req: &Req,
-        call: F,
-    ) -> Result<T, RpcError>
-    where
-        Req: Clone,
-        F: Fn(S, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        self.unary_until(deadline, idempotent, |ch| call(stub(ch), req.clone()))
-            .await
-    }
-
-    /// [`Client::unary`] for a request `msg` that may exceed clientv3's send
-    /// limit: such a request fails as grpc-go fails it (after connecting,
-    /// with the retry interceptor's warning) and is never sent.
-    pub async fn unary_msg<M, T, F, Fut>(
-        &mut self,
-        idempotent: bool,
-        msg: &M,
-        f: F,
-    ) -> Result<T, RpcError>
-    where
-        M: prost::Message,
-        F: FnMut(Conn) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        match send_limit(msg.encoded_len()) {
-            Some(status) => {
-                self.unary(idempotent, |_| std::future::ready(Err(status.clone())))
-                    .await
-            }
-            None => self.unary(idempotent, f).await,
-        }
-    }
-
-    /// [`Client::call`] for a request that may exceed clientv3's send limit
-    /// (see [`Client::unary_msg`]).
-    pub async fn call_msg<S, Req, T, F, Fut>(
         &mut self,
         stub: fn(Conn) -> S,
         idempotent: bool,
@@ -451,11 +383,41 @@ impl Client {
         F: Fn(S, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        self.unary_msg(idempotent, req, |ch| call(stub(ch), req.clone()))
-            .await
+        let deadline = Instant::now() + self.cfg.command_timeout;
+        self.call_until(stub, deadline, idempotent, req, call).await
     }
 
-    /// [`Client::unary`] with an explicit deadline.
+    /// [`Client::call`] with an explicit deadline. A request over clientv3's
+    /// send limit fails as grpc-go fails it (after connecting, with the
+    /// retry interceptor's warning) and is never sent.
+    pub async fn call_until<S, Req, T, F, Fut>(
+        &mut self,
+        stub: fn(Conn) -> S,
+        deadline: Instant,
+        idempotent: bool,
+        req: &Req,
+        call: F,
+    ) -> Result<T, RpcError>
+    where
+        Req: prost::Message + Clone,
+        F: Fn(S, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match send_limit(req.encoded_len()) {
+            Some(status) => {
+                self.unary_until(deadline, idempotent, |_| {
+                    std::future::ready(Err(status.clone()))
+                })
+                .await
+            }
+            None => {
+                self.unary_until(deadline, idempotent, |ch| call(stub(ch), req.clone()))
+                    .await
+            }
+        }
+    }
+
+    /// [`Client::call`]'s attempts with an explicit deadline.
     pub async fn unary_until<T, F, Fut>(
         &mut self,
         deadline: Instant,

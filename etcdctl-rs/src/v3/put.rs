@@ -59,7 +59,7 @@ pub fn run(inv: &Invocation) -> CtlResult {
     let setup = global::setup(inv)?;
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.call_msg(
+        .block_on(client.call(
             kv_stub,
             false,
             &req,

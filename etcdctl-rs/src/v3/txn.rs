@@ -204,7 +204,7 @@ pub fn run(inv: &Invocation) -> CtlResult {
     };
     let mut client = Client::new(setup.conn);
     let resp = inv
-        .block_on(client.call_msg(
+        .block_on(client.call(
             kv_stub,
             false,
             &req,

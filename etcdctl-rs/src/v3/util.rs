@@ -37,7 +37,7 @@ pub fn rpc<S, Req, T, F, Fut>(
     call: F,
 ) -> CtlResult<T>
 where
-    Req: Clone,
+    Req: prost::Message + Clone,
     F: Fn(S, Req) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
@@ -55,7 +55,7 @@ pub fn setup_and_call<S, Req, T, F, Fut>(
     call: F,
 ) -> CtlResult<(Setup, T)>
 where
-    Req: Clone,
+    Req: prost::Message + Clone,
     F: Fn(S, Req) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
